@@ -1,0 +1,31 @@
+//! Command-line definitions. Each subcommand's flags live beside its implementation in
+//! `commands/`; this file only assembles them.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tracesynth",
+    version,
+    about = "Learn LLM-serving request traces and generate faithful synthetic ones"
+)]
+pub struct Cli {
+    /// No progress output on stderr.
+    #[arg(long, short, global = true)]
+    pub quiet: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Convert a trace between formats (Bailian, Mooncake; Azure as input).
+    Convert(commands::convert::ConvertArgs),
+    /// Validate a trace and report every kind of violation.
+    Check(commands::check::CheckArgs),
+    /// Print the statistics of a trace.
+    Stats(commands::stats::StatsArgs),
+}

@@ -1,0 +1,40 @@
+//! `tracesynth convert IN -o OUT --to bailian|mooncake`
+
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use tracesynth::trace::{Format, OutputFile, TraceReader, writer_for};
+
+use super::Global;
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// Input trace (`-` for stdin; .gz and .zst are decompressed).
+    pub input: String,
+    /// Output file (`-` for stdout; a `.gz` name is compressed).
+    #[arg(short, long)]
+    pub output: String,
+    /// Output format.
+    #[arg(long, value_parser = ["bailian", "mooncake"])]
+    pub to: String,
+    /// Force the input format instead of detecting it.
+    #[arg(long)]
+    pub format: Option<Format>,
+}
+
+pub fn run(args: &ConvertArgs, _global: Global) -> anyhow::Result<ExitCode> {
+    let to: Format = args.to.parse().map_err(anyhow::Error::msg)?;
+    let reader = TraceReader::open(&args.input, args.format)?;
+    let source_block = reader.block_size();
+    let mut out = OutputFile::create(&args.output)?;
+    {
+        let mut writer = writer_for(to, &mut out, source_block).map_err(anyhow::Error::msg)?;
+        for req in reader {
+            writer.write(&req?).context("writing the output")?;
+        }
+        writer.flush().context("writing the output")?;
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,11 @@
+//! tracesynth: learn the statistics of LLM-serving request traces and generate new,
+//! faithful traces at any scale.
+//!
+//! Data flows one way: [`trace`] readers -> `fit` -> model (JSON) -> `generate` ->
+//! [`trace`] writers. `stats` and `compare` read traces through the same readers and
+//! measure them with the one [`metrics`] module.
+
+pub mod check;
+pub mod error;
+pub mod metrics;
+pub mod trace;

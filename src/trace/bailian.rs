@@ -1,0 +1,145 @@
+//! Bailian JSONL: one request per line with all eight fields, in the upstream style.
+
+use super::jsonl::{FieldError, parse_raw, require_length, require_timestamp};
+use super::{Request, Session};
+
+/// Parse one Bailian line. All eight fields are required.
+pub fn parse_line(line: &str) -> Result<Request, FieldError> {
+    let raw = parse_raw(line)?;
+    let chat_id = raw
+        .chat_id
+        .ok_or_else(|| FieldError::field("chat_id", "missing"))?;
+    let parent_chat_id = raw
+        .parent_chat_id
+        .ok_or_else(|| FieldError::field("parent_chat_id", "missing"))?;
+    if parent_chat_id < -1 {
+        return Err(FieldError::field(
+            "parent_chat_id",
+            format!("{parent_chat_id} is neither -1 nor a chat id"),
+        ));
+    }
+    let turn = raw
+        .turn
+        .ok_or_else(|| FieldError::field("turn", "missing"))?;
+    let req_type = raw
+        .req_type
+        .ok_or_else(|| FieldError::field("type", "missing"))?;
+    let hash_ids = raw
+        .hash_ids
+        .ok_or_else(|| FieldError::field("hash_ids", "missing"))?;
+    Ok(Request {
+        timestamp: require_timestamp(raw.timestamp)?,
+        input_length: require_length(raw.input_length, "input_length")?,
+        output_length: require_length(raw.output_length, "output_length")?,
+        hash_ids: Some(hash_ids),
+        session: Some(Session {
+            chat_id,
+            parent_chat_id,
+            turn,
+            req_type,
+        }),
+    })
+}
+
+/// Append one record in the upstream style (field order, `": "` and `", "` spacing,
+/// millisecond timestamps printed as Python prints a float) to `out`, with a newline.
+/// `session` supplies the session fields for requests that have none.
+pub fn write_line(out: &mut Vec<u8>, req: &Request, session: &Session) {
+    let mut ints = itoa::Buffer::new();
+    out.extend_from_slice(b"{\"chat_id\": ");
+    out.extend_from_slice(ints.format(session.chat_id).as_bytes());
+    out.extend_from_slice(b", \"parent_chat_id\": ");
+    out.extend_from_slice(ints.format(session.parent_chat_id).as_bytes());
+    out.extend_from_slice(b", \"timestamp\": ");
+    push_seconds(out, req.timestamp);
+    out.extend_from_slice(b", \"input_length\": ");
+    out.extend_from_slice(ints.format(req.input_length).as_bytes());
+    out.extend_from_slice(b", \"output_length\": ");
+    out.extend_from_slice(ints.format(req.output_length).as_bytes());
+    out.extend_from_slice(b", \"type\": ");
+    push_json_string(out, &session.req_type);
+    out.extend_from_slice(b", \"turn\": ");
+    out.extend_from_slice(ints.format(session.turn).as_bytes());
+    out.extend_from_slice(b", \"hash_ids\": [");
+    push_ids(out, req.ids());
+    out.extend_from_slice(b"]}\n");
+}
+
+/// Comma-separated ids, as `json.dumps` prints a list of ints.
+pub fn push_ids(out: &mut Vec<u8>, ids: &[u64]) {
+    let mut ints = itoa::Buffer::new();
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            out.extend_from_slice(b", ");
+        }
+        out.extend_from_slice(ints.format(*id).as_bytes());
+    }
+}
+
+/// Seconds rounded to the millisecond, printed as Python's `repr(float)`: shortest
+/// round-trip digits, at least one decimal (`74.42`, `12.0`).
+pub fn push_seconds(out: &mut Vec<u8>, seconds: f64) {
+    let ms = (seconds * 1000.0).round();
+    // Integral values print through itoa: ryu would switch to exponent notation for
+    // large ones, which Python does not do below 1e16.
+    if ms % 1000.0 == 0.0 && ms.abs() < 1e15 {
+        out.extend_from_slice(itoa::Buffer::new().format(ms as i64 / 1000).as_bytes());
+        out.extend_from_slice(b".0");
+        return;
+    }
+    let mut floats = ryu::Buffer::new();
+    out.extend_from_slice(floats.format(ms / 1000.0).as_bytes());
+}
+
+fn push_json_string(out: &mut Vec<u8>, s: &str) {
+    if s.bytes()
+        .all(|b| b >= 0x20 && b != b'"' && b != b'\\' && b < 0x7f)
+    {
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        // Rare: let serde_json escape it. Python's json.dumps escapes non-ASCII too.
+        let escaped = serde_json::to_string(s).expect("a string always serializes");
+        out.extend_from_slice(escaped.as_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str = r#"{"chat_id": 201, "parent_chat_id": 166, "timestamp": 74.42, "input_length": 805, "output_length": 190, "type": "text", "turn": 2, "hash_ids": [0, 1, 13375, 15580, 1086]}"#;
+
+    #[test]
+    fn round_trips_a_line_byte_for_byte() {
+        let req = parse_line(LINE).unwrap();
+        let session = req.session.clone().unwrap();
+        assert_eq!(session.chat_id, 201);
+        assert_eq!(session.parent(), Some(166));
+        let mut out = Vec::new();
+        write_line(&mut out, &req, &session);
+        assert_eq!(String::from_utf8(out).unwrap(), format!("{LINE}\n"));
+    }
+
+    #[test]
+    fn prints_seconds_like_python() {
+        for (t, want) in [
+            (74.42, "74.42"),
+            (12.0, "12.0"),
+            (27.1244, "27.124"),
+            (0.0005, "0.001"),
+            (3599.9996, "3600.0"),
+        ] {
+            let mut out = Vec::new();
+            push_seconds(&mut out, t);
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+
+    #[test]
+    fn requires_every_field() {
+        let e = parse_line(r#"{"chat_id": 1, "parent_chat_id": -1, "timestamp": 1.0, "input_length": 1, "output_length": 1, "type": "text", "hash_ids": [1]}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("turn"));
+    }
+}

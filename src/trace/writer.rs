@@ -1,0 +1,235 @@
+//! Writers: one trait behind every output format, and an output file that never leaves a
+//! partial file under its final name.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use super::reblock::IdMapper;
+use super::{Format, Request, Session, bailian, mooncake};
+use crate::error::WriteError;
+
+/// Writes requests in one output format.
+pub trait TraceWriter {
+    fn write(&mut self, req: &Request) -> io::Result<()>;
+    fn flush(&mut self) -> io::Result<()>;
+}
+
+/// A writer for `format`, translating ids from `source_block` tokens per id (`None`: the
+/// source has no blocks).
+pub fn writer_for<'a, W: Write + 'a>(
+    format: Format,
+    out: W,
+    source_block: Option<u32>,
+) -> Result<Box<dyn TraceWriter + 'a>, String> {
+    match format {
+        Format::Bailian => Ok(Box::new(BailianWriter::new(out, source_block))),
+        Format::Mooncake => Ok(Box::new(MooncakeWriter::new(out, source_block))),
+        Format::Azure => Err("writing the Azure CSV format is not supported".to_string()),
+    }
+}
+
+/// Bailian JSONL in the upstream style. Requests without session fields (from Mooncake or
+/// Azure input) are written as single-request sessions of type `text`, numbered in order.
+pub struct BailianWriter<W: Write> {
+    out: W,
+    line: Vec<u8>,
+    ids: IdMapper,
+    mapped: Vec<u64>,
+    next_chat_id: u64,
+}
+
+impl<W: Write> BailianWriter<W> {
+    pub fn new(out: W, source_block: Option<u32>) -> Self {
+        BailianWriter {
+            out,
+            line: Vec::with_capacity(4096),
+            ids: IdMapper::new(source_block, super::BAILIAN_BLOCK),
+            mapped: Vec::new(),
+            next_chat_id: 0,
+        }
+    }
+}
+
+impl<W: Write> TraceWriter for BailianWriter<W> {
+    fn write(&mut self, req: &Request) -> io::Result<()> {
+        self.line.clear();
+        let invented;
+        let session = match &req.session {
+            Some(s) => s,
+            None => {
+                invented = Session {
+                    chat_id: self.next_chat_id,
+                    parent_chat_id: -1,
+                    turn: 1,
+                    req_type: "text".to_string(),
+                };
+                &invented
+            }
+        };
+        self.next_chat_id += 1;
+        if matches!(self.ids, IdMapper::Keep) {
+            bailian::write_line(&mut self.line, req, session);
+        } else {
+            self.ids.map(
+                req.ids(),
+                req.input_length,
+                super::BAILIAN_BLOCK,
+                &mut self.mapped,
+            );
+            let with_ids = Request {
+                hash_ids: Some(std::mem::take(&mut self.mapped)),
+                ..req.clone()
+            };
+            bailian::write_line(&mut self.line, &with_ids, session);
+            self.mapped = with_ids.hash_ids.unwrap_or_default();
+        }
+        self.out.write_all(&self.line)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Mooncake JSONL, re-blocking ids to 512 tokens when the source has another block size.
+pub struct MooncakeWriter<W: Write> {
+    out: W,
+    line: Vec<u8>,
+    ids: IdMapper,
+    mapped: Vec<u64>,
+}
+
+impl<W: Write> MooncakeWriter<W> {
+    pub fn new(out: W, source_block: Option<u32>) -> Self {
+        MooncakeWriter {
+            out,
+            line: Vec::with_capacity(4096),
+            ids: IdMapper::new(source_block, super::MOONCAKE_BLOCK),
+            mapped: Vec::new(),
+        }
+    }
+}
+
+impl<W: Write> TraceWriter for MooncakeWriter<W> {
+    fn write(&mut self, req: &Request) -> io::Result<()> {
+        self.line.clear();
+        self.ids.map(
+            req.ids(),
+            req.input_length,
+            super::MOONCAKE_BLOCK,
+            &mut self.mapped,
+        );
+        mooncake::write_line(&mut self.line, req, &self.mapped);
+        self.out.write_all(&self.line)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// An output destination: stdout for `-`, otherwise a file written beside its final name
+/// and renamed into place by [`OutputFile::commit`]. Dropped without a commit (an error
+/// happened), the temporary file is removed, so a failed run never leaves a partial
+/// file under the final name. A name ending in `.gz` is gzip-compressed.
+pub struct OutputFile {
+    inner: Option<Box<dyn Write + Send>>,
+    temp: Option<PathBuf>,
+    target: PathBuf,
+}
+
+impl OutputFile {
+    pub fn create(path: &str) -> Result<Self, WriteError> {
+        let target = PathBuf::from(path);
+        if path == "-" {
+            let out = BufWriter::with_capacity(1 << 20, io::stdout());
+            return Ok(OutputFile {
+                inner: Some(Box::new(out)),
+                temp: None,
+                target,
+            });
+        }
+        let temp = temp_name(&target);
+        let file = File::create(&temp).map_err(|source| WriteError {
+            path: target.clone(),
+            source,
+        })?;
+        let buffered = BufWriter::with_capacity(1 << 20, file);
+        let inner: Box<dyn Write + Send> = if path.ends_with(".gz") {
+            Box::new(flate2::write::GzEncoder::new(
+                buffered,
+                flate2::Compression::default(),
+            ))
+        } else {
+            Box::new(buffered)
+        };
+        Ok(OutputFile {
+            inner: Some(inner),
+            temp: Some(temp),
+            target,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.target
+    }
+
+    /// Flush everything and move the file to its final name.
+    pub fn commit(mut self) -> Result<(), WriteError> {
+        let err = |source| WriteError {
+            path: self.target.clone(),
+            source,
+        };
+        if let Some(mut inner) = self.inner.take() {
+            inner.flush().map_err(err)?;
+            // Dropping finishes a gzip stream; its errors surfaced in the flush above.
+            drop(inner);
+        }
+        if let Some(temp) = self.temp.take() {
+            std::fs::rename(&temp, &self.target).map_err(|source| {
+                let _ = std::fs::remove_file(&temp);
+                WriteError {
+                    path: self.target.clone(),
+                    source,
+                }
+            })?;
+        }
+        Ok(())
+    }
+}
+
+fn temp_name(target: &Path) -> PathBuf {
+    let name = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    target.with_file_name(format!(".{name}.tracesynth-{}.tmp", std::process::id()))
+}
+
+impl Write for OutputFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.inner
+            .as_mut()
+            .expect("written after commit")
+            .write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.inner
+            .as_mut()
+            .expect("written after commit")
+            .write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.as_mut().expect("written after commit").flush()
+    }
+}
+
+impl Drop for OutputFile {
+    fn drop(&mut self) {
+        if let Some(temp) = self.temp.take() {
+            self.inner = None;
+            let _ = std::fs::remove_file(temp);
+        }
+    }
+}
