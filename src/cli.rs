@@ -28,4 +28,8 @@ pub enum Command {
     Check(commands::check::CheckArgs),
     /// Print the statistics of a trace.
     Stats(commands::stats::StatsArgs),
+    /// Learn a model from a real trace.
+    Fit(commands::fit::FitArgs),
+    /// Generate a synthetic trace from a model (the built-in default without --model).
+    Generate(commands::generate::GenerateArgs),
 }

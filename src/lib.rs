@@ -1,11 +1,14 @@
 //! tracesynth: learn the statistics of LLM-serving request traces and generate new,
 //! faithful traces at any scale.
 //!
-//! Data flows one way: [`trace`] readers -> `fit` -> model (JSON) -> `generate` ->
-//! [`trace`] writers. `stats` and `compare` read traces through the same readers and
+//! Data flows one way: [`trace`] readers -> [`fit`] -> [`model`] (JSON) -> [`generate`]
+//! -> [`trace`] writers. `stats` and `compare` read traces through the same readers and
 //! measure them with the one [`metrics`] module.
 
 pub mod check;
 pub mod error;
+pub mod fit;
+pub mod generate;
 pub mod metrics;
+pub mod model;
 pub mod trace;

@@ -1,0 +1,190 @@
+//! `tracesynth generate [--model M] -o out.jsonl`
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+use tracesynth::generate::{GenerateOptions, Generator, RateProfileChoice};
+use tracesynth::model::Model;
+use tracesynth::trace::{Format, MOONCAKE_BLOCK, OutputFile, writer_for};
+
+use super::Global;
+
+#[derive(Debug, Args)]
+pub struct GenerateArgs {
+    /// Model file from `tracesynth fit`; the built-in default model when omitted.
+    #[arg(short, long)]
+    pub model: Option<String>,
+    /// Output file (`-` for stdout; a `.gz` name is compressed).
+    #[arg(short, long, default_value = "-")]
+    pub output: String,
+    /// Time to cover, e.g. `2h`, `30m`, `86400s`, `1d` (default: the fitted span).
+    #[arg(long, value_parser = parse_duration)]
+    pub duration: Option<f64>,
+    /// Stop after this many requests.
+    #[arg(long)]
+    pub requests: Option<u64>,
+    /// Start this many sessions (their follow-ups still come).
+    #[arg(long)]
+    pub sessions: Option<u64>,
+    /// K times more sessions per second, same per-session behaviour.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
+    pub rate_scale: f64,
+    /// Stretch (K > 1) or compress (K < 1) time.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
+    pub time_scale: f64,
+    /// `repeat` the fitted rate profile, keep it `flat`, or read steps from a CSV file
+    /// of `start_seconds,multiplier` rows.
+    #[arg(long, default_value = "repeat")]
+    pub rate_profile: String,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Output format (default: the model's own: mooncake for 512-token blocks).
+    #[arg(long)]
+    pub format: Option<Format>,
+    /// `chat_id` of the first request.
+    #[arg(long, default_value_t = 0)]
+    pub start_id: u64,
+}
+
+pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
+    let model = match &args.model {
+        Some(path) => Model::load(Path::new(path))?,
+        None => Model::default_model(),
+    };
+    let rate_profile = match args.rate_profile.as_str() {
+        "repeat" => RateProfileChoice::Repeat,
+        "flat" => RateProfileChoice::Flat,
+        path => RateProfileChoice::Steps(read_steps(path)?),
+    };
+    let format = args
+        .format
+        .unwrap_or(if model.block_size == MOONCAKE_BLOCK {
+            Format::Mooncake
+        } else {
+            Format::Bailian
+        });
+    let options = GenerateOptions {
+        seed: args.seed,
+        duration: args.duration,
+        requests: args.requests,
+        sessions: args.sessions,
+        rate_scale: args.rate_scale,
+        time_scale: args.time_scale,
+        rate_profile,
+        start_id: args.start_id,
+    };
+    let mut out = OutputFile::create(&args.output)?;
+    let progress = global.counter("generating");
+    {
+        let mut writer =
+            writer_for(format, &mut out, Some(model.block_size)).map_err(anyhow::Error::msg)?;
+        for (i, req) in Generator::new(&model, options).enumerate() {
+            writer.write(&req?).context("writing the output")?;
+            if let Some(p) = &progress {
+                if i % 4096 == 0 {
+                    p.set_position(i as u64);
+                }
+            }
+        }
+        writer.flush().context("writing the output")?;
+    }
+    if let Some(p) = progress {
+        p.finish_and_clear();
+    }
+    out.commit()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `90`, `90s`, `30m`, `2h`, `1d`, `1.5h` -> seconds.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let t = text.trim();
+    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
+        Some(i) => t.split_at(i),
+        None => (t, "s"),
+    };
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration like 90s, 30m, 2h or 1d"))?;
+    let factor = match unit {
+        "s" => 1.0,
+        "m" | "min" => 60.0,
+        "h" => 3600.0,
+        "d" => 86_400.0,
+        _ => {
+            return Err(format!(
+                "unknown unit `{unit}` in `{text}` (use s, m, h or d)"
+            ));
+        }
+    };
+    let seconds = value * factor;
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!("duration `{text}` must be positive"));
+    }
+    Ok(seconds)
+}
+
+fn parse_positive(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err(format!("`{text}` must be a positive number")),
+    }
+}
+
+/// `start_seconds,multiplier` rows (a header line is allowed), sorted by start.
+fn read_steps(path: &str) -> anyhow::Result<Vec<(f64, f64)>> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!("--rate-profile: `{path}` is neither repeat, flat nor a readable CSV file")
+    })?;
+    let mut steps = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty()
+            || (i == 0 && line.chars().next().is_some_and(|c| c.is_ascii_alphabetic()))
+        {
+            continue;
+        }
+        let mut cols = line.split(',');
+        let parse = |c: Option<&str>, what: &str| -> anyhow::Result<f64> {
+            let c = c.map(str::trim).unwrap_or("");
+            match c.parse::<f64>() {
+                Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+                _ => bail!(
+                    "{path}:{}: field `{what}`: `{c}` is not a number >= 0",
+                    i + 1
+                ),
+            }
+        };
+        let start = parse(cols.next(), "start_seconds")?;
+        let mult = parse(cols.next(), "multiplier")?;
+        if steps.last().is_some_and(|&(s, _)| start < s) {
+            bail!(
+                "{path}:{}: field `start_seconds`: rows must be sorted by start",
+                i + 1
+            );
+        }
+        steps.push((start, mult));
+    }
+    if steps.is_empty() || steps.iter().all(|s| s.1 == 0.0) {
+        bail!("{path}: no rows with a positive multiplier");
+    }
+    Ok(steps)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_durations() {
+        assert_eq!(parse_duration("2h"), Ok(7200.0));
+        assert_eq!(parse_duration("30m"), Ok(1800.0));
+        assert_eq!(parse_duration("86400s"), Ok(86400.0));
+        assert_eq!(parse_duration("90"), Ok(90.0));
+        assert_eq!(parse_duration("1.5d"), Ok(129_600.0));
+        assert!(parse_duration("2x").is_err());
+        assert!(parse_duration("-5m").is_err());
+    }
+}

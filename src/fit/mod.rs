@@ -1,0 +1,116 @@
+//! `fit`: one pass of preparation over a trace, then each component's fit, assembled into
+//! a [`Model`].
+
+pub mod prepared;
+
+use std::io::Read;
+
+use sha2::{Digest, Sha256};
+
+use crate::error::TraceError;
+use crate::model::arrivals::ArrivalModel;
+use crate::model::blocks::BlockModel;
+use crate::model::lengths::LengthModel;
+use crate::model::sessions::SessionModel;
+use crate::model::{FORMAT_VERSION, Model, Provenance};
+use crate::trace::{BAILIAN_BLOCK, Format, Trace, read_trace};
+use prepared::Prepared;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FitOptions {
+    /// Seeds the de-quantisation jitter, the fit's only randomness.
+    pub seed: u64,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions { seed: 0 }
+    }
+}
+
+/// Describes the fitted trace for the model's provenance.
+#[derive(Debug, Clone)]
+pub struct SourceInfo {
+    pub name: String,
+    pub sha256: String,
+}
+
+/// Fit a model to a trace held in memory.
+pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Model {
+    let format = trace.format;
+    let records = trace.requests.len() as u64;
+    let raw_span = trace.span();
+    let p = Prepared::new(trace, options.seed);
+    let n_types = p.types.len();
+    let (blocks, shared_tokens) = if p.block_size.is_some() {
+        let fit = BlockModel::fit(&p);
+        (fit.model, fit.shared_tokens)
+    } else {
+        (BlockModel::unshared(n_types), vec![0; p.requests.len()])
+    };
+    let lengths = LengthModel::fit(&p, &shared_tokens);
+    let sessions = SessionModel::fit(&p);
+    let mut root_times: Vec<f64> = p.roots().map(|r| r.t).collect();
+    root_times.sort_by(f64::total_cmp);
+    let span = p.span.max(1.0);
+    let arrivals = ArrivalModel::fit(&root_times, span);
+    Model {
+        format_version: FORMAT_VERSION,
+        provenance: Provenance {
+            source: source.name,
+            source_sha256: source.sha256,
+            source_format: format,
+            records,
+            span_seconds: raw_span,
+            tracesynth_version: env!("CARGO_PKG_VERSION").to_string(),
+            fit_seed: options.seed,
+            lineage: p.lineage,
+            note: None,
+        },
+        block_size: p.block_size.unwrap_or(BAILIAN_BLOCK),
+        time_quantum: p.time_quantum,
+        span,
+        types: p.types.clone(),
+        arrivals,
+        sessions,
+        lengths,
+        blocks,
+    }
+}
+
+/// Read, hash and fit a trace file (`-` for stdin, which is not hashed).
+pub fn fit_file(
+    path: &str,
+    format: Option<Format>,
+    options: &FitOptions,
+) -> Result<Model, TraceError> {
+    let trace = read_trace(path, format)?;
+    let sha256 = if path == "-" {
+        String::new()
+    } else {
+        sha256_of(path)?
+    };
+    let name = std::path::Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| path.to_string());
+    Ok(fit_trace(trace, SourceInfo { name, sha256 }, options))
+}
+
+fn sha256_of(path: &str) -> Result<String, TraceError> {
+    let mut file = std::fs::File::open(path).map_err(|e| TraceError::io(path, e))?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut buf).map_err(|e| TraceError::io(path, e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}

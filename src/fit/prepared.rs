@@ -1,0 +1,264 @@
+//! The one view of a trace that every component fit reads: requests in file order with
+//! their lineage (parent, turn, children), type index and ids, and times freed from the
+//! source's timestamp quantisation.
+
+use std::collections::HashMap;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::trace::Trace;
+
+/// Type name given to requests of formats without types.
+pub const UNTYPED: &str = "text";
+
+/// One request as the fits see it.
+#[derive(Debug, Clone)]
+pub struct FitRequest {
+    /// Seconds from the first request, de-quantised (see [`Prepared::time_quantum`]).
+    pub t: f64,
+    pub input: u64,
+    pub output: u64,
+    /// Index into [`Prepared::types`].
+    pub ty: usize,
+    /// Index of the parent request, if this is a follow-up whose parent is in the trace.
+    pub parent: Option<usize>,
+    /// 1 for roots, parent's + 1.
+    pub turn: u32,
+    pub children: u32,
+    pub ids: Vec<u64>,
+}
+
+impl FitRequest {
+    pub fn is_root(&self) -> bool {
+        self.parent.is_none()
+    }
+}
+
+/// How the sessions of a trace were obtained.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Lineage {
+    /// From `parent_chat_id` (Bailian).
+    Explicit,
+    /// Inferred from block inheritance: a request whose ids start with an earlier
+    /// request's ids minus its last block continues that request's conversation
+    /// (Mooncake records carry no session fields, yet a third of them are follow-ups).
+    InferredFromBlocks,
+    /// No sessions and no blocks (Azure): every request is a root.
+    None,
+}
+
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub block_size: Option<u32>,
+    /// Source timestamps sit on a grid of this many seconds (Mooncake: 3 s); generated
+    /// timestamps are put back on it.
+    pub time_quantum: Option<f64>,
+    pub lineage: Lineage,
+    pub types: Vec<String>,
+    pub requests: Vec<FitRequest>,
+    /// Time from the first to the last request, seconds.
+    pub span: f64,
+}
+
+impl Prepared {
+    pub fn new(trace: Trace, seed: u64) -> Prepared {
+        let block_size = trace.block_size;
+        let origin = trace.requests.first().map(|r| r.timestamp).unwrap_or(0.0);
+        let raw_times: Vec<f64> = trace
+            .requests
+            .iter()
+            .map(|r| r.timestamp - origin)
+            .collect();
+        let time_quantum = detect_quantum(&raw_times);
+
+        let mut types: Vec<String> = Vec::new();
+        let mut type_index: HashMap<String, usize> = HashMap::new();
+        let has_sessions = trace.has_sessions();
+        let has_blocks =
+            block_size.is_some() && trace.requests.iter().any(|r| r.hash_ids.is_some());
+        let lineage = if has_sessions {
+            Lineage::Explicit
+        } else if has_blocks {
+            Lineage::InferredFromBlocks
+        } else {
+            Lineage::None
+        };
+
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut chat_index: HashMap<u64, usize> = HashMap::new();
+        let mut requests: Vec<FitRequest> = Vec::with_capacity(trace.requests.len());
+        for (i, req) in trace.requests.into_iter().enumerate() {
+            let name = req.req_type().unwrap_or(UNTYPED);
+            let ty = match type_index.get(name) {
+                Some(&t) => t,
+                None => {
+                    types.push(name.to_string());
+                    type_index.insert(name.to_string(), types.len() - 1);
+                    types.len() - 1
+                }
+            };
+            // The true arrival lies somewhere inside the quantum; spreading it uniformly
+            // keeps gap statistics from collapsing onto the grid.
+            let jitter = time_quantum.map(|q| rng.random::<f64>() * q).unwrap_or(0.0);
+            let parent = match &req.session {
+                Some(s) => {
+                    chat_index.insert(s.chat_id, i);
+                    s.parent()
+                        .and_then(|p| chat_index.get(&p).copied())
+                        .filter(|&p| p < i)
+                }
+                None => None,
+            };
+            requests.push(FitRequest {
+                t: raw_times[i] + jitter,
+                input: req.input_length,
+                output: req.output_length,
+                ty,
+                parent,
+                turn: 1,
+                children: 0,
+                ids: req.hash_ids.unwrap_or_default(),
+            });
+        }
+        if lineage == Lineage::InferredFromBlocks {
+            infer_parents(&mut requests);
+        }
+        for i in 0..requests.len() {
+            if let Some(p) = requests[i].parent {
+                requests[i].turn = requests[p].turn + 1;
+                requests[p].children += 1;
+            }
+        }
+        let span = raw_times.last().copied().unwrap_or(0.0) + time_quantum.unwrap_or(0.0);
+        Prepared {
+            block_size,
+            time_quantum,
+            lineage,
+            types,
+            requests,
+            span,
+        }
+    }
+
+    pub fn roots(&self) -> impl Iterator<Item = &FitRequest> {
+        self.requests.iter().filter(|r| r.is_root())
+    }
+}
+
+/// A request's parent is the latest earlier request whose ids, or ids minus the last
+/// (partial) block, are a prefix of its own, at least two blocks long: one shared block
+/// is what every request under a common system prompt has.
+fn infer_parents(requests: &mut [FitRequest]) {
+    let mut owner: HashMap<u64, usize> = HashMap::new();
+    let mut prefix_hashes: Vec<u64> = Vec::new();
+    for i in 0..requests.len() {
+        prefix_hashes.clear();
+        let mut h = 0xcbf2_9ce4_8422_2325_u64;
+        for &id in &requests[i].ids {
+            h = mix(h, id);
+            prefix_hashes.push(h);
+        }
+        let n = prefix_hashes.len();
+        let parent = (2..=n)
+            .rev()
+            .find_map(|k| owner.get(&prefix_hashes[k - 1]).copied());
+        requests[i].parent = parent;
+        if n >= 2 {
+            owner.insert(prefix_hashes[n - 2], i);
+        }
+        if n >= 1 {
+            owner.insert(prefix_hashes[n - 1], i);
+        }
+    }
+}
+
+/// Order-dependent hash of a prefix extended by one id (fixed, so fits are reproducible).
+fn mix(h: u64, id: u64) -> u64 {
+    // splitmix64 finaliser over the running hash and the id.
+    let mut z = (h ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+/// The grid step of timestamps, when at least 95 % of the steps between distinct
+/// timestamps are whole multiples of one step (the median) of at least 0.5 s.
+fn detect_quantum(times: &[f64]) -> Option<f64> {
+    let mut steps: Vec<f64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&g| g > 1e-6)
+        .collect();
+    if steps.len() < 20 {
+        return None;
+    }
+    steps.sort_by(f64::total_cmp);
+    let q = steps[steps.len() / 2];
+    if q < 0.5 {
+        return None;
+    }
+    // Source jitter of a few ms (Mooncake's 2999/3001) still counts as on the grid.
+    let on_grid = steps
+        .iter()
+        .filter(|&&g| {
+            let m = (g / q).round();
+            m >= 1.0 && (g - m * q).abs() <= 0.005 * q
+        })
+        .count();
+    (on_grid as f64 >= 0.95 * steps.len() as f64).then(|| (q * 1000.0).round() / 1000.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Format, Request};
+
+    fn req(t: f64, input: u64, ids: Vec<u64>) -> Request {
+        Request {
+            timestamp: t,
+            input_length: input,
+            output_length: 10,
+            hash_ids: Some(ids),
+            session: None,
+        }
+    }
+
+    #[test]
+    fn infers_parents_from_block_inheritance() {
+        let trace = Trace {
+            format: Format::Mooncake,
+            block_size: Some(512),
+            requests: vec![
+                req(0.0, 1500, vec![0, 1, 2]),
+                req(1.0, 1500, vec![0, 3, 4]),
+                // Continues request 0: its ids minus the last, then new ones.
+                req(2.0, 2000, vec![0, 1, 5, 6]),
+                // Shares only the common first block with everyone: a root.
+                req(3.0, 1000, vec![0, 7]),
+                // Continues request 2.
+                req(4.0, 2600, vec![0, 1, 5, 8, 9, 10]),
+            ],
+        };
+        let p = Prepared::new(trace, 1);
+        let parents: Vec<Option<usize>> = p.requests.iter().map(|r| r.parent).collect();
+        assert_eq!(parents, vec![None, None, Some(0), None, Some(2)]);
+        let turns: Vec<u32> = p.requests.iter().map(|r| r.turn).collect();
+        assert_eq!(turns, vec![1, 1, 2, 1, 3]);
+        assert_eq!(p.requests[0].children, 1);
+        assert_eq!(p.lineage, Lineage::InferredFromBlocks);
+    }
+
+    #[test]
+    fn detects_a_coarse_timestamp_grid() {
+        let times: Vec<f64> = (0..200)
+            .map(|i| f64::from(i / 3) * 3.0 + if i % 7 == 0 { 0.001 } else { 0.0 })
+            .collect();
+        assert_eq!(detect_quantum(&times), Some(3.0));
+        let fine: Vec<f64> = (0..200)
+            .map(|i| f64::from(i) * 0.137 + f64::from(i % 5) * 0.011)
+            .collect();
+        assert_eq!(detect_quantum(&fine), None);
+    }
+}

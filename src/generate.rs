@@ -1,0 +1,305 @@
+//! `generate`: the event-driven engine that composes the component samplers into a
+//! stream of requests in arrival order.
+//!
+//! Roots arrive from the arrival model; every emitted request may book follow-ups a think
+//! time later in a queue. The next request is whichever comes first. Memory holds the
+//! open sessions (booked follow-ups with their parent's ids) and the shared prefixes,
+//! never the output.
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::rc::Rc;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+use crate::model::Model;
+use crate::model::arrivals::{GapSampler, RateProfile};
+use crate::model::blocks::{BlockSampler, IdsExhausted};
+use crate::model::sessions::sample_index;
+use crate::trace::{Request, Session};
+
+/// How the root rate behaves over time.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RateProfileChoice {
+    /// The fitted profile, repeated beyond the fitted span.
+    Repeat,
+    /// The fitted mean rate throughout.
+    Flat,
+    /// Multipliers of the fitted mean rate: `(start second, multiplier)` steps, the last
+    /// one holding to the end (from a CSV file).
+    Steps(Vec<(f64, f64)>),
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GenerateOptions {
+    pub seed: u64,
+    /// Output seconds to cover; `None` with no other limit means the fitted span.
+    pub duration: Option<f64>,
+    /// Stop after this many requests.
+    pub requests: Option<u64>,
+    /// Start at most this many sessions (their follow-ups still come).
+    pub sessions: Option<u64>,
+    /// Sessions per second, relative to the model.
+    pub rate_scale: f64,
+    /// Stretch (> 1) or compress (< 1) all times.
+    pub time_scale: f64,
+    pub rate_profile: RateProfileChoice,
+    /// `chat_id` of the first request.
+    pub start_id: u64,
+}
+
+impl Default for GenerateOptions {
+    fn default() -> Self {
+        GenerateOptions {
+            seed: 0,
+            duration: None,
+            requests: None,
+            sessions: None,
+            rate_scale: 1.0,
+            time_scale: 1.0,
+            rate_profile: RateProfileChoice::Repeat,
+            start_id: 0,
+        }
+    }
+}
+
+/// A follow-up booked by its parent.
+struct Booked {
+    t: f64,
+    seq: u64,
+    ty: usize,
+    turn: u32,
+    parent_chat_id: u64,
+    parent_input: u64,
+    parent_output: u64,
+    parent_ids: Rc<Vec<u64>>,
+}
+
+impl PartialEq for Booked {
+    fn eq(&self, o: &Self) -> bool {
+        (self.t, self.seq) == (o.t, o.seq)
+    }
+}
+impl Eq for Booked {}
+impl PartialOrd for Booked {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Booked {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        self.t.total_cmp(&o.t).then(self.seq.cmp(&o.seq))
+    }
+}
+
+/// Streams a synthetic trace. Times inside are model seconds; output timestamps are
+/// scaled by `time_scale` and put on the model's time grid.
+pub struct Generator<'m> {
+    model: &'m Model,
+    options: GenerateOptions,
+    rng: ChaCha8Rng,
+    profile: RateProfile,
+    gaps: GapSampler,
+    blocks: BlockSampler<'m>,
+    /// Integrated rate reached by the root process.
+    op_time: f64,
+    next_root: f64,
+    roots_done: bool,
+    booked: BinaryHeap<Reverse<Booked>>,
+    seq: u64,
+    emitted: u64,
+    roots_started: u64,
+    /// Model seconds after which nothing is emitted.
+    horizon: f64,
+    failed: bool,
+}
+
+impl<'m> Generator<'m> {
+    pub fn new(model: &'m Model, options: GenerateOptions) -> Generator<'m> {
+        let base = &model.arrivals;
+        let scale = options.rate_scale;
+        let profile = match &options.rate_profile {
+            RateProfileChoice::Repeat => RateProfile::new(
+                base.bin_width,
+                base.rates.iter().map(|r| r * scale).collect(),
+            ),
+            RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
+            RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
+        };
+        let horizon = match (options.duration, options.requests, options.sessions) {
+            (Some(d), _, _) => d / options.time_scale,
+            (None, None, None) => model.span,
+            _ => f64::INFINITY,
+        };
+        let mut generator = Generator {
+            model,
+            rng: ChaCha8Rng::seed_from_u64(options.seed),
+            gaps: base.gap_sampler(),
+            blocks: BlockSampler::new(&model.blocks, model.block_size, model.types.len()),
+            profile,
+            options,
+            op_time: 0.0,
+            next_root: 0.0,
+            roots_done: false,
+            booked: BinaryHeap::new(),
+            seq: 0,
+            emitted: 0,
+            roots_started: 0,
+            horizon,
+            failed: false,
+        };
+        // The first root falls a random fraction of a gap after the start, as in a
+        // stationary renewal process observed from an arbitrary moment.
+        let first = generator.gaps.sample(&mut generator.rng) * generator.rng.random::<f64>();
+        generator.advance_roots(first);
+        generator
+    }
+
+    fn advance_roots(&mut self, gap: f64) {
+        self.op_time += gap;
+        self.next_root = self.profile.inverse(self.op_time);
+    }
+
+    fn output_time(&self, t: f64) -> f64 {
+        let t = t * self.options.time_scale;
+        match self.model.time_quantum {
+            Some(q) => (t / q).floor() * q,
+            None => t,
+        }
+    }
+
+    fn emit_root(&mut self, t: f64) -> Result<Request, IdsExhausted> {
+        let model = self.model;
+        let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
+        let prefix = self.blocks.root_prefix(&mut self.rng, ty, t)?;
+        let draw = model.lengths.per_type[ty].root.sample(&mut self.rng);
+        let shared = prefix.len() as u64 * u64::from(model.block_size);
+        let input = (shared + draw.own_input).max(1);
+        let tail = model.blocks.tails.root_prob[ty];
+        let ids = self.blocks.complete(&mut self.rng, &prefix, input, tail)?;
+        Ok(self.finish(t, ty, 1, None, input, draw.output, ids))
+    }
+
+    fn emit_followup(&mut self, b: Booked) -> Result<Request, IdsExhausted> {
+        let model = self.model;
+        let rule = &model.lengths.per_type[b.ty].followup;
+        let (input, output) = rule.sample(&mut self.rng, b.parent_input, b.parent_output);
+        let inherited = &b.parent_ids[..b.parent_ids.len().saturating_sub(1)];
+        let tail = model.blocks.tails.followup_prob[b.ty];
+        let ids = self
+            .blocks
+            .complete(&mut self.rng, inherited, input, tail)?;
+        Ok(self.finish(
+            b.t,
+            b.ty,
+            b.turn,
+            Some(b.parent_chat_id),
+            input,
+            output,
+            ids,
+        ))
+    }
+
+    /// Number the request, book its follow-ups, and build the record.
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        &mut self,
+        t: f64,
+        ty: usize,
+        turn: u32,
+        parent: Option<u64>,
+        input: u64,
+        output: u64,
+        ids: Vec<u64>,
+    ) -> Request {
+        let chat_id = self.options.start_id + self.emitted;
+        self.emitted += 1;
+        let rules = &self.model.sessions.per_type[ty];
+        let children = rules.sample_children(&mut self.rng, turn);
+        if children > 0 {
+            let shared_ids = Rc::new(ids.clone());
+            for _ in 0..children {
+                let child_ty = sample_index(&mut self.rng, &rules.child_type);
+                let think = rules.think_time.sample(&mut self.rng, output);
+                self.seq += 1;
+                self.booked.push(Reverse(Booked {
+                    t: t + think,
+                    seq: self.seq,
+                    ty: child_ty,
+                    turn: turn + 1,
+                    parent_chat_id: chat_id,
+                    parent_input: input,
+                    parent_output: output,
+                    parent_ids: shared_ids.clone(),
+                }));
+            }
+        }
+        Request {
+            timestamp: self.output_time(t),
+            input_length: input,
+            output_length: output,
+            hash_ids: Some(ids),
+            session: Some(Session {
+                chat_id,
+                parent_chat_id: parent.map_or(-1, |p| p as i64),
+                turn,
+                req_type: self.model.types[ty].clone(),
+            }),
+        }
+    }
+
+    /// Distinct blocks minted so far.
+    pub fn blocks_minted(&self) -> u64 {
+        self.blocks.blocks_minted()
+    }
+}
+
+impl Iterator for Generator<'_> {
+    type Item = Result<Request, IdsExhausted>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.failed || self.options.requests.is_some_and(|n| self.emitted >= n) {
+            return None;
+        }
+        loop {
+            let child_t = self.booked.peek().map(|Reverse(b)| b.t);
+            let root_first = !self.roots_done && child_t.is_none_or(|c| self.next_root < c);
+            let result = if root_first {
+                let t = self.next_root;
+                if t >= self.horizon
+                    || self
+                        .options
+                        .sessions
+                        .is_some_and(|n| self.roots_started >= n)
+                {
+                    self.roots_done = true;
+                    continue;
+                }
+                self.roots_started += 1;
+                let gap = self.gaps.sample(&mut self.rng);
+                self.advance_roots(gap);
+                self.emit_root(t)
+            } else {
+                let Some(Reverse(b)) = self.booked.pop() else {
+                    return None;
+                };
+                if b.t >= self.horizon {
+                    // Everything booked later is past the end too.
+                    self.booked.clear();
+                    continue;
+                }
+                self.emit_followup(b)
+            };
+            if result.is_err() {
+                self.failed = true;
+            }
+            return Some(result);
+        }
+    }
+}
+
+fn steps_profile(steps: &[(f64, f64)], mean_rate: f64) -> RateProfile {
+    let scaled: Vec<(f64, f64)> = steps.iter().map(|&(t, m)| (t, m * mean_rate)).collect();
+    RateProfile::steps(&scaled)
+}

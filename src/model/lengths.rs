@@ -1,0 +1,226 @@
+//! Input and output lengths, per request type, separately for roots and follow-ups.
+//!
+//! A root's input is its shared prefix (chosen by the blocks model) plus its own tokens;
+//! the own tokens and the output are drawn together through a Gaussian copula, so their
+//! real dependence survives. A follow-up's input is the growth rule of real sessions:
+//! the parent's input, the carried share of the parent's output, and new user tokens.
+
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::ModelError;
+use super::copula::GaussianCopula;
+use super::quantile::Quantile;
+use crate::fit::prepared::Prepared;
+
+/// Fewer samples than this for a type and the pooled fit of all types is used instead.
+pub const MIN_SAMPLES: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LengthModel {
+    /// Indexed like the model's `types`.
+    pub per_type: Vec<TypeLengths>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TypeLengths {
+    pub root: RootLengths,
+    pub followup: FollowupLengths,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RootLengths {
+    /// Input tokens beyond the shared prefix (all of them for roots without one).
+    pub own_input: Quantile,
+    pub output: Quantile,
+    /// Dependence of output on own input.
+    pub dependence: GaussianCopula,
+    pub samples: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FollowupLengths {
+    /// Share of the parent's output that reaches the child's context (1 for plain chat;
+    /// less where reasoning tokens are stripped).
+    pub carried_output: f64,
+    /// Child input minus the carried context: the user's new tokens (may be negative when
+    /// the client trims history).
+    pub new_tokens: Quantile,
+    pub output: Quantile,
+    /// Dependence of output on new tokens.
+    pub dependence: GaussianCopula,
+    pub samples: usize,
+}
+
+/// One root's lengths.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RootDraw {
+    pub own_input: u64,
+    pub output: u64,
+}
+
+impl RootLengths {
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> RootDraw {
+        let (u1, u2) = self.dependence.sample(rng);
+        RootDraw {
+            own_input: self.own_input.at(u1).round().max(0.0) as u64,
+            output: self.output.at(u2).round().max(0.0) as u64,
+        }
+    }
+}
+
+impl FollowupLengths {
+    /// (input, output) of a child of a parent with these lengths.
+    pub fn sample<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        parent_input: u64,
+        parent_output: u64,
+    ) -> (u64, u64) {
+        let (u1, u2) = self.dependence.sample(rng);
+        let carried = parent_input as f64 + self.carried_output * parent_output as f64;
+        let input = (carried + self.new_tokens.at(u1)).round().max(1.0);
+        let output = self.output.at(u2).round().max(0.0);
+        (input as u64, output as u64)
+    }
+}
+
+impl LengthModel {
+    /// Fit from a prepared trace. `shared_tokens[i]` is the shared-prefix token count the
+    /// blocks model assigned to request `i` (0 for follow-ups and unshared roots).
+    pub fn fit(p: &Prepared, shared_tokens: &[u64]) -> LengthModel {
+        let n_types = p.types.len();
+        let pooled_root = fit_roots(p, shared_tokens, None);
+        let pooled_follow = fit_followups(p, None);
+        let per_type = (0..n_types)
+            .map(|ty| {
+                let root = fit_roots(p, shared_tokens, Some(ty))
+                    .filter(|r| r.samples >= MIN_SAMPLES)
+                    .or_else(|| pooled_root.clone())
+                    .unwrap_or_else(default_root);
+                let followup = fit_followups(p, Some(ty))
+                    .filter(|f| f.samples >= MIN_SAMPLES)
+                    .or_else(|| pooled_follow.clone())
+                    .unwrap_or_else(|| default_followup(&root));
+                TypeLengths { root, followup }
+            })
+            .collect();
+        LengthModel { per_type }
+    }
+
+    pub fn validate(&self, n_types: usize) -> Result<(), ModelError> {
+        if self.per_type.len() != n_types {
+            return Err(ModelError::invalid(
+                "lengths",
+                "per_type must have one entry per type",
+            ));
+        }
+        for (i, t) in self.per_type.iter().enumerate() {
+            let at = |part: &str| format!("lengths.per_type[{i}].{part}");
+            t.root.own_input.validate(&at("root.own_input"))?;
+            t.root.output.validate(&at("root.output"))?;
+            t.root.dependence.validate(&at("root.dependence"))?;
+            t.followup.new_tokens.validate(&at("followup.new_tokens"))?;
+            t.followup.output.validate(&at("followup.output"))?;
+            t.followup.dependence.validate(&at("followup.dependence"))?;
+            let c = t.followup.carried_output;
+            if !(0.0..=1.0).contains(&c) {
+                return Err(ModelError::invalid(
+                    &at("followup.carried_output"),
+                    "must lie in [0, 1]",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn fit_roots(p: &Prepared, shared_tokens: &[u64], ty: Option<usize>) -> Option<RootLengths> {
+    let (mut own, mut out) = (Vec::new(), Vec::new());
+    for (i, r) in p.requests.iter().enumerate() {
+        if r.is_root() && ty.is_none_or(|t| t == r.ty) {
+            own.push(r.input.saturating_sub(shared_tokens[i]) as f64);
+            out.push(r.output as f64);
+        }
+    }
+    Some(RootLengths {
+        dependence: GaussianCopula::fit(&own, &out),
+        own_input: Quantile::fit(&own)?,
+        output: Quantile::fit(&out)?,
+        samples: own.len(),
+    })
+}
+
+fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
+    let children: Vec<(f64, f64, f64)> = p
+        .requests
+        .iter()
+        .filter(|r| ty.is_none_or(|t| t == r.ty))
+        .filter_map(|r| {
+            let parent = &p.requests[r.parent?];
+            Some((
+                r.input as f64 - parent.input as f64,
+                parent.output as f64,
+                r.output as f64,
+            ))
+        })
+        .collect();
+    if children.is_empty() {
+        return None;
+    }
+    let carried_output = carried_share(&children);
+    let new: Vec<f64> = children
+        .iter()
+        .map(|(growth, po, _)| growth - carried_output * po)
+        .collect();
+    let out: Vec<f64> = children.iter().map(|c| c.2).collect();
+    Some(FollowupLengths {
+        carried_output,
+        dependence: GaussianCopula::fit(&new, &out),
+        new_tokens: Quantile::fit(&new)?,
+        output: Quantile::fit(&out)?,
+        samples: children.len(),
+    })
+}
+
+/// The share of the parent's output carried into the child: 1 when the median growth
+/// covers the whole output (chat), otherwise the median of growth / output, which is
+/// what a trace with stripped reasoning shows.
+fn carried_share(children: &[(f64, f64, f64)]) -> f64 {
+    let mut excess: Vec<f64> = children.iter().map(|(g, po, _)| g - po).collect();
+    excess.sort_by(f64::total_cmp);
+    if excess[excess.len() / 2] >= 0.0 {
+        return 1.0;
+    }
+    let mut ratios: Vec<f64> = children
+        .iter()
+        .filter(|c| c.1 > 0.0)
+        .map(|(g, po, _)| (g / po).clamp(0.0, 1.0))
+        .collect();
+    if ratios.is_empty() {
+        return 1.0;
+    }
+    ratios.sort_by(f64::total_cmp);
+    ratios[ratios.len() / 2]
+}
+
+fn default_root() -> RootLengths {
+    RootLengths {
+        own_input: Quantile::constant(1.0),
+        output: Quantile::constant(1.0),
+        dependence: GaussianCopula::independent(),
+        samples: 0,
+    }
+}
+
+/// A trace without follow-ups still needs a rule for generated ones (they cannot occur
+/// there, since the fitted follow-up probability is 0).
+fn default_followup(root: &RootLengths) -> FollowupLengths {
+    FollowupLengths {
+        carried_output: 1.0,
+        new_tokens: root.own_input.clone(),
+        output: root.output.clone(),
+        dependence: GaussianCopula::independent(),
+        samples: 0,
+    }
+}

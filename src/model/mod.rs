@@ -1,0 +1,164 @@
+//! The model file: a versioned, human-readable JSON document with one section per
+//! component. Each component keeps its serde type, its fit and its sampler side by side
+//! in its own file.
+
+pub mod arrivals;
+pub mod blocks;
+pub mod copula;
+pub mod lengths;
+pub mod quantile;
+pub mod sessions;
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::fit::prepared::Lineage;
+use crate::trace::Format;
+
+/// Bumped whenever a model file written by an older tracesynth would be misread.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The model compiled into the binary, used when `generate` is given no `--model`.
+pub const DEFAULT_MODEL_JSON: &str = include_str!("../../models/mooncake-conversation.json");
+/// Which shipped model the default is, for messages and the README.
+pub const DEFAULT_MODEL_NAME: &str = "mooncake-conversation";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    #[error("{path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a tracesynth model: {source}")]
+    Parse {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error(
+        "model format version {found} is not supported (this tracesynth reads version {FORMAT_VERSION})"
+    )]
+    Version { found: u32 },
+    #[error("invalid model: {what}: {message}")]
+    Invalid { what: String, message: String },
+}
+
+impl ModelError {
+    pub fn invalid(what: &str, message: impl Into<String>) -> Self {
+        ModelError::Invalid {
+            what: what.to_string(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Where a model came from.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// File name of the fitted trace (no directories: they leak local paths).
+    pub source: String,
+    pub source_sha256: String,
+    pub source_format: Format,
+    pub records: u64,
+    /// Seconds from the first to the last record.
+    pub span_seconds: f64,
+    pub tracesynth_version: String,
+    pub fit_seed: u64,
+    /// How sessions were obtained.
+    pub lineage: Lineage,
+    /// Free-form remark (e.g. "calibrated to published statistics").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Model {
+    pub format_version: u32,
+    pub provenance: Provenance,
+    /// Tokens per hash id of generated traces (the source's; 16 when it had no blocks).
+    pub block_size: u32,
+    /// Generated timestamps are floored onto this grid (seconds), as the source's were.
+    pub time_quantum: Option<f64>,
+    /// Fitted span, seconds: the default duration and the period of the rate profile.
+    pub span: f64,
+    /// Request types; every per-type list below is indexed like this one.
+    pub types: Vec<String>,
+    pub arrivals: arrivals::ArrivalModel,
+    pub sessions: sessions::SessionModel,
+    pub lengths: lengths::LengthModel,
+    pub blocks: blocks::BlockModel,
+}
+
+impl Model {
+    /// Parse and validate a model document. `origin` names it in errors.
+    pub fn from_json(text: &str, origin: &str) -> Result<Model, ModelError> {
+        // Look at the version first, so an old or future file gets a version error
+        // rather than a confusing missing-field one.
+        #[derive(Deserialize)]
+        struct Header {
+            format_version: u32,
+        }
+        let header: Header = serde_json::from_str(text).map_err(|source| ModelError::Parse {
+            path: origin.to_string(),
+            source,
+        })?;
+        if header.format_version != FORMAT_VERSION {
+            return Err(ModelError::Version {
+                found: header.format_version,
+            });
+        }
+        let model: Model = serde_json::from_str(text).map_err(|source| ModelError::Parse {
+            path: origin.to_string(),
+            source,
+        })?;
+        model.validate()?;
+        Ok(model)
+    }
+
+    pub fn load(path: &Path) -> Result<Model, ModelError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+            path: origin.clone(),
+            source,
+        })?;
+        Model::from_json(&text, &origin)
+    }
+
+    /// The built-in default model.
+    pub fn default_model() -> Model {
+        Model::from_json(DEFAULT_MODEL_JSON, "built-in default model")
+            .expect("the shipped default model is valid")
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string_pretty(self).expect("a model always serializes") + "\n"
+    }
+
+    /// Check every parameter, so a bad file fails here with a clear message instead of
+    /// panicking later inside the generator.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        if self.block_size == 0 {
+            return Err(ModelError::invalid("block_size", "must be > 0"));
+        }
+        if let Some(q) = self.time_quantum {
+            if !(q.is_finite() && q > 0.0) {
+                return Err(ModelError::invalid("time_quantum", "must be > 0 or null"));
+            }
+        }
+        if !(self.span.is_finite() && self.span > 0.0) {
+            return Err(ModelError::invalid("span", "must be > 0"));
+        }
+        if self.types.is_empty() {
+            return Err(ModelError::invalid("types", "at least one type is needed"));
+        }
+        let n = self.types.len();
+        self.arrivals.validate()?;
+        self.sessions.validate(n)?;
+        self.lengths.validate(n)?;
+        self.blocks.validate(n)?;
+        Ok(())
+    }
+}
