@@ -70,7 +70,8 @@ struct Booked {
     seq: u64,
     ty: usize,
     turn: u32,
-    parent_chat_id: u64,
+    /// `None` when the parent fell in the warm-up and was not written.
+    parent_chat_id: Option<u64>,
     parent_input: u64,
     parent_output: u64,
     parent_ids: Rc<Vec<u64>>,
@@ -127,6 +128,7 @@ impl<'m> Generator<'m> {
             RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
             RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
         };
+        let warm_up = warm_up(model);
         let horizon = match (options.duration, options.requests, options.sessions) {
             (Some(d), _, _) => d / options.time_scale,
             (None, None, None) => model.span,
@@ -149,8 +151,10 @@ impl<'m> Generator<'m> {
             horizon,
             failed: false,
         };
-        // The first root falls a random fraction of a gap after the start, as in a
-        // stationary renewal process observed from an arbitrary moment.
+        // Sessions run from before the first written request, as in a real trace cut
+        // out of a stationary stream; the first root falls a random fraction of a gap
+        // after the warm-up starts, as in a renewal process seen from any moment.
+        generator.op_time = generator.profile.integral(-warm_up);
         let first = generator.gaps.sample(&mut generator.rng) * generator.rng.random::<f64>();
         generator.advance_roots(first);
         generator
@@ -169,7 +173,7 @@ impl<'m> Generator<'m> {
         }
     }
 
-    fn emit_root(&mut self, t: f64) -> Result<Request, IdsExhausted> {
+    fn emit_root(&mut self, t: f64) -> Result<Option<Request>, IdsExhausted> {
         let model = self.model;
         let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
         let prefix = self.blocks.root_prefix(&mut self.rng, ty, t)?;
@@ -181,7 +185,7 @@ impl<'m> Generator<'m> {
         Ok(self.finish(t, ty, 1, None, input, draw.output, ids))
     }
 
-    fn emit_followup(&mut self, b: Booked) -> Result<Request, IdsExhausted> {
+    fn emit_followup(&mut self, b: Booked) -> Result<Option<Request>, IdsExhausted> {
         let model = self.model;
         let rule = &model.lengths.per_type[b.ty].followup;
         let (input, output) = rule.sample(&mut self.rng, b.parent_input, b.parent_output);
@@ -190,18 +194,18 @@ impl<'m> Generator<'m> {
         let ids = self
             .blocks
             .complete(&mut self.rng, inherited, input, tail)?;
-        Ok(self.finish(
-            b.t,
-            b.ty,
-            b.turn,
-            Some(b.parent_chat_id),
-            input,
-            output,
-            ids,
-        ))
+        // A follow-up of a warm-up request starts its session as far as the output can
+        // tell, exactly as a real trace shows a conversation begun before its window.
+        let turn = if b.parent_chat_id.is_some() {
+            b.turn
+        } else {
+            1
+        };
+        Ok(self.finish(b.t, b.ty, turn, b.parent_chat_id, input, output, ids))
     }
 
-    /// Number the request, book its follow-ups, and build the record.
+    /// Number the request, book its follow-ups, and build the record (`None` during the
+    /// warm-up, which is not written).
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &mut self,
@@ -212,9 +216,12 @@ impl<'m> Generator<'m> {
         input: u64,
         output: u64,
         ids: Vec<u64>,
-    ) -> Request {
-        let chat_id = self.options.start_id + self.emitted;
-        self.emitted += 1;
+    ) -> Option<Request> {
+        let written = t >= 0.0;
+        let chat_id = written.then(|| self.options.start_id + self.emitted);
+        if written {
+            self.emitted += 1;
+        }
         let rules = &self.model.sessions.per_type[ty];
         let children = rules.sample_children(&mut self.rng, turn);
         if children > 0 {
@@ -235,7 +242,8 @@ impl<'m> Generator<'m> {
                 }));
             }
         }
-        Request {
+        let chat_id = chat_id?;
+        Some(Request {
             timestamp: self.output_time(t),
             input_length: input,
             output_length: output,
@@ -246,7 +254,7 @@ impl<'m> Generator<'m> {
                 turn,
                 req_type: self.model.types[ty].clone(),
             }),
-        }
+        })
     }
 
     /// Distinct blocks minted so far.
@@ -276,7 +284,9 @@ impl Iterator for Generator<'_> {
                     self.roots_done = true;
                     continue;
                 }
-                self.roots_started += 1;
+                if t >= 0.0 {
+                    self.roots_started += 1;
+                }
                 let gap = self.gaps.sample(&mut self.rng);
                 self.advance_roots(gap);
                 self.emit_root(t)
@@ -291,12 +301,30 @@ impl Iterator for Generator<'_> {
                 }
                 self.emit_followup(b)
             };
-            if result.is_err() {
-                self.failed = true;
+            match result {
+                Ok(Some(req)) => return Some(Ok(req)),
+                Ok(None) => continue,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
             }
-            return Some(result);
         }
     }
+}
+
+/// How long sessions run before the first written request: long enough for most
+/// sessions in progress at time 0 to have started (three times the longest type's 99th
+/// percentile think time), at most the fitted span.
+fn warm_up(model: &Model) -> f64 {
+    let longest = model
+        .sessions
+        .per_type
+        .iter()
+        .flat_map(|t| t.think_time.buckets.iter())
+        .map(|q| q.at(0.99))
+        .fold(0.0, f64::max);
+    (3.0 * longest).min(model.span)
 }
 
 fn steps_profile(steps: &[(f64, f64)], mean_rate: f64) -> RateProfile {

@@ -338,6 +338,9 @@ impl RateProfile {
             (cycles * self.total(), t - cycles * self.period())
         } else if t >= self.period() {
             return self.total() + self.last_rate() * (t - self.period());
+        } else if t < 0.0 {
+            // The first rate also holds before the start.
+            return self.rates[0] * t;
         } else {
             (0.0, t)
         };
