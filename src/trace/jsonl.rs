@@ -124,14 +124,19 @@ fn diagnose(line: &str, err: &serde_json::Error) -> FieldError {
         Ok(v) => v,
         Err(syntax) => {
             let field = field_before_column(line, syntax.column());
-            let what = if syntax.is_eof() {
-                "truncated line"
+            let message = if syntax.is_eof() {
+                format!("truncated line: {}", without_serde_line(&syntax))
+            } else if let Some(word) = non_finite_at(line, syntax.column()) {
+                format!(
+                    "invalid JSON: {word} at column {} is not a JSON number",
+                    syntax.column()
+                )
             } else {
-                "invalid JSON"
+                format!("invalid JSON: {}", without_serde_line(&syntax))
             };
             return FieldError {
                 field,
-                message: format!("{what}: {}", without_serde_line(&syntax)),
+                message,
                 problem: RecordProblem::Syntax,
             };
         }
@@ -186,6 +191,19 @@ fn diagnose(line: &str, err: &serde_json::Error) -> FieldError {
         }
     }
     FieldError::line(without_serde_line(err))
+}
+
+/// `NaN` or `Infinity` near the error column (1-based): Python's `json.dumps` writes them
+/// for non-finite floats, and serde's "expected value" does not say what was wrong.
+fn non_finite_at(line: &str, column: usize) -> Option<&'static str> {
+    let start = line
+        .char_indices()
+        .nth(column.saturating_sub(2))
+        .map_or(line.len(), |(i, _)| i);
+    let near = &line[start..];
+    ["NaN", "-Infinity", "Infinity"]
+        .into_iter()
+        .find(|word| near.get(..word.len() + 1).is_some_and(|s| s.contains(word)))
 }
 
 /// serde's message with its "at line 1 column N" turned into "at column N": serde sees one
@@ -261,6 +279,27 @@ mod tests {
     fn points_a_nan_at_its_field() {
         let e = parse_raw(r#"{"input_length": 5, "timestamp": NaN}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("timestamp"));
+    }
+
+    #[test]
+    fn says_nan_and_infinity_are_not_json_numbers() {
+        for (word, line) in [
+            ("NaN", r#"{"input_length": 5, "timestamp": NaN}"#),
+            ("NaN", r#"{"timestamp":NaN, "input_length": 5}"#),
+            ("Infinity", r#"{"input_length": 5, "timestamp": Infinity}"#),
+            (
+                "-Infinity",
+                r#"{"input_length": 5, "timestamp": -Infinity}"#,
+            ),
+        ] {
+            let e = parse_raw(line).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("timestamp"), "{line}");
+            assert!(
+                e.message.contains(&format!("{word} at column")),
+                "{line}: {}",
+                e.message
+            );
+        }
     }
 
     #[test]

@@ -156,10 +156,10 @@ impl Iterator for TraceReader {
     type Item = Result<Request, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some((line_no, line)) = self.pending.take() {
-            if let Some(item) = self.parse(line_no, &line) {
-                return Some(item);
-            }
+        if let Some((line_no, line)) = self.pending.take()
+            && let Some(item) = self.parse(line_no, &line)
+        {
+            return Some(item);
         }
         loop {
             if self.failed {
@@ -201,7 +201,8 @@ pub fn read_trace(path: &str, format: Option<Format>) -> Result<Trace, TraceErro
 mod tests {
     use super::*;
 
-    const LINE: &str = r#"{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [0]}"#;
+    const LINE: &str =
+        r#"{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [0]}"#;
 
     fn file_with(content: &[u8]) -> tempfile::NamedTempFile {
         let mut f = tempfile::NamedTempFile::new().unwrap();
