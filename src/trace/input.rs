@@ -30,7 +30,7 @@ pub fn open_input(path: &str) -> Result<Box<dyn BufRead + Send>, TraceError> {
     let mut buffered = BufReader::with_capacity(BUF_SIZE, raw);
     let head = buffered.fill_buf().map_err(|e| TraceError::io(path, e))?;
     if head.starts_with(&GZIP_MAGIC) {
-        let decoder = flate2::read::MultiGzDecoder::new(buffered);
+        let decoder = GzipErrors(flate2::read::MultiGzDecoder::new(buffered));
         Ok(Box::new(BufReader::with_capacity(BUF_SIZE, decoder)))
     } else if head.starts_with(&ZSTD_MAGIC) {
         let decoder = ZstdFrames::new(buffered).map_err(|e| TraceError::Format {
@@ -40,6 +40,18 @@ pub fn open_input(path: &str) -> Result<Box<dyn BufRead + Send>, TraceError> {
         Ok(Box::new(BufReader::with_capacity(BUF_SIZE, decoder)))
     } else {
         Ok(Box::new(buffered))
+    }
+}
+
+/// Says which layer failed: flate2's bare "unexpected end of file" or "invalid gzip
+/// header" reads as if the trace itself were cut short.
+struct GzipErrors<R>(R);
+
+impl<R: Read> Read for GzipErrors<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.0
+            .read(buf)
+            .map_err(|e| io::Error::new(e.kind(), format!("corrupt or truncated gzip data: {e}")))
     }
 }
 
