@@ -79,6 +79,15 @@ fn bailian_to_mooncake_reblocks_to_512_token_blocks() {
 }
 
 #[test]
+fn mooncake_to_bailian_refines_to_16_token_blocks() {
+    let dir = TestDir::new();
+    convert_ok(&dir, mooncake().to_str().unwrap(), "bailian", "out.jsonl");
+    let report = check_ok(&dir, "out.jsonl");
+    assert_eq!(report["format"], "bailian");
+    assert_eq!(report["records"], 12_031);
+}
+
+#[test]
 fn azure_converts_to_traces_that_pass_check() {
     let dir = TestDir::new();
     let azure = util::azure();
