@@ -216,6 +216,7 @@ fn unreadable_inputs_exit_2_with_one_line() {
     let dir = TestDir::new();
     dir.write("empty.jsonl", "");
     dir.write("blank.jsonl", "\n\n  \n");
+    dir.write("header.csv", "TIMESTAMP,ContextTokens,GeneratedTokens\n");
     dir.write("binary.bin", [0u8, 159, 146, 150, 0xff, 0xfe, 10, 1, 2, 3]);
     dir.write("words.txt", "hello world\n");
     dir.write("corrupt.gz", [0x1f, 0x8b, 0, 1, 2, 3, 4, 5]);
@@ -225,6 +226,7 @@ fn unreadable_inputs_exit_2_with_one_line() {
         ("missing.jsonl", "No such file"),
         ("empty.jsonl", "empty file"),
         ("blank.jsonl", "empty file"),
+        ("header.csv", "empty file"),
         ("binary.bin", "not UTF-8"),
         ("words.txt", "cannot detect the format"),
         ("corrupt.gz", "corrupt or truncated gzip"),

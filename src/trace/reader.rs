@@ -41,19 +41,11 @@ impl TraceReader {
             failed: false,
             bytes_read: 0,
         };
-        let first = loop {
-            match reader.next_line()? {
-                None => {
-                    return Err(TraceError::Format {
-                        path: path.to_string(),
-                        message: "empty file: no records".to_string(),
-                    });
-                }
-                Some(Err(e)) => return Err(e),
-                Some(Ok(line)) if line.trim().is_empty() => continue,
-                Some(Ok(line)) => break line,
-            }
+        let empty = || TraceError::Format {
+            path: path.to_string(),
+            message: "empty file: no records".to_string(),
         };
+        let mut first = reader.next_data_line()?.ok_or_else(empty)?;
         reader.format = match format {
             Some(f) => f,
             None => Format::detect(&first).ok_or_else(|| TraceError::Format {
@@ -65,6 +57,11 @@ impl TraceReader {
                 ),
             })?,
         };
+        // A CSV with only its header has no records either: say so here rather than
+        // letting `convert` write an empty trace and `check` pass it.
+        if reader.format == Format::Azure && azure::is_header(&first) {
+            first = reader.next_data_line()?.ok_or_else(empty)?;
+        }
         reader.pending = Some((reader.line_no, first));
         Ok(reader)
     }
@@ -89,6 +86,18 @@ impl TraceReader {
     /// Bytes of (decompressed) input consumed so far, for progress reporting.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// The next non-blank line, for `open`: a line that is not UTF-8 is an error here.
+    fn next_data_line(&mut self) -> Result<Option<String>, TraceError> {
+        loop {
+            match self.next_line()? {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(line)) if line.trim().is_empty() => continue,
+                Some(Ok(line)) => return Ok(Some(line)),
+            }
+        }
     }
 
     /// The next raw line: `None` at the end, `Some(Err)` for a line that is not UTF-8.
@@ -218,6 +227,18 @@ mod tests {
         let items: Vec<_> = reader.collect();
         assert_eq!(items.len(), 2);
         assert!(items.iter().all(Result::is_ok), "{items:?}");
+    }
+
+    #[test]
+    fn a_csv_with_only_its_header_is_empty() {
+        let f = file_with(b"TIMESTAMP,ContextTokens,GeneratedTokens\n\n");
+        let err = TraceReader::open(f.path().to_str().unwrap(), None)
+            .err()
+            .expect("no records");
+        assert!(err.to_string().contains("empty file"), "{err}");
+        let f = file_with(b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,1,2\n");
+        let reader = TraceReader::open(f.path().to_str().unwrap(), None).unwrap();
+        assert_eq!(reader.count(), 1);
     }
 
     #[test]
