@@ -27,6 +27,18 @@ impl std::fmt::Display for Location {
     }
 }
 
+/// What is wrong with one record, so that tools such as `check` can count problems by
+/// kind without parsing messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RecordProblem {
+    /// The line is not a record: not UTF-8, not JSON, truncated, wrong number of columns.
+    Syntax,
+    /// A required field is absent (or null).
+    Missing,
+    /// A field has the wrong type or an impossible value.
+    Invalid,
+}
+
 /// An error while reading or parsing a trace.
 #[derive(Debug, thiserror::Error)]
 pub enum TraceError {
@@ -42,6 +54,7 @@ pub enum TraceError {
         at: Location,
         field: Option<String>,
         message: String,
+        problem: RecordProblem,
     },
     #[error("{path}: {message}")]
     Format { path: String, message: String },
@@ -66,6 +79,14 @@ impl TraceError {
     pub fn field(&self) -> Option<&str> {
         match self {
             TraceError::Record { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// The kind of a record error; `None` for errors that concern the whole input.
+    pub fn problem(&self) -> Option<RecordProblem> {
+        match self {
+            TraceError::Record { problem, .. } => Some(*problem),
             _ => None,
         }
     }

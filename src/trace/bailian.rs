@@ -6,27 +6,21 @@ use super::{Request, Session};
 /// Parse one Bailian line. All eight fields are required.
 pub fn parse_line(line: &str) -> Result<Request, FieldError> {
     let raw = parse_raw(line)?;
-    let chat_id = raw
-        .chat_id
-        .ok_or_else(|| FieldError::field("chat_id", "missing"))?;
+    let chat_id = raw.chat_id.ok_or_else(|| FieldError::missing("chat_id"))?;
     let parent_chat_id = raw
         .parent_chat_id
-        .ok_or_else(|| FieldError::field("parent_chat_id", "missing"))?;
+        .ok_or_else(|| FieldError::missing("parent_chat_id"))?;
     if parent_chat_id < -1 {
         return Err(FieldError::field(
             "parent_chat_id",
             format!("{parent_chat_id} is neither -1 nor a chat id"),
         ));
     }
-    let turn = raw
-        .turn
-        .ok_or_else(|| FieldError::field("turn", "missing"))?;
-    let req_type = raw
-        .req_type
-        .ok_or_else(|| FieldError::field("type", "missing"))?;
+    let turn = raw.turn.ok_or_else(|| FieldError::missing("turn"))?;
+    let req_type = raw.req_type.ok_or_else(|| FieldError::missing("type"))?;
     let hash_ids = raw
         .hash_ids
-        .ok_or_else(|| FieldError::field("hash_ids", "missing"))?;
+        .ok_or_else(|| FieldError::missing("hash_ids"))?;
     Ok(Request {
         timestamp: require_timestamp(raw.timestamp)?,
         input_length: require_length(raw.input_length, "input_length")?,

@@ -5,25 +5,39 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::MAX_TOKENS;
+use crate::error::RecordProblem;
 
-/// What is wrong with one line: the field when known, and a message.
+/// What is wrong with one line: the field when known, a message, and the kind of problem.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
     pub field: Option<String>,
     pub message: String,
+    pub problem: RecordProblem,
 }
 
 impl FieldError {
+    /// A field with a wrong type or an impossible value.
     pub fn field(field: &str, message: impl Into<String>) -> Self {
         FieldError {
             field: Some(field.to_string()),
             message: message.into(),
+            problem: RecordProblem::Invalid,
         }
     }
+    /// A required field that is absent.
+    pub fn missing(field: &str) -> Self {
+        FieldError {
+            field: Some(field.to_string()),
+            message: "missing".to_string(),
+            problem: RecordProblem::Missing,
+        }
+    }
+    /// A line that is not a record at all.
     pub fn line(message: impl Into<String>) -> Self {
         FieldError {
             field: None,
             message: message.into(),
+            problem: RecordProblem::Syntax,
         }
     }
 }
@@ -51,13 +65,14 @@ const FIELD_KINDS: &[(&str, Kind)] = &[
     ("input_length", Kind::UInt),
     ("output_length", Kind::UInt),
     ("type", Kind::Str),
-    ("turn", Kind::UInt),
+    ("turn", Kind::U32),
     ("hash_ids", Kind::UIntArray),
 ];
 
 #[derive(Clone, Copy)]
 enum Kind {
     UInt,
+    U32,
     Int,
     Number,
     Str,
@@ -68,6 +83,7 @@ impl Kind {
     fn describe(self) -> &'static str {
         match self {
             Kind::UInt => "a non-negative integer",
+            Kind::U32 => "a non-negative integer below 2^32",
             Kind::Int => "an integer",
             Kind::Number => "a number",
             Kind::Str => "a string",
@@ -108,14 +124,20 @@ fn diagnose(line: &str, err: &serde_json::Error) -> FieldError {
         Ok(v) => v,
         Err(syntax) => {
             let field = field_before_column(line, syntax.column());
-            let what = if syntax.is_eof() {
-                "truncated line"
+            let message = if syntax.is_eof() {
+                format!("truncated line: {}", without_serde_line(&syntax))
+            } else if let Some(word) = non_finite_at(line, syntax.column()) {
+                format!(
+                    "invalid JSON: {word} at column {} is not a JSON number",
+                    syntax.column()
+                )
             } else {
-                "invalid JSON"
+                format!("invalid JSON: {}", without_serde_line(&syntax))
             };
             return FieldError {
                 field,
-                message: format!("{what}: {syntax}"),
+                message,
+                problem: RecordProblem::Syntax,
             };
         }
     };
@@ -129,6 +151,7 @@ fn diagnose(line: &str, err: &serde_json::Error) -> FieldError {
         let Some(v) = map.get(name) else { continue };
         let ok = match kind {
             Kind::UInt => v.is_u64() || v.is_null(),
+            Kind::U32 => v.as_u64().is_some_and(|x| x <= u64::from(u32::MAX)) || v.is_null(),
             Kind::Int => v.is_i64() || v.is_null(),
             Kind::Number => v.is_number() || v.is_null(),
             Kind::Str => v.is_string() || v.is_null(),
@@ -152,10 +175,13 @@ fn diagnose(line: &str, err: &serde_json::Error) -> FieldError {
         if !ok {
             let found = describe_value(v);
             let hint = match (kind, v) {
-                (Kind::UInt, Value::Number(n)) if n.as_i64().is_some_and(|x| x < 0) => {
+                (Kind::UInt | Kind::U32, Value::Number(n)) if n.as_i64().is_some_and(|x| x < 0) => {
                     " (negative)"
                 }
-                (Kind::UInt | Kind::Int, Value::Number(n)) if n.is_f64() => " (not an integer)",
+                (Kind::UInt | Kind::U32 | Kind::Int, Value::Number(n)) if n.is_f64() => {
+                    " (not an integer)"
+                }
+                (Kind::U32, Value::Number(n)) if n.is_u64() => " (too large)",
                 _ => "",
             };
             return FieldError::field(
@@ -164,7 +190,32 @@ fn diagnose(line: &str, err: &serde_json::Error) -> FieldError {
             );
         }
     }
-    FieldError::line(err.to_string())
+    FieldError::line(without_serde_line(err))
+}
+
+/// `NaN` or `Infinity` near the error column (1-based): Python's `json.dumps` writes them
+/// for non-finite floats, and serde's "expected value" does not say what was wrong.
+fn non_finite_at(line: &str, column: usize) -> Option<&'static str> {
+    let start = line
+        .char_indices()
+        .nth(column.saturating_sub(2))
+        .map_or(line.len(), |(i, _)| i);
+    let near = &line[start..];
+    ["NaN", "-Infinity", "Infinity"]
+        .into_iter()
+        .find(|word| near.get(..word.len() + 1).is_some_and(|s| s.contains(word)))
+}
+
+/// serde's message with its "at line 1 column N" turned into "at column N": serde sees one
+/// line at a time, so its line number is always 1 and contradicts the file line we report.
+fn without_serde_line(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    let suffix = format!(" at line {} column {}", err.line(), err.column());
+    match text.strip_suffix(&suffix) {
+        Some(head) if err.column() > 0 => format!("{head} at column {}", err.column()),
+        Some(head) => head.to_string(),
+        None => text,
+    }
 }
 
 /// The name of the last `"key":` that starts before `column` (1-based), to point a syntax
@@ -184,7 +235,7 @@ fn field_before_column(line: &str, column: usize) -> Option<String> {
 
 /// A length field must be present and plausible.
 pub fn require_length(value: Option<u64>, name: &str) -> Result<u64, FieldError> {
-    let v = value.ok_or_else(|| FieldError::field(name, "missing"))?;
+    let v = value.ok_or_else(|| FieldError::missing(name))?;
     if v > MAX_TOKENS {
         return Err(FieldError::field(
             name,
@@ -196,7 +247,7 @@ pub fn require_length(value: Option<u64>, name: &str) -> Result<u64, FieldError>
 
 /// A timestamp must be present, finite and not negative.
 pub fn require_timestamp(value: Option<f64>) -> Result<f64, FieldError> {
-    let t = value.ok_or_else(|| FieldError::field("timestamp", "missing"))?;
+    let t = value.ok_or_else(|| FieldError::missing("timestamp"))?;
     if !t.is_finite() || t < 0.0 {
         return Err(FieldError::field(
             "timestamp",
@@ -231,9 +282,31 @@ mod tests {
     }
 
     #[test]
+    fn says_nan_and_infinity_are_not_json_numbers() {
+        for (word, line) in [
+            ("NaN", r#"{"input_length": 5, "timestamp": NaN}"#),
+            ("NaN", r#"{"timestamp":NaN, "input_length": 5}"#),
+            ("Infinity", r#"{"input_length": 5, "timestamp": Infinity}"#),
+            (
+                "-Infinity",
+                r#"{"input_length": 5, "timestamp": -Infinity}"#,
+            ),
+        ] {
+            let e = parse_raw(line).unwrap_err();
+            assert_eq!(e.field.as_deref(), Some("timestamp"), "{line}");
+            assert!(
+                e.message.contains(&format!("{word} at column")),
+                "{line}: {}",
+                e.message
+            );
+        }
+    }
+
+    #[test]
     fn reports_a_truncated_line() {
         let e = parse_raw(r#"{"input_length": 5, "hash_ids": [1, 2"#).unwrap_err();
         assert!(e.message.starts_with("truncated"), "{}", e.message);
+        assert_eq!(e.problem, RecordProblem::Syntax);
     }
 
     #[test]
@@ -241,6 +314,30 @@ mod tests {
         let e = parse_raw(r#"{"hash_ids": [1, -2]}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("hash_ids"));
         assert!(e.message.contains("element 1"), "{}", e.message);
+    }
+
+    #[test]
+    fn names_a_turn_beyond_u32() {
+        let e = parse_raw(r#"{"turn": 5000000000}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("turn"));
+        assert_eq!(e.problem, RecordProblem::Invalid);
+        assert!(e.message.contains("too large"), "{}", e.message);
+    }
+
+    #[test]
+    fn reports_the_column_without_serdes_line_one() {
+        let e = parse_raw(r#"{"input_length": 5} x"#).unwrap_err();
+        assert_eq!(e.problem, RecordProblem::Syntax);
+        assert!(e.message.ends_with("at column 21"), "{}", e.message);
+        assert!(!e.message.contains("line"), "{}", e.message);
+    }
+
+    #[test]
+    fn classifies_missing_fields_apart_from_invalid_ones() {
+        let missing = require_length(None, "input_length").unwrap_err();
+        assert_eq!(missing.problem, RecordProblem::Missing);
+        let invalid = parse_raw(r#"{"input_length": "abc"}"#).unwrap_err();
+        assert_eq!(invalid.problem, RecordProblem::Invalid);
     }
 
     #[test]

@@ -9,7 +9,7 @@ pub fn parse_line(line: &str) -> Result<Request, FieldError> {
     let raw = parse_raw(line)?;
     let hash_ids = raw
         .hash_ids
-        .ok_or_else(|| FieldError::field("hash_ids", "missing"))?;
+        .ok_or_else(|| FieldError::missing("hash_ids"))?;
     Ok(Request {
         timestamp: require_timestamp(raw.timestamp)? / 1000.0,
         input_length: require_length(raw.input_length, "input_length")?,

@@ -4,7 +4,9 @@ use std::io::BufRead;
 
 use super::input::open_input;
 use super::{Format, Request, Trace, azure, bailian, mooncake};
-use crate::error::{Location, TraceError};
+use crate::error::{Location, RecordProblem, TraceError};
+
+const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
 
 /// Streams the records of one trace file. A bad line yields an error for that line and
 /// reading goes on with the next one (so `check` can report every problem); an I/O error
@@ -39,19 +41,11 @@ impl TraceReader {
             failed: false,
             bytes_read: 0,
         };
-        let first = loop {
-            match reader.next_line()? {
-                None => {
-                    return Err(TraceError::Format {
-                        path: path.to_string(),
-                        message: "empty file: no records".to_string(),
-                    });
-                }
-                Some(Err(e)) => return Err(e),
-                Some(Ok(line)) if line.trim().is_empty() => continue,
-                Some(Ok(line)) => break line,
-            }
+        let empty = || TraceError::Format {
+            path: path.to_string(),
+            message: "empty file: no records".to_string(),
         };
+        let mut first = reader.next_data_line()?.ok_or_else(empty)?;
         reader.format = match format {
             Some(f) => f,
             None => Format::detect(&first).ok_or_else(|| TraceError::Format {
@@ -63,6 +57,11 @@ impl TraceReader {
                 ),
             })?,
         };
+        // A CSV with only its header has no records either: say so here rather than
+        // letting `convert` write an empty trace and `check` pass it.
+        if reader.format == Format::Azure && azure::is_header(&first) {
+            first = reader.next_data_line()?.ok_or_else(empty)?;
+        }
         reader.pending = Some((reader.line_no, first));
         Ok(reader)
     }
@@ -79,9 +78,26 @@ impl TraceReader {
         &self.path
     }
 
+    /// The 1-based line of the item last returned by `next` (for a record, its line).
+    pub fn line(&self) -> u64 {
+        self.line_no
+    }
+
     /// Bytes of (decompressed) input consumed so far, for progress reporting.
     pub fn bytes_read(&self) -> u64 {
         self.bytes_read
+    }
+
+    /// The next non-blank line, for `open`: a line that is not UTF-8 is an error here.
+    fn next_data_line(&mut self) -> Result<Option<String>, TraceError> {
+        loop {
+            match self.next_line()? {
+                None => return Ok(None),
+                Some(Err(e)) => return Err(e),
+                Some(Ok(line)) if line.trim().is_empty() => continue,
+                Some(Ok(line)) => return Ok(Some(line)),
+            }
+        }
     }
 
     /// The next raw line: `None` at the end, `Some(Err)` for a line that is not UTF-8.
@@ -99,23 +115,25 @@ impl TraceReader {
         while matches!(self.buf.last(), Some(b'\n' | b'\r')) {
             self.buf.pop();
         }
+        // Format detection looks past a UTF-8 byte order mark; the parsers must too.
+        if self.line_no == 1 && self.buf.starts_with(UTF8_BOM) {
+            self.buf.drain(..UTF8_BOM.len());
+        }
         Ok(Some(match std::str::from_utf8(&self.buf) {
             Ok(s) => Ok(s.to_string()),
-            Err(e) => Err(self.record_error(
-                None,
-                format!(
-                    "not UTF-8 text (binary file?): invalid byte at column {}",
-                    e.valid_up_to() + 1
-                ),
-            )),
+            Err(e) => Err(self.syntax_error(format!(
+                "not UTF-8 text (binary file?): invalid byte at column {}",
+                e.valid_up_to() + 1
+            ))),
         }))
     }
 
-    fn record_error(&self, field: Option<String>, message: String) -> TraceError {
+    fn syntax_error(&self, message: String) -> TraceError {
         TraceError::Record {
             at: Location::new(&self.path, Some(self.line_no)),
-            field,
+            field: None,
             message,
+            problem: RecordProblem::Syntax,
         }
     }
 
@@ -138,6 +156,7 @@ impl TraceReader {
             at: Location::new(&self.path, Some(line_no)),
             field: e.field,
             message: e.message,
+            problem: e.problem,
         }))
     }
 }
@@ -146,10 +165,10 @@ impl Iterator for TraceReader {
     type Item = Result<Request, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some((line_no, line)) = self.pending.take() {
-            if let Some(item) = self.parse(line_no, &line) {
-                return Some(item);
-            }
+        if let Some((line_no, line)) = self.pending.take()
+            && let Some(item) = self.parse(line_no, &line)
+        {
+            return Some(item);
         }
         loop {
             if self.failed {
@@ -185,4 +204,51 @@ pub fn read_trace(path: &str, format: Option<Format>) -> Result<Trace, TraceErro
         block_size: format.block_size(),
         requests,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LINE: &str =
+        r#"{"timestamp": 0, "input_length": 10, "output_length": 1, "hash_ids": [0]}"#;
+
+    fn file_with(content: &[u8]) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(&mut f, content).unwrap();
+        f
+    }
+
+    #[test]
+    fn a_byte_order_mark_does_not_break_the_first_record() {
+        let f = file_with(format!("\u{feff}{LINE}\n{LINE}\n").as_bytes());
+        let reader = TraceReader::open(f.path().to_str().unwrap(), None).unwrap();
+        assert_eq!(reader.format(), Format::Mooncake);
+        let items: Vec<_> = reader.collect();
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(Result::is_ok), "{items:?}");
+    }
+
+    #[test]
+    fn a_csv_with_only_its_header_is_empty() {
+        let f = file_with(b"TIMESTAMP,ContextTokens,GeneratedTokens\n\n");
+        let err = TraceReader::open(f.path().to_str().unwrap(), None)
+            .err()
+            .expect("no records");
+        assert!(err.to_string().contains("empty file"), "{err}");
+        let f = file_with(b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,1,2\n");
+        let reader = TraceReader::open(f.path().to_str().unwrap(), None).unwrap();
+        assert_eq!(reader.count(), 1);
+    }
+
+    #[test]
+    fn line_numbers_count_blank_lines() {
+        let f = file_with(format!("\n{LINE}\n\n{LINE}\nnot json\n").as_bytes());
+        let mut reader = TraceReader::open(f.path().to_str().unwrap(), None).unwrap();
+        let mut seen = Vec::new();
+        while let Some(item) = reader.next() {
+            seen.push((reader.line(), item.is_ok()));
+        }
+        assert_eq!(seen, vec![(2, true), (4, true), (5, false)]);
+    }
 }
