@@ -146,10 +146,10 @@ impl Iterator for TraceReader {
     type Item = Result<Request, TraceError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        if let Some((line_no, line)) = self.pending.take() {
-            if let Some(item) = self.parse(line_no, &line) {
-                return Some(item);
-            }
+        if let Some((line_no, line)) = self.pending.take()
+            && let Some(item) = self.parse(line_no, &line)
+        {
+            return Some(item);
         }
         loop {
             if self.failed {
