@@ -4,6 +4,7 @@
 pub mod check;
 pub mod convert;
 pub mod stats;
+mod table;
 
 use std::process::ExitCode;
 
