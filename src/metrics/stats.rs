@@ -8,7 +8,7 @@ use super::arrivals::ArrivalStats;
 use super::cache::{IdealPass, LruPoint, lru_curve};
 use super::samples::{Prepared, Samples};
 use super::sessions::{SessionStats, ratio};
-use super::summary::{Summary, quantile_sorted, sorted};
+use super::summary::{Summary, quantile};
 use crate::trace::{Format, Trace};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -97,10 +97,7 @@ pub fn analyze(trace: &Trace) -> Analysis {
                     input: Summary::of(&s.input_lengths),
                     output: Summary::of(&s.output_lengths),
                     ideal_hit_ratio: ideal.and_then(|p| ratio(p.hits[k], p.blocks[k])),
-                    reuse_gap_p50: s
-                        .reuse_gaps
-                        .as_ref()
-                        .and_then(|g| quantile_sorted(&sorted(g), 0.5)),
+                    reuse_gap_p50: s.reuse_gaps.as_deref().and_then(|g| quantile(g, 0.5)),
                     new_blocks: ideal.map(|p| p.new_blocks[k]),
                     new_block_hit_share: ideal
                         .and_then(|p| ratio(p.new_blocks_hit[k], p.new_blocks[k])),
