@@ -6,6 +6,7 @@ pub mod convert;
 pub mod fit;
 pub mod generate;
 pub mod stats;
+mod table;
 
 use std::process::ExitCode;
 

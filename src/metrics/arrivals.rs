@@ -1,0 +1,102 @@
+//! Arrival process: gaps between requests and how bursty the counts are.
+
+use serde::{Deserialize, Serialize};
+
+use super::summary::{coefficient_of_variation, mean, variance};
+use crate::trace::Trace;
+
+/// Window lengths (seconds) at which the index of dispersion is reported: burstiness at
+/// the scale of a batch, of a scheduler tick, and of a minute-long rate swing.
+pub const IDC_WINDOWS: [f64; 3] = [1.0, 10.0, 60.0];
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ArrivalStats {
+    /// Standard deviation over mean of consecutive gaps; 1 for a Poisson process.
+    pub inter_arrival_cv: Option<f64>,
+    /// Index of dispersion (variance / mean) of request counts per window, one entry per
+    /// [`IDC_WINDOWS`] length; 1 for a Poisson process.
+    pub dispersion: Vec<Dispersion>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Dispersion {
+    pub window_s: f64,
+    /// `None` when the trace spans fewer than two whole windows.
+    pub index: Option<f64>,
+}
+
+impl ArrivalStats {
+    pub fn compute(trace: &Trace) -> ArrivalStats {
+        let times = timestamps(trace);
+        ArrivalStats {
+            inter_arrival_cv: coefficient_of_variation(&gaps(&times)),
+            dispersion: IDC_WINDOWS
+                .iter()
+                .map(|&w| Dispersion {
+                    window_s: w,
+                    index: index_of_dispersion(&times, w),
+                })
+                .collect(),
+        }
+    }
+}
+
+pub fn timestamps(trace: &Trace) -> Vec<f64> {
+    trace.requests.iter().map(|r| r.timestamp).collect()
+}
+
+/// Differences of consecutive times, in file order (files are sorted by time).
+pub fn gaps(times: &[f64]) -> Vec<f64> {
+    times.windows(2).map(|w| w[1] - w[0]).collect()
+}
+
+/// Variance over mean of the number of requests in consecutive windows of `window`
+/// seconds starting at the first request. Only whole windows count: the last, partial
+/// one would read as an artificial lull.
+pub fn index_of_dispersion(times: &[f64], window: f64) -> Option<f64> {
+    if window.is_nan() || window <= 0.0 {
+        return None;
+    }
+    let first = *times.first()?;
+    let last = *times.last()?;
+    let whole = ((last - first) / window).floor();
+    if whole.is_nan() || whole < 2.0 {
+        return None;
+    }
+    let mut counts = vec![0.0; whole as usize];
+    for &t in times {
+        let k = ((t - first) / window).floor() as usize;
+        if let Some(c) = counts.get_mut(k) {
+            *c += 1.0;
+        }
+    }
+    let m = mean(&counts)?;
+    if m == 0.0 {
+        return None;
+    }
+    Some(variance(&counts)? / m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_relative_eq;
+
+    #[test]
+    fn dispersion_counts_only_whole_windows() {
+        // Times 0, 0.5, 0.7, 1.2, 2.9, 3.5 span 3.5 s: three whole 1 s windows with
+        // counts 3, 1, 1 (3.5 falls in the dropped partial window). Mean 5/3, population
+        // variance ((4/3)^2 + 2*(2/3)^2)/3 = (16/9 + 8/9)/3 = 8/9, IDC = (8/9)/(5/3) = 8/15.
+        let t = [0.0, 0.5, 0.7, 1.2, 2.9, 3.5];
+        assert_relative_eq!(index_of_dispersion(&t, 1.0).unwrap(), 8.0 / 15.0);
+        // One whole 2 s window only: no spread to measure.
+        assert!(index_of_dispersion(&t, 2.0).is_none());
+    }
+
+    #[test]
+    fn evenly_spaced_arrivals_have_no_dispersion_or_variation() {
+        let t: Vec<f64> = (0..100).map(f64::from).collect();
+        assert_relative_eq!(index_of_dispersion(&t, 10.0).unwrap(), 0.0);
+        assert_relative_eq!(coefficient_of_variation(&gaps(&t)).unwrap(), 0.0);
+    }
+}
