@@ -291,9 +291,7 @@ impl Iterator for Generator<'_> {
                 self.advance_roots(gap);
                 self.emit_root(t)
             } else {
-                let Some(Reverse(b)) = self.booked.pop() else {
-                    return None;
-                };
+                let Reverse(b) = self.booked.pop()?;
                 if b.t >= self.horizon {
                     // Everything booked later is past the end too.
                     self.booked.clear();

@@ -82,10 +82,10 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
             writer_for(format, &mut out, Some(model.block_size)).map_err(anyhow::Error::msg)?;
         for (i, req) in Generator::new(&model, options).enumerate() {
             writer.write(&req?).context("writing the output")?;
-            if let Some(p) = &progress {
-                if i % 4096 == 0 {
-                    p.set_position(i as u64);
-                }
+            if let Some(p) = &progress
+                && i % 4096 == 0
+            {
+                p.set_position(i as u64);
             }
         }
         writer.flush().context("writing the output")?;

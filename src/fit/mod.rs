@@ -16,16 +16,10 @@ use crate::model::{FORMAT_VERSION, Model, Provenance};
 use crate::trace::{BAILIAN_BLOCK, Format, Trace, read_trace};
 use prepared::Prepared;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FitOptions {
     /// Seeds the de-quantisation jitter, the fit's only randomness.
     pub seed: u64,
-}
-
-impl Default for FitOptions {
-    fn default() -> Self {
-        FitOptions { seed: 0 }
-    }
 }
 
 /// Describes the fitted trace for the model's provenance.

@@ -153,10 +153,10 @@ impl Prepared {
 fn infer_parents(requests: &mut [FitRequest]) {
     let mut owner: HashMap<u64, usize> = HashMap::new();
     let mut prefix_hashes: Vec<u64> = Vec::new();
-    for i in 0..requests.len() {
+    for (i, req) in requests.iter_mut().enumerate() {
         prefix_hashes.clear();
         let mut h = 0xcbf2_9ce4_8422_2325_u64;
-        for &id in &requests[i].ids {
+        for &id in &req.ids {
             h = mix(h, id);
             prefix_hashes.push(h);
         }
@@ -164,7 +164,7 @@ fn infer_parents(requests: &mut [FitRequest]) {
         let parent = (2..=n)
             .rev()
             .find_map(|k| owner.get(&prefix_hashes[k - 1]).copied());
-        requests[i].parent = parent;
+        req.parent = parent;
         if n >= 2 {
             owner.insert(prefix_hashes[n - 2], i);
         }

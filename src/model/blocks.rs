@@ -604,11 +604,11 @@ impl<'m> BlockSampler<'m> {
         ty: usize,
         now: f64,
     ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
-        if let Some(Reverse(top)) = self.reservations[ty].peek() {
-            if top.due <= now {
-                let Reverse(r) = self.reservations[ty].pop().expect("peeked");
-                return Ok(r.path);
-            }
+        if let Some(Reverse(top)) = self.reservations[ty].peek()
+            && top.due <= now
+        {
+            let Reverse(r) = self.reservations[ty].pop().expect("peeked");
+            return Ok(r.path);
         }
         let choice = &self.model.root_choice[ty];
         let mut x = rng.random::<f64>() * choice.total();
@@ -679,7 +679,7 @@ impl<'m> BlockSampler<'m> {
         tail_prob: f64,
     ) -> Result<Vec<u64>, IdsExhausted> {
         let n = input_length.div_ceil(self.block) as usize;
-        let partial = input_length % self.block != 0;
+        let partial = !input_length.is_multiple_of(self.block);
         let mut ids = Vec::with_capacity(n);
         if n <= prefix.len() {
             ids.extend_from_slice(&prefix[..n]);

@@ -143,10 +143,10 @@ impl Model {
         if self.block_size == 0 {
             return Err(ModelError::invalid("block_size", "must be > 0"));
         }
-        if let Some(q) = self.time_quantum {
-            if !(q.is_finite() && q > 0.0) {
-                return Err(ModelError::invalid("time_quantum", "must be > 0 or null"));
-            }
+        if let Some(q) = self.time_quantum
+            && !(q.is_finite() && q > 0.0)
+        {
+            return Err(ModelError::invalid("time_quantum", "must be > 0 or null"));
         }
         if !(self.span.is_finite() && self.span > 0.0) {
             return Err(ModelError::invalid("span", "must be > 0"));

@@ -284,7 +284,7 @@ pub fn check_distribution(what: &str, v: &[f64], len: usize) -> Result<(), Model
     if v.len() != len || v.is_empty() {
         return Err(ModelError::invalid(
             what,
-            &format!("expected {len} probabilities, found {}", v.len()),
+            format!("expected {len} probabilities, found {}", v.len()),
         ));
     }
     if v.iter().any(|x| !x.is_finite() || *x < 0.0) {
