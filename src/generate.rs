@@ -128,7 +128,6 @@ impl<'m> Generator<'m> {
             RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
             RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
         };
-        let warm_up = warm_up(model);
         let horizon = match (options.duration, options.requests, options.sessions) {
             (Some(d), _, _) => d / options.time_scale,
             (None, None, None) => model.span,
@@ -154,7 +153,7 @@ impl<'m> Generator<'m> {
         // Sessions run from before the first written request, as in a real trace cut
         // out of a stationary stream; the first root falls a random fraction of a gap
         // after the warm-up starts, as in a renewal process seen from any moment.
-        generator.op_time = generator.profile.integral(-warm_up);
+        generator.op_time = generator.profile.integral(-model.warm_up);
         let first = generator.gaps.sample(&mut generator.rng) * generator.rng.random::<f64>();
         generator.advance_roots(first);
         generator
@@ -223,7 +222,11 @@ impl<'m> Generator<'m> {
             self.emitted += 1;
         }
         let rules = &self.model.sessions.per_type[ty];
-        let children = rules.sample_children(&mut self.rng, turn);
+        let children = if ids.len() >= self.model.sessions.min_parent_blocks as usize {
+            rules.sample_children(&mut self.rng, turn, input)
+        } else {
+            0
+        };
         if children > 0 {
             let shared_ids = Rc::new(ids.clone());
             for _ in 0..children {
@@ -309,20 +312,6 @@ impl Iterator for Generator<'_> {
             }
         }
     }
-}
-
-/// How long sessions run before the first written request: long enough for most
-/// sessions in progress at time 0 to have started (three times the longest type's 99th
-/// percentile think time), at most the fitted span.
-fn warm_up(model: &Model) -> f64 {
-    let longest = model
-        .sessions
-        .per_type
-        .iter()
-        .flat_map(|t| t.think_time.buckets.iter())
-        .map(|q| q.at(0.99))
-        .fold(0.0, f64::max);
-    (3.0 * longest).min(model.span)
 }
 
 fn steps_profile(steps: &[(f64, f64)], mean_rate: f64) -> RateProfile {

@@ -14,7 +14,7 @@ use crate::model::lengths::LengthModel;
 use crate::model::sessions::SessionModel;
 use crate::model::{FORMAT_VERSION, Model, Provenance};
 use crate::trace::{BAILIAN_BLOCK, Format, Trace, read_trace};
-use prepared::Prepared;
+use prepared::{Lineage, Prepared};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FitOptions {
@@ -48,6 +48,10 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
     root_times.sort_by(f64::total_cmp);
     let span = p.span.max(1.0);
     let arrivals = ArrivalModel::fit(&root_times, span);
+    let warm_up = match p.lineage {
+        Lineage::Explicit => warm_up_for(&sessions, span),
+        Lineage::InferredFromBlocks | Lineage::None => 0.0,
+    };
     Model {
         format_version: FORMAT_VERSION,
         provenance: Provenance {
@@ -64,12 +68,25 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
         block_size: p.block_size.unwrap_or(BAILIAN_BLOCK),
         time_quantum: p.time_quantum,
         span,
+        warm_up,
         types: p.types.clone(),
         arrivals,
         sessions,
         lengths,
         blocks,
     }
+}
+
+/// Long enough for most sessions in progress at the window's start to have begun:
+/// three times the longest type's 99th percentile think time, at most the span.
+fn warm_up_for(sessions: &SessionModel, span: f64) -> f64 {
+    let longest = sessions
+        .per_type
+        .iter()
+        .flat_map(|t| t.think_time.buckets.iter())
+        .map(|q| q.at(0.99))
+        .fold(0.0, f64::max);
+    (3.0 * longest).min(span)
 }
 
 /// Read, hash and fit a trace file (`-` for stdin, which is not hashed).

@@ -27,11 +27,15 @@ pub struct FitRequest {
     pub turn: u32,
     pub children: u32,
     pub ids: Vec<u64>,
+    /// A follow-up whose parent came before the trace's window (`parent_chat_id` names
+    /// a request the file does not have). Neither a root nor a usable follow-up: the
+    /// generator's warm-up produces its like.
+    pub orphan: bool,
 }
 
 impl FitRequest {
     pub fn is_root(&self) -> bool {
-        self.parent.is_none()
+        self.parent.is_none() && !self.orphan
     }
 }
 
@@ -102,14 +106,16 @@ impl Prepared {
             // The true arrival lies somewhere inside the quantum; spreading it uniformly
             // keeps gap statistics from collapsing onto the grid.
             let jitter = time_quantum.map(|q| rng.random::<f64>() * q).unwrap_or(0.0);
-            let parent = match &req.session {
+            let (parent, orphan) = match &req.session {
                 Some(s) => {
                     chat_index.insert(s.chat_id, i);
-                    s.parent()
+                    let parent = s
+                        .parent()
                         .and_then(|p| chat_index.get(&p).copied())
-                        .filter(|&p| p < i)
+                        .filter(|&p| p < i);
+                    (parent, s.parent().is_some() && parent.is_none())
                 }
-                None => None,
+                None => (None, false),
             };
             requests.push(FitRequest {
                 t: raw_times[i] + jitter,
@@ -120,6 +126,7 @@ impl Prepared {
                 turn: 1,
                 children: 0,
                 ids: req.hash_ids.unwrap_or_default(),
+                orphan,
             });
         }
         if lineage == Lineage::InferredFromBlocks {
@@ -155,7 +162,7 @@ fn infer_parents(requests: &mut [FitRequest]) {
     let mut prefix_hashes: Vec<u64> = Vec::new();
     for (i, req) in requests.iter_mut().enumerate() {
         prefix_hashes.clear();
-        let mut h = 0xcbf2_9ce4_8422_2325_u64;
+        let mut h = PREFIX_SEED;
         for &id in &req.ids {
             h = mix(h, id);
             prefix_hashes.push(h);
@@ -174,8 +181,11 @@ fn infer_parents(requests: &mut [FitRequest]) {
     }
 }
 
+/// Hash of the empty prefix.
+pub const PREFIX_SEED: u64 = 0xcbf2_9ce4_8422_2325;
+
 /// Order-dependent hash of a prefix extended by one id (fixed, so fits are reproducible).
-fn mix(h: u64, id: u64) -> u64 {
+pub fn mix(h: u64, id: u64) -> u64 {
     // splitmix64 finaliser over the running hash and the id.
     let mut z = (h ^ id.wrapping_mul(0x9e37_79b9_7f4a_7c15)).wrapping_add(0x9e37_79b9_7f4a_7c15);
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

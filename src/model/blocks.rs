@@ -13,8 +13,9 @@
 //!   id is minted per (tail, fill) so one id never stands for blocks of different fill.
 //! - Everything else is fresh content.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::rc::Rc;
 
 use rand::{Rng, RngExt};
@@ -22,9 +23,10 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
-use super::quantile::Quantile;
+use super::copula::GaussianCopula;
+use super::quantile::{Quantile, inverse_window_weight};
 use super::sessions::{check_distribution, normalise};
-use crate::fit::prepared::Prepared;
+use crate::fit::prepared::{PREFIX_SEED, Prepared, mix};
 
 /// A prefix is persistent when it is used at least this often...
 const PERSISTENT_MIN_USES: u32 = 3;
@@ -33,6 +35,8 @@ const PERSISTENT_MIN_SPREAD: f64 = 0.5;
 /// A last block is a shared tail when it ends at least this many requests.
 const TAIL_MIN_USES: u32 = 3;
 const MAX_TAILS: usize = 256;
+/// Fewer ephemeral prefixes born early enough to count their reuses, and all are used.
+const MIN_SETTLED_GROUPS: usize = 30;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockModel {
@@ -75,6 +79,10 @@ pub struct EphemeralPrefixes {
     pub blocks: Quantile,
     /// Later roots that reuse a newborn prefix.
     pub reuses: Quantile,
+    /// Dependence of the number of reuses on the prefix's length.
+    pub blocks_reuses: GaussianCopula,
+    /// Share of the prefix's blocks (beyond its persistent parent) that a reuse shares.
+    pub reuse_fraction: Quantile,
     /// Seconds from a prefix's birth to each reuse.
     pub reuse_lag: Quantile,
     /// Ephemeral prefixes seen in the fitted trace.
@@ -148,12 +156,13 @@ impl BlockModel {
         let mut reuse = vec![0.0; n_types];
         let mut roots_of_type = vec![0.0; n_types];
         let mut shared_tokens = vec![0u64; p.requests.len()];
-        // Ephemeral group (top ephemeral interval) -> (birth time, reuse times).
-        let mut groups: HashMap<usize, (f64, Vec<f64>)> = HashMap::new();
-        let mut group_blocks = Vec::new();
+        let mut groups: HashMap<usize, Group> = HashMap::new();
+        // Prefix hashes of the roots seen so far, to measure how deep each root hits.
+        let mut earlier: HashSet<u64> = HashSet::new();
         for (k, &ri) in roots.iter().enumerate() {
             let r = &p.requests[ri];
             roots_of_type[r.ty] += 1.0;
+            let hit = hit_depth(&r.ids, &mut earlier);
             let Some(a) = assigned[k] else {
                 none[r.ty] += 1.0;
                 continue;
@@ -164,7 +173,6 @@ impl BlockModel {
                 continue;
             }
             let top = ephemeral_top(&intervals, &persistent, a);
-            shared_tokens[ri] = u64::from(intervals[top].depth) * block as u64;
             match groups.get_mut(&top) {
                 None => {
                     let parent = intervals[top].parent.filter(|&q| persistent[q]);
@@ -172,24 +180,83 @@ impl BlockModel {
                     *birth_w[r.ty]
                         .entry(parent.map(|q| node_of[&q]))
                         .or_default() += 1.0;
-                    group_blocks.push(f64::from(intervals[top].depth - parent_depth));
-                    groups.insert(top, (r.t, Vec::new()));
+                    groups.insert(
+                        top,
+                        Group {
+                            birth: r.t,
+                            birth_request: ri,
+                            parent_depth,
+                            top_blocks: intervals[top].depth - parent_depth,
+                            reuses: Vec::new(),
+                        },
+                    );
                 }
-                Some((birth, uses)) => {
-                    uses.push(r.t - *birth);
+                Some(g) => {
+                    g.reuses
+                        .push((r.t - g.birth, hit.saturating_sub(g.parent_depth)));
+                    shared_tokens[ri] = u64::from(hit) * block as u64;
                     reuse[r.ty] += 1.0;
                 }
             }
         }
-        let reuse_counts: Vec<f64> = groups.values().map(|(_, u)| u.len() as f64).collect();
-        let lags: Vec<f64> = groups
-            .values()
-            .flat_map(|(_, u)| u.iter().copied())
+        // A prefix's length is what its deepest reuse shares (reuses of one prefix nest:
+        // some share only its start, some much more); each reuse shares a fraction of it.
+        let mut groups_in_order: Vec<&Group> = groups.values().collect();
+        groups_in_order.sort_by(|a, b| {
+            a.birth
+                .total_cmp(&b.birth)
+                .then(a.birth_request.cmp(&b.birth_request))
+        });
+        let mut group_blocks = Vec::new();
+        let mut reuse_fraction = Vec::new();
+        for g in &groups_in_order {
+            let length = g
+                .reuses
+                .iter()
+                .map(|u| u.1)
+                .fold(g.top_blocks, u32::max)
+                .max(1);
+            group_blocks.push(f64::from(length));
+            reuse_fraction.extend(
+                g.reuses
+                    .iter()
+                    .map(|u| f64::from(u.1.max(1)) / f64::from(length)),
+            );
+            shared_tokens[g.birth_request] = u64::from(g.parent_depth + length) * block as u64;
+        }
+        // Reuses after the trace's end are unseen: the lag distribution is re-weighted by
+        // the inverse chance of seeing each lag, and reuse counts come from prefixes
+        // born early enough to have most of their reuses inside the window.
+        let lags: Vec<f64> = groups_in_order
+            .iter()
+            .flat_map(|g| g.reuses.iter().map(|u| u.0))
             .collect();
+        let lag_weights: Vec<f64> = lags
+            .iter()
+            .map(|&l| inverse_window_weight(l, p.span))
+            .collect();
+        let reuse_lag =
+            Quantile::fit_weighted(&lags, &lag_weights).unwrap_or_else(|| Quantile::constant(0.0));
+        let settled = p.span - reuse_lag.at(0.9);
+        let mut counted: Vec<usize> = (0..groups_in_order.len())
+            .filter(|&i| groups_in_order[i].birth <= settled)
+            .collect();
+        if counted.len() < MIN_SETTLED_GROUPS {
+            counted = (0..groups_in_order.len()).collect();
+        }
+        let reuse_counts: Vec<f64> = counted
+            .iter()
+            .map(|&i| groups_in_order[i].reuses.len() as f64)
+            .collect();
+        let counted_blocks: Vec<f64> = counted.iter().map(|&i| group_blocks[i]).collect();
         let ephemeral = EphemeralPrefixes {
             blocks: Quantile::fit(&group_blocks).unwrap_or_else(|| Quantile::constant(1.0)),
             reuses: Quantile::fit(&reuse_counts).unwrap_or_else(|| Quantile::constant(0.0)),
-            reuse_lag: Quantile::fit(&lags).unwrap_or_else(|| Quantile::constant(0.0)),
+            // Much-reused prefixes are longer (their deepest reuse goes deeper).
+            blocks_reuses: GaussianCopula::fit(&counted_blocks, &reuse_counts),
+            reuse_fraction: Quantile::fit(&reuse_fraction)
+                .unwrap_or_else(|| Quantile::constant(1.0)),
+            reuse_lag,
             fitted_count: groups.len() as u32,
         };
         let root_choice = (0..n_types)
@@ -243,6 +310,8 @@ impl BlockModel {
             ephemeral: EphemeralPrefixes {
                 blocks: Quantile::constant(1.0),
                 reuses: Quantile::constant(0.0),
+                blocks_reuses: GaussianCopula::independent(),
+                reuse_fraction: Quantile::constant(1.0),
                 reuse_lag: Quantile::constant(0.0),
                 fitted_count: 0,
             },
@@ -299,6 +368,12 @@ impl BlockModel {
         self.ephemeral.blocks.validate("blocks.ephemeral.blocks")?;
         self.ephemeral.reuses.validate("blocks.ephemeral.reuses")?;
         self.ephemeral
+            .blocks_reuses
+            .validate("blocks.ephemeral.blocks_reuses")?;
+        self.ephemeral
+            .reuse_fraction
+            .validate("blocks.ephemeral.reuse_fraction")?;
+        self.ephemeral
             .reuse_lag
             .validate("blocks.ephemeral.reuse_lag")?;
         let tails = &self.tails;
@@ -336,6 +411,35 @@ impl RootChoice {
             + self.persistent.iter().map(|e| e.1).sum::<f64>()
             + self.birth.iter().map(|e| e.1).sum::<f64>()
     }
+}
+
+/// An ephemeral prefix of the fitted trace.
+struct Group {
+    birth: f64,
+    birth_request: usize,
+    parent_depth: u32,
+    /// Blocks beyond the parent that all its users share.
+    top_blocks: u32,
+    /// (seconds since birth, blocks beyond the parent it hit) of each reuse.
+    reuses: Vec<(f64, u32)>,
+}
+
+/// How many leading ids of `ids` an earlier root had (prefix semantics), then remember
+/// this root's prefixes.
+fn hit_depth(ids: &[u64], earlier: &mut HashSet<u64>) -> u32 {
+    let mut h = PREFIX_SEED;
+    let mut hit = 0;
+    let mut missed = false;
+    for &id in ids {
+        h = mix(h, id);
+        if !missed && earlier.contains(&h) {
+            hit += 1;
+        } else {
+            missed = true;
+            earlier.insert(h);
+        }
+    }
+    hit
 }
 
 fn persistent_ancestor(intervals: &[Interval], persistent: &[bool], i: usize) -> Option<usize> {
@@ -526,7 +630,14 @@ pub struct BlockSampler<'m> {
 struct Reservation {
     due: f64,
     seq: u64,
-    path: Rc<Vec<u64>>,
+    prefix: Rc<RefCell<EphemeralPrefix>>,
+}
+
+/// A live ephemeral prefix: its persistent parent's path and its own blocks.
+#[derive(Debug)]
+struct EphemeralPrefix {
+    parent_path: Rc<Vec<u64>>,
+    own: Vec<u64>,
 }
 
 impl PartialEq for Reservation {
@@ -608,7 +719,7 @@ impl<'m> BlockSampler<'m> {
             && top.due <= now
         {
             let Reverse(r) = self.reservations[ty].pop().expect("peeked");
-            return Ok(r.path);
+            return self.reuse(rng, &r.prefix);
         }
         let choice = &self.model.root_choice[ty];
         let mut x = rng.random::<f64>() * choice.total();
@@ -647,26 +758,51 @@ impl<'m> BlockSampler<'m> {
         parent: Option<usize>,
     ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
         let eph = &self.model.ephemeral;
-        let blocks = eph.blocks.at(rng.random()).round().max(1.0) as u64;
-        let reuses = eph.reuses.at(rng.random()).round().max(0.0) as u64;
-        let mut path = match parent {
-            Some(p) => self.persistent_path(p)?.as_ref().clone(),
-            None => Vec::new(),
+        let (u_blocks, u_reuses) = eph.blocks_reuses.sample(rng);
+        let blocks = eph.blocks.at(u_blocks).round().max(1.0) as u64;
+        let reuses = eph.reuses.at(u_reuses).round().max(0.0) as u64;
+        let parent_path = match parent {
+            Some(p) => self.persistent_path(p)?,
+            None => Rc::new(Vec::new()),
         };
+        let mut own = Vec::with_capacity(blocks as usize);
         for _ in 0..blocks {
-            path.push(self.fresh()?);
+            own.push(self.fresh()?);
         }
-        let path = Rc::new(path);
-        for _ in 0..reuses {
-            let due = now + self.model.ephemeral.reuse_lag.at(rng.random()).max(0.0);
-            self.seq += 1;
-            self.reservations[ty].push(Reverse(Reservation {
-                due,
-                seq: self.seq,
-                path: path.clone(),
-            }));
+        let mut path = parent_path.as_ref().clone();
+        path.extend_from_slice(&own);
+        if reuses > 0 {
+            let prefix = Rc::new(RefCell::new(EphemeralPrefix { parent_path, own }));
+            for _ in 0..reuses {
+                let due = now + self.model.ephemeral.reuse_lag.at(rng.random()).max(0.0);
+                self.seq += 1;
+                self.reservations[ty].push(Reverse(Reservation {
+                    due,
+                    seq: self.seq,
+                    prefix: prefix.clone(),
+                }));
+            }
         }
-        Ok(path)
+        Ok(Rc::new(path))
+    }
+
+    /// The prefix of a root reusing a live ephemeral prefix.
+    fn reuse<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        prefix: &RefCell<EphemeralPrefix>,
+    ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
+        let share = self
+            .model
+            .ephemeral
+            .reuse_fraction
+            .at(rng.random())
+            .clamp(0.0, 1.0);
+        let p = prefix.borrow();
+        let depth = ((share * p.own.len() as f64).round() as usize).clamp(1, p.own.len());
+        let mut path = p.parent_path.as_ref().clone();
+        path.extend_from_slice(&p.own[..depth]);
+        Ok(Rc::new(path))
     }
 
     /// Ids of a request of `input_length` tokens that starts with `prefix` (a shared or

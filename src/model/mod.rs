@@ -84,6 +84,11 @@ pub struct Model {
     pub time_quantum: Option<f64>,
     /// Fitted span, seconds: the default duration and the period of the rate profile.
     pub span: f64,
+    /// Seconds the generator runs sessions before its first written request. A trace
+    /// cut from a running stream (its orphans prove it) starts with sessions in
+    /// progress; where orphans cannot be told from roots (inferred sessions), the
+    /// fitted root rate already holds them and the warm-up is 0.
+    pub warm_up: f64,
     /// Request types; every per-type list below is indexed like this one.
     pub types: Vec<String>,
     pub arrivals: arrivals::ArrivalModel,
@@ -147,6 +152,9 @@ impl Model {
             && !(q.is_finite() && q > 0.0)
         {
             return Err(ModelError::invalid("time_quantum", "must be > 0 or null"));
+        }
+        if !(self.warm_up.is_finite() && self.warm_up >= 0.0) {
+            return Err(ModelError::invalid("warm_up", "must be >= 0"));
         }
         if !(self.span.is_finite() && self.span > 0.0) {
             return Err(ModelError::invalid("span", "must be > 0"));

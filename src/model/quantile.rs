@@ -50,6 +50,57 @@ impl Quantile {
         Some(Quantile { knots, tail_scale })
     }
 
+    /// Fit from a sample whose values carry weights (e.g. inverse probabilities of being
+    /// observed). `None` for an empty sample or zero total weight.
+    pub fn fit_weighted(values: &[f64], weights: &[f64]) -> Option<Quantile> {
+        let mut pairs: Vec<(f64, f64)> = values
+            .iter()
+            .zip(weights)
+            .filter(|(v, w)| v.is_finite() && w.is_finite() && **w > 0.0)
+            .map(|(&v, &w)| (v, w))
+            .collect();
+        if pairs.is_empty() {
+            return None;
+        }
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: f64 = pairs.iter().map(|p| p.1).sum();
+        // Each value sits at the middle of its weight's share of [0, 1].
+        let mut positions = Vec::with_capacity(pairs.len());
+        let mut acc = 0.0;
+        for p in &pairs {
+            positions.push((acc + p.1 / 2.0) / total);
+            acc += p.1;
+        }
+        let at = |prob: f64| -> f64 {
+            let i = positions.partition_point(|&c| c < prob);
+            if i == 0 {
+                return pairs[0].0;
+            }
+            if i == pairs.len() {
+                return pairs[i - 1].0;
+            }
+            let (c0, c1) = (positions[i - 1], positions[i]);
+            let f = if c1 > c0 {
+                (prob - c0) / (c1 - c0)
+            } else {
+                0.0
+            };
+            pairs[i - 1].0 + (pairs[i].0 - pairs[i - 1].0) * f
+        };
+        let k = KNOTS.min(pairs.len().max(2));
+        let knots: Vec<f64> = (0..k)
+            .map(|i| at(TAIL_PROB * i as f64 / (k - 1) as f64))
+            .collect();
+        let top = *knots.last().expect("k >= 2");
+        let (mut excess, mut weight) = (0.0, 0.0);
+        for &(v, w) in pairs.iter().filter(|p| p.0 > top) {
+            excess += (v - top) * w;
+            weight += w;
+        }
+        let tail_scale = if weight > 0.0 { excess / weight } else { 0.0 };
+        Some(Quantile { knots, tail_scale })
+    }
+
     /// A distribution concentrated on one value.
     pub fn constant(v: f64) -> Quantile {
         Quantile {
@@ -105,6 +156,13 @@ impl Quantile {
     }
 }
 
+/// Inverse probability that a lag of `lag` seconds between two events is seen inside a
+/// window of `window` seconds (the first event must fall at least `lag` before the
+/// end), capped so that a few lags near the window's length cannot dominate.
+pub fn inverse_window_weight(lag: f64, window: f64) -> f64 {
+    (window / (window - lag).max(window / 20.0)).max(1.0)
+}
+
 /// Linear-interpolated quantile of a sorted sample (type 7, as numpy's default).
 pub fn empirical_quantile(sorted: &[f64], p: f64) -> f64 {
     let h = (sorted.len() - 1) as f64 * p.clamp(0.0, 1.0);
@@ -144,6 +202,19 @@ mod tests {
         assert_abs_diff_eq!(q.at(0.1), 3.0);
         assert_abs_diff_eq!(q.at(0.55), 3.0);
         assert!(q.at(0.7) > 100.0);
+    }
+
+    #[test]
+    fn weights_shift_the_quantiles() {
+        let values: Vec<f64> = (1..=1000).map(f64::from).collect();
+        let even = Quantile::fit_weighted(&values, &vec![1.0; 1000]).unwrap();
+        assert_abs_diff_eq!(even.median(), 500.5, epsilon = 1.0);
+        // Tripling the weight of the upper half puts the median at its 1/3 point.
+        let weights: Vec<f64> = (1..=1000)
+            .map(|i| if i > 500 { 3.0 } else { 1.0 })
+            .collect();
+        let heavy = Quantile::fit_weighted(&values, &weights).unwrap();
+        assert_abs_diff_eq!(heavy.median(), 667.0, epsilon = 2.0);
     }
 
     #[test]

@@ -6,11 +6,15 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 use super::copula::spearman;
-use super::quantile::Quantile;
-use crate::fit::prepared::Prepared;
+use super::quantile::{Quantile, inverse_window_weight};
+use crate::fit::prepared::{FitRequest, Prepared};
 
 /// Turns at and beyond this share one follow-up probability.
-const TURN_BUCKETS: usize = 10;
+const TURN_BUCKETS: usize = 8;
+/// Follow-up probabilities are split into this many input-length buckets...
+const INPUT_BUCKETS: usize = 4;
+/// ... when a type has at least this many requests.
+const MIN_INPUT_SPLIT: usize = 400;
 /// Weight (in exposed requests) of the type-wide probability when smoothing a turn's.
 const SMOOTHING: f64 = 20.0;
 /// Think times are split by parent output only with at least this many pairs.
@@ -26,14 +30,25 @@ pub struct SessionModel {
     pub root_type_mix: Vec<f64>,
     /// Follow-up behaviour by the parent's type.
     pub per_type: Vec<TypeSessions>,
+    /// Requests with fewer blocks get no follow-ups. Where sessions were inferred from
+    /// block inheritance, a follow-up is only visible when its parent's ids minus the
+    /// last block are at least two blocks long; children of shorter parents were
+    /// counted as roots by the fit, so giving them children again would count them
+    /// twice.
+    #[serde(default)]
+    pub min_parent_blocks: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TypeSessions {
-    /// Probability that a request gets at least one follow-up, by its turn (index 0 is
-    /// turn 1; the last entry holds for all later turns). Corrected for the trace end
+    /// Upper bounds (tokens) of the buckets of a request's input length that
+    /// `child_prob` is split by; the last bucket is open.
+    pub input_bounds: Vec<f64>,
+    /// Probability that a request gets at least one follow-up, by its turn (row 0 is
+    /// turn 1; the last row holds for all later turns) and input bucket (column): later
+    /// turns continue more often, long contexts less often. Corrected for the trace end
     /// cutting off follow-ups that would have come after it.
-    pub child_prob_by_turn: Vec<f64>,
+    pub child_prob: Vec<Vec<f64>>,
     /// Distribution of the number of follow-ups given at least one (index 0: one).
     pub children_count: Vec<f64>,
     /// Type of a follow-up, indexed like the model's `types`.
@@ -65,14 +80,23 @@ impl ThinkTime {
             .max(0.0)
     }
 
-    fn fit(pairs: &[(f64, f64)]) -> Option<ThinkTime> {
+    /// Fit from (parent output, think time) pairs seen in a window of `window` seconds.
+    /// A pair is only seen when the parent came at least its think time before the
+    /// window's end, so long think times are under-represented by `(window - gap) /
+    /// window`; each pair is weighted by the inverse, or generation (which cuts at its
+    /// end too) would shorten them twice.
+    fn fit(pairs: &[(f64, f64)], window: f64) -> Option<ThinkTime> {
         let outs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
         let gaps: Vec<f64> = pairs.iter().map(|p| p.1).collect();
+        let weights: Vec<f64> = gaps
+            .iter()
+            .map(|&g| inverse_window_weight(g, window))
+            .collect();
         let rho = spearman(&outs, &gaps);
         if pairs.len() < MIN_SPLIT_PAIRS || rho.abs() < MIN_SPLIT_CORRELATION {
             return Some(ThinkTime {
                 output_bounds: vec![],
-                buckets: vec![Quantile::fit(&gaps)?],
+                buckets: vec![Quantile::fit_weighted(&gaps, &weights)?],
                 spearman: rho,
             });
         }
@@ -87,12 +111,15 @@ impl ThinkTime {
                 bounds[b - 1]
             };
             let hi = bounds.get(b).copied().unwrap_or(f64::INFINITY);
-            let g: Vec<f64> = pairs
-                .iter()
-                .filter(|p| p.0 > lo && p.0 <= hi)
-                .map(|p| p.1)
+            let inside: Vec<usize> = (0..pairs.len())
+                .filter(|&i| pairs[i].0 > lo && pairs[i].0 <= hi)
                 .collect();
-            buckets.push(Quantile::fit(&g).or_else(|| Quantile::fit(&gaps))?);
+            let g: Vec<f64> = inside.iter().map(|&i| gaps[i]).collect();
+            let w: Vec<f64> = inside.iter().map(|&i| weights[i]).collect();
+            buckets.push(
+                Quantile::fit_weighted(&g, &w)
+                    .or_else(|| Quantile::fit_weighted(&gaps, &weights))?,
+            );
         }
         Some(ThinkTime {
             output_bounds: bounds,
@@ -103,14 +130,19 @@ impl ThinkTime {
 }
 
 impl TypeSessions {
-    pub fn child_prob(&self, turn: u32) -> f64 {
-        let i = (turn.max(1) as usize - 1).min(self.child_prob_by_turn.len() - 1);
-        self.child_prob_by_turn[i]
+    pub fn child_prob(&self, turn: u32, input: u64) -> f64 {
+        let row = &self.child_prob[(turn.max(1) as usize - 1).min(self.child_prob.len() - 1)];
+        let col = self
+            .input_bounds
+            .iter()
+            .position(|&ub| input as f64 <= ub)
+            .unwrap_or(row.len() - 1);
+        row[col.min(row.len() - 1)]
     }
 
-    /// Number of follow-ups of a request at `turn` (usually 0).
-    pub fn sample_children<R: Rng + ?Sized>(&self, rng: &mut R, turn: u32) -> usize {
-        if rng.random::<f64>() >= self.child_prob(turn) {
+    /// Number of follow-ups of a request at `turn` with `input` tokens (usually 0).
+    pub fn sample_children<R: Rng + ?Sized>(&self, rng: &mut R, turn: u32, input: u64) -> usize {
+        if rng.random::<f64>() >= self.child_prob(turn, input) {
             return 0;
         }
         1 + sample_index(rng, &self.children_count)
@@ -132,6 +164,10 @@ pub fn sample_index<R: Rng + ?Sized>(rng: &mut R, weights: &[f64]) -> usize {
 
 impl SessionModel {
     pub fn fit(p: &Prepared) -> SessionModel {
+        let min_parent_blocks = match p.lineage {
+            crate::fit::prepared::Lineage::InferredFromBlocks => 3,
+            _ => 0,
+        };
         let n_types = p.types.len();
         let mut root_counts = vec![0.0; n_types];
         for r in p.roots() {
@@ -148,29 +184,28 @@ impl SessionModel {
             }
         }
         let all_pairs: Vec<(f64, f64)> = pairs.iter().flatten().copied().collect();
-        let pooled_think = ThinkTime::fit(&all_pairs).unwrap_or(ThinkTime {
+        let end = p.requests.iter().map(|r| r.t).fold(0.0, f64::max);
+        let pooled_think = ThinkTime::fit(&all_pairs, end).unwrap_or(ThinkTime {
             output_bounds: vec![],
             buckets: vec![Quantile::constant(0.0)],
             spearman: 0.0,
         });
-        let end = p.requests.iter().map(|r| r.t).fold(0.0, f64::max);
         let per_type = (0..n_types)
             .map(|ty| {
                 let think_time = if pairs[ty].len() >= MIN_THINK_SAMPLES {
-                    ThinkTime::fit(&pairs[ty]).unwrap_or_else(|| pooled_think.clone())
+                    ThinkTime::fit(&pairs[ty], end).unwrap_or_else(|| pooled_think.clone())
                 } else {
                     pooled_think.clone()
                 };
-                let mut gaps: Vec<f64> = if pairs[ty].len() >= MIN_THINK_SAMPLES {
+                let own = if pairs[ty].len() >= MIN_THINK_SAMPLES {
                     &pairs[ty]
                 } else {
                     &all_pairs
-                }
-                .iter()
-                .map(|p| p.1)
-                .collect();
-                gaps.sort_by(f64::total_cmp);
-                let child_prob_by_turn = child_probabilities(p, ty, &gaps, end);
+                };
+                let gaps: Vec<f64> = own.iter().map(|p| p.1).collect();
+                let cdf = WeightedCdf::new(&gaps, end);
+                let (input_bounds, child_prob) =
+                    child_probabilities(p, ty, &cdf, end, min_parent_blocks);
                 let mut children_count = vec![0.0; MAX_CHILDREN];
                 for r in p.requests.iter().filter(|r| r.ty == ty && r.children > 0) {
                     children_count[(r.children as usize).min(MAX_CHILDREN) - 1] += 1.0;
@@ -181,7 +216,8 @@ impl SessionModel {
                     child_type[ty] = 1.0;
                 }
                 TypeSessions {
-                    child_prob_by_turn,
+                    input_bounds,
+                    child_prob,
                     children_count: normalise(children_count),
                     child_type: normalise(child_type),
                     think_time,
@@ -191,6 +227,7 @@ impl SessionModel {
         SessionModel {
             root_type_mix: normalise(root_counts),
             per_type,
+            min_parent_blocks,
         }
     }
 
@@ -204,12 +241,16 @@ impl SessionModel {
         }
         for (i, t) in self.per_type.iter().enumerate() {
             let at = |part: &str| format!("sessions.per_type[{i}].{part}");
-            if t.child_prob_by_turn.is_empty()
-                || t.child_prob_by_turn.iter().any(|p| !(0.0..1.0).contains(p))
+            let columns = t.input_bounds.len() + 1;
+            let bad_prob = |p: &f64| !(0.0..1.0).contains(p);
+            if t.child_prob.is_empty()
+                || t.child_prob
+                    .iter()
+                    .any(|row| row.len() != columns || row.iter().any(bad_prob))
             {
                 return Err(ModelError::invalid(
-                    &at("child_prob_by_turn"),
-                    "probabilities in [0, 1), at least one",
+                    &at("child_prob"),
+                    "rows of one probability in [0, 1) per input bucket",
                 ));
             }
             check_distribution(
@@ -233,33 +274,116 @@ impl SessionModel {
     }
 }
 
-/// P(at least one follow-up | type, turn), with each request's exposure weighted by the
-/// chance its follow-up would still fall inside the trace (the think-time CDF at the
-/// time left), so a trace's end does not bias the probability down.
-fn child_probabilities(p: &Prepared, ty: usize, sorted_gaps: &[f64], end: f64) -> Vec<f64> {
-    let cdf = |x: f64| {
-        if sorted_gaps.is_empty() {
-            1.0
-        } else {
-            sorted_gaps.partition_point(|&g| g <= x) as f64 / sorted_gaps.len() as f64
-        }
+/// P(at least one follow-up | type, turn, input bucket), with each request's exposure
+/// weighted by the chance its follow-up would still fall inside the trace (the
+/// think-time CDF at the time left), so a trace's end does not bias the probability
+/// down. Sparse cells lean on the product of the turn and input margins.
+fn child_probabilities(
+    p: &Prepared,
+    ty: usize,
+    cdf: &WeightedCdf,
+    end: f64,
+    min_parent_blocks: u32,
+) -> (Vec<f64>, Vec<Vec<f64>>) {
+    let eligible: Vec<&FitRequest> = p
+        .requests
+        .iter()
+        .filter(|r| r.ty == ty && r.ids.len() >= min_parent_blocks as usize)
+        .collect();
+    let mut inputs: Vec<f64> = eligible.iter().map(|r| r.input as f64).collect();
+    inputs.sort_by(f64::total_cmp);
+    let bounds: Vec<f64> = if inputs.len() >= MIN_INPUT_SPLIT {
+        let mut b: Vec<f64> = (1..INPUT_BUCKETS)
+            .map(|k| inputs[k * inputs.len() / INPUT_BUCKETS])
+            .collect();
+        b.dedup();
+        b
+    } else {
+        vec![]
     };
-    let mut with_child = [0.0; TURN_BUCKETS];
-    let mut exposure = [0.0; TURN_BUCKETS];
-    for r in p.requests.iter().filter(|r| r.ty == ty) {
-        let b = (r.turn as usize - 1).min(TURN_BUCKETS - 1);
-        exposure[b] += cdf(end - r.t).max(0.05);
+    let cols = bounds.len() + 1;
+    let col_of = |input: u64| {
+        bounds
+            .iter()
+            .position(|&ub| input as f64 <= ub)
+            .unwrap_or(cols - 1)
+    };
+    let mut hits = vec![vec![0.0; cols]; TURN_BUCKETS];
+    let mut exposure = vec![vec![0.0; cols]; TURN_BUCKETS];
+    for r in &eligible {
+        let (row, col) = ((r.turn as usize - 1).min(TURN_BUCKETS - 1), col_of(r.input));
+        exposure[row][col] += cdf.at(end - r.t).max(0.05);
         if r.children > 0 {
-            with_child[b] += 1.0;
+            hits[row][col] += 1.0;
         }
     }
-    let overall =
-        (with_child.iter().sum::<f64>() / exposure.iter().sum::<f64>().max(1e-9)).min(0.999);
-    (0..TURN_BUCKETS)
-        .map(|b| {
-            ((with_child[b] + SMOOTHING * overall) / (exposure[b] + SMOOTHING)).clamp(0.0, 0.999)
+    let total = |m: &[Vec<f64>]| m.iter().flatten().sum::<f64>();
+    let overall = (total(&hits) / total(&exposure).max(1e-9)).min(0.999);
+    let ratio = |h: f64, e: f64| (h + SMOOTHING * overall) / (e + SMOOTHING);
+    let row_p: Vec<f64> = (0..TURN_BUCKETS)
+        .map(|r| ratio(hits[r].iter().sum(), exposure[r].iter().sum()))
+        .collect();
+    let col_p: Vec<f64> = (0..cols)
+        .map(|c| {
+            ratio(
+                hits.iter().map(|h| h[c]).sum(),
+                exposure.iter().map(|e| e[c]).sum(),
+            )
         })
-        .collect()
+        .collect();
+    let table = (0..TURN_BUCKETS)
+        .map(|r| {
+            (0..cols)
+                .map(|c| {
+                    let prior = if overall > 0.0 {
+                        (row_p[r] * col_p[c] / overall).min(0.999)
+                    } else {
+                        0.0
+                    };
+                    ((hits[r][c] + SMOOTHING * prior) / (exposure[r][c] + SMOOTHING))
+                        .clamp(0.0, 0.999)
+                })
+                .collect()
+        })
+        .collect();
+    (bounds, table)
+}
+
+/// The think-time CDF corrected for the window's end, as [`ThinkTime::fit`] does.
+struct WeightedCdf {
+    /// (gap, cumulative share of weight up to and including it), sorted by gap.
+    points: Vec<(f64, f64)>,
+}
+
+impl WeightedCdf {
+    fn new(gaps: &[f64], window: f64) -> WeightedCdf {
+        let mut pairs: Vec<(f64, f64)> = gaps
+            .iter()
+            .map(|&g| (g, inverse_window_weight(g, window)))
+            .collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let total: f64 = pairs.iter().map(|p| p.1).sum();
+        let mut acc = 0.0;
+        let points = pairs
+            .into_iter()
+            .map(|(g, w)| {
+                acc += w;
+                (g, acc / total)
+            })
+            .collect();
+        WeightedCdf { points }
+    }
+
+    fn at(&self, x: f64) -> f64 {
+        let i = self.points.partition_point(|p| p.0 <= x);
+        if self.points.is_empty() {
+            1.0
+        } else if i == 0 {
+            0.0
+        } else {
+            self.points[i - 1].1
+        }
+    }
 }
 
 fn trim_zeros(v: &mut Vec<f64>) {
