@@ -7,7 +7,7 @@ use anyhow::{Context, bail};
 use clap::Args;
 use tracesynth::generate::{GenerateOptions, Generator, RateProfileChoice};
 use tracesynth::model::Model;
-use tracesynth::trace::{Format, MOONCAKE_BLOCK, OutputFile, writer_for};
+use tracesynth::trace::{Format, OutputFile, writer_for};
 
 use super::Global;
 
@@ -40,9 +40,9 @@ pub struct GenerateArgs {
     pub rate_profile: String,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output format (default: the model's own: mooncake for 512-token blocks).
-    #[arg(long)]
-    pub format: Option<Format>,
+    /// Output format: bailian (16-token blocks, sessions) or mooncake (512-token blocks).
+    #[arg(long, default_value = "bailian")]
+    pub format: Format,
     /// `chat_id` of the first request.
     #[arg(long, default_value_t = 0)]
     pub start_id: u64,
@@ -58,13 +58,6 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         "flat" => RateProfileChoice::Flat,
         path => RateProfileChoice::Steps(read_steps(path)?),
     };
-    let format = args
-        .format
-        .unwrap_or(if model.block_size == MOONCAKE_BLOCK {
-            Format::Mooncake
-        } else {
-            Format::Bailian
-        });
     let options = GenerateOptions {
         seed: args.seed,
         duration: args.duration,
@@ -78,8 +71,8 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     let mut out = OutputFile::create(&args.output)?;
     let progress = global.counter("generating");
     {
-        let mut writer =
-            writer_for(format, &mut out, Some(model.block_size)).map_err(anyhow::Error::msg)?;
+        let mut writer = writer_for(args.format, &mut out, Some(model.block_size))
+            .map_err(anyhow::Error::msg)?;
         for (i, req) in Generator::new(&model, options).enumerate() {
             writer.write(&req?).context("writing the output")?;
             if let Some(p) = &progress

@@ -12,7 +12,7 @@ use crate::fit::prepared::{FitRequest, Prepared};
 /// Turns at and beyond this share one follow-up probability.
 const TURN_BUCKETS: usize = 8;
 /// Follow-up probabilities are split into this many input-length buckets...
-const INPUT_BUCKETS: usize = 4;
+const INPUT_BUCKETS: usize = 6;
 /// ... when a type has at least this many requests.
 const MIN_INPUT_SPLIT: usize = 400;
 /// Weight (in exposed requests) of the type-wide probability when smoothing a turn's.

@@ -183,3 +183,41 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 pub fn zstd(data: &[u8]) -> Vec<u8> {
     ruzstd::encoding::compress_to_vec(data, ruzstd::encoding::CompressionLevel::Fastest)
 }
+
+/// Assert that one id always stands for one block content as consumers assume: an id
+/// that ends a request with a partial block has one fill everywhere, and an id seen as a
+/// full block is never a partial last block elsewhere.
+pub fn assert_one_fill_per_id(path: &Path, block: u64) {
+    use std::collections::HashMap;
+    let trace = tracesynth::trace::read_trace(path.to_str().unwrap(), None).expect("readable");
+    let mut fill: HashMap<u64, u64> = HashMap::new();
+    for (line, req) in trace.requests.iter().enumerate() {
+        let ids = req.ids();
+        for (i, &id) in ids.iter().enumerate() {
+            let f = if i + 1 == ids.len() {
+                req.input_length - (ids.len() as u64 - 1) * block
+            } else {
+                block
+            };
+            let seen = *fill.entry(id).or_insert(f);
+            assert_eq!(
+                seen,
+                f,
+                "line {}: id {id} holds {f} tokens here, {seen} elsewhere",
+                line + 1
+            );
+        }
+    }
+}
+
+/// `tracesynth check` on a file must pass.
+pub fn assert_checks_clean(dir: &TestDir, file: &Path) {
+    let run = dir.run(&["check", file.to_str().unwrap()]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "check failed:\n{}{}",
+        run.stdout(),
+        run.stderr
+    );
+}
