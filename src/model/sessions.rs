@@ -69,15 +69,19 @@ pub struct ThinkTime {
 
 impl ThinkTime {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R, parent_output: u64) -> f64 {
+        self.at(parent_output, rng.random())
+    }
+
+    /// The think time at probability `u` after a parent that wrote `parent_output`
+    /// tokens.
+    pub fn at(&self, parent_output: u64, u: f64) -> f64 {
         let out = parent_output as f64;
         let b = self
             .output_bounds
             .iter()
             .position(|&ub| out <= ub)
             .unwrap_or(self.buckets.len() - 1);
-        self.buckets[b.min(self.buckets.len() - 1)]
-            .at(rng.random())
-            .max(0.0)
+        self.buckets[b.min(self.buckets.len() - 1)].at(u).max(0.0)
     }
 
     /// Fit from (parent output, think time) pairs seen in a window of `window` seconds.
