@@ -994,7 +994,8 @@ impl<'a> Builder<'a> {
         let cfg = self.cfg;
         let spec = cfg.types[k].document.as_ref().expect("document type");
         let now = ms as f64 / 1000.0;
-        let horizon = 6.0 * spec.recency_s;
+        // Beyond four time constants a document keeps under 2 % of its pull: forget it.
+        let horizon = 4.0 * spec.recency_s;
         self.docs[k].retain(|d| now - d.born_s < horizon);
         if !self.docs[k].is_empty() && self.rng.random::<f64>() < spec.reuse {
             let cum = cumulative(
