@@ -32,4 +32,7 @@ pub enum Command {
     Fit(commands::fit::FitArgs),
     /// Generate a synthetic trace from a model (the built-in default without --model).
     Generate(commands::generate::GenerateArgs),
+    /// Build a reference trace from the brief's rules (validation only; not real data).
+    #[command(hide = true, long_about = commands::reference::ABOUT)]
+    Reference(commands::reference::ReferenceArgs),
 }

@@ -11,4 +11,5 @@ pub mod fit;
 pub mod generate;
 pub mod metrics;
 pub mod model;
+pub mod reference;
 pub mod trace;

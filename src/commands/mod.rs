@@ -5,6 +5,7 @@ pub mod check;
 pub mod convert;
 pub mod fit;
 pub mod generate;
+pub mod reference;
 pub mod stats;
 mod table;
 
@@ -59,5 +60,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(&args, global),
         Command::Fit(args) => fit::run(&args, global),
         Command::Generate(args) => generate::run(&args, global),
+        Command::Reference(args) => reference::run(&args, global),
     }
 }
