@@ -32,4 +32,6 @@ pub enum Command {
     Fit(commands::fit::FitArgs),
     /// Generate a synthetic trace from a model (the built-in default without --model).
     Generate(commands::generate::GenerateArgs),
+    /// Judge a synthetic trace against the real one: distances, tolerances, report.
+    Compare(commands::compare::CompareArgs),
 }
