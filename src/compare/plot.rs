@@ -17,6 +17,12 @@ const SIZE: (u32, u32) = (720, 400);
 const REAL: RGBColor = RGBColor(31, 119, 180);
 const SYNTH: RGBColor = RGBColor(230, 110, 10);
 
+/// Line width per series: the real curve wide underneath, the synthetic one narrow on
+/// top, so where they coincide both stay visible.
+fn width(color: RGBColor) -> u32 {
+    if color == REAL { 5 } else { 2 }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("drawing {chart}: {message}")]
 pub struct PlotError {
@@ -111,20 +117,26 @@ pub fn cdf_chart(
     };
     let clipped = real.iter().chain(synth).any(|p| p.0 < lo);
     let caption = if clipped {
-        format!("{title} (values <= {} at left edge)", short_number(lo))
+        format!(
+            "{title} (values below {} drawn at the left edge)",
+            short_number(lo)
+        )
     } else {
         title.to_string()
     };
     svg(title, |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption(caption, ("sans-serif", 18))
+            .caption(caption, ("sans-serif", 22))
             .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
             .build_cartesian_2d((lo..hi).log_scale(), 0f64..1f64)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
             .x_desc(x_desc)
             .y_desc("CDF")
             .x_label_formatter(&|x| short_number(*x))
@@ -146,10 +158,12 @@ pub fn cdf_chart(
             }
             steps.push((hi, level));
             chart
-                .draw_series(LineSeries::new(steps, color.stroke_width(2)))
+                .draw_series(LineSeries::new(steps, color.stroke_width(width(color))))
                 .map_err(|e| e.to_string())?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width(color)))
+                });
         }
         legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
@@ -173,17 +187,21 @@ fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
 pub fn rate_chart(real: &[f64], synth: &[f64], window_s: f64) -> Result<String, PlotError> {
     let minutes = window_s / 60.0;
     let x_max = (real.len().max(synth.len()).max(1) as f64) * minutes;
-    let y_max = real.iter().chain(synth).fold(1.0f64, |m, &v| m.max(v)) * 1.1;
+    // Headroom for the legend in the upper right corner.
+    let y_max = real.iter().chain(synth).fold(1.0f64, |m, &v| m.max(v)) * 1.3;
     svg("rate", |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Rate over time", ("sans-serif", 18))
+            .caption("Rate over time", ("sans-serif", 22))
             .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(60)
+            .x_label_area_size(48)
+            .y_label_area_size(72)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
             .x_desc("minutes from the first request")
             .y_desc(format!("requests per {} s", window_s))
             .x_label_formatter(&|x| short_number(*x))
@@ -199,10 +217,12 @@ pub fn rate_chart(real: &[f64], synth: &[f64], window_s: f64) -> Result<String, 
                 .enumerate()
                 .map(|(i, &c)| ((i as f64 + 0.5) * minutes, c));
             chart
-                .draw_series(LineSeries::new(points, color.stroke_width(2)))
+                .draw_series(LineSeries::new(points, color.stroke_width(width(color))))
                 .map_err(|e| e.to_string())?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width(color)))
+                });
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
@@ -229,14 +249,17 @@ pub fn turns_chart(
     let y_max = (r.iter().chain(&s).fold(0.0f64, |m, &v| m.max(v)) * 1.1).max(0.05);
     svg("turns", |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Turn histogram", ("sans-serif", 18))
+            .caption("Turn histogram", ("sans-serif", 22))
             .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
             .build_cartesian_2d(0.5f64..TURN_BARS as f64 + 0.5, 0f64..y_max)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
             .disable_x_mesh()
             .x_labels(TURN_BARS as usize)
             .x_desc("turn")
@@ -280,14 +303,17 @@ pub fn lru_chart(real: &[LruPoint], synth: &[LruPoint]) -> Result<String, PlotEr
     let y_max = (r.iter().chain(&s).fold(0.0f64, |m, p| m.max(p.1)) + 0.05).min(1.0);
     svg("lru", |root| {
         let mut chart = ChartBuilder::on(root)
-            .caption("Prefix hit ratio vs LRU cache size", ("sans-serif", 18))
+            .caption("Prefix hit ratio vs LRU cache size", ("sans-serif", 22))
             .margin(12)
-            .x_label_area_size(42)
-            .y_label_area_size(52)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
             .build_cartesian_2d((1f64..100f64).log_scale(), 0f64..y_max)
             .map_err(|e| e.to_string())?;
         chart
             .configure_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
             .x_desc("cache size, % of the trace's unique blocks")
             .y_desc("hit ratio")
             .x_label_formatter(&|x| short_number(*x))
@@ -301,11 +327,13 @@ pub fn lru_chart(real: &[LruPoint], synth: &[LruPoint]) -> Result<String, PlotEr
             chart
                 .draw_series(LineSeries::new(
                     points.iter().copied(),
-                    color.stroke_width(2),
+                    color.stroke_width(width(color)),
                 ))
                 .map_err(|e| e.to_string())?
                 .label(name)
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], color));
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width(color)))
+                });
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| e.to_string())?;
@@ -346,7 +374,7 @@ mod tests {
         assert!(svg.starts_with("<svg") || svg.contains("<svg"));
         assert!(svg.contains("real") && svg.contains("synthetic"));
         assert!(
-            svg.contains("at left edge"),
+            svg.contains("drawn at the left edge"),
             "the zero is clipped and said so"
         );
         let turns = BTreeMap::from([(1, 3), (2, 1), (40, 1)]);

@@ -70,6 +70,15 @@ pub fn format_value(x: Option<f64>) -> String {
     }
 }
 
+/// An integer with thousands separators.
+pub fn format_count(n: u64) -> String {
+    format_value(Some(n as f64))
+        .split('.')
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
 fn escape(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
@@ -130,14 +139,16 @@ pub fn html(
 body {{ font-family: sans-serif; margin: 24px; color: #222; }}
 h1 {{ font-size: 22px; }} h2 {{ font-size: 18px; margin-top: 28px; }}
 table {{ border-collapse: collapse; font-size: 13px; }}
-th, td {{ border: 1px solid #ccc; padding: 3px 8px; }}
+th, td {{ border: 1px solid #ccc; padding: 3px 8px; white-space: nowrap; }}
+td.d {{ white-space: normal; }}
 th {{ background: #eee; }} td.n {{ text-align: right; font-variant-numeric: tabular-nums; }}
 tr.pass td.v {{ background: #d7f0d2; }} tr.fail td.v {{ background: #f6c6c6; font-weight: bold; }}
 tr.info td.v {{ background: #eee; color: #666; }}
 tr.group td {{ background: #f7f7f7; font-weight: bold; }}
 .verdict {{ font-size: 18px; font-weight: bold; }} .ok {{ color: #1a7f37; }} .bad {{ color: #b42318; }}
-.charts {{ display: flex; flex-wrap: wrap; gap: 12px; }}
-.charts figure {{ margin: 0; }}
+.charts {{ display: grid; grid-template-columns: repeat(auto-fill, minmax(480px, 1fr)); gap: 16px; }}
+.charts figure {{ margin: 0; border: 1px solid #ddd; }}
+.charts svg {{ width: 100%; height: auto; display: block; }}
 </style></head><body>
 <h1>tracesynth compare</h1>
 <p>real: <code>{real}</code> ({rn} requests)<br>synthetic: <code>{synth}</code> ({sn} requests)<br>scale: {scale}</p>
@@ -145,8 +156,8 @@ tr.group td {{ background: #f7f7f7; font-weight: bold; }}
 "#,
         real = escape(real_name),
         synth = escape(synth_name),
-        rn = format_value(Some(c.real.stats.requests as f64)),
-        sn = format_value(Some(c.synth.stats.requests as f64)),
+        rn = format_count(c.real.stats.requests),
+        sn = format_count(c.synth.stats.requests),
         scale = c.scale,
         cls = if fail == 0 { "ok" } else { "bad" },
         verdict = if fail == 0 { "ALL PASS" } else { "FAIL" },
@@ -180,7 +191,7 @@ tr.group td {{ background: #f7f7f7; font-weight: bold; }}
         };
         let _ = writeln!(
             h,
-            "<tr class=\"{class}\"><td><code>{}</code></td><td>{}</td><td>{}</td>\
+            "<tr class=\"{class}\"><td><code>{}</code></td><td class=\"d\">{}</td><td>{}</td>\
              <td class=\"n\">{}</td><td class=\"n\">{}</td><td>{}</td><td class=\"n\">{}</td>\
              <td class=\"n\">{}</td><td class=\"v\">{}</td></tr>",
             escape(&r.name),

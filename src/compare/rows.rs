@@ -252,6 +252,10 @@ pub(super) fn build(
     let mut types: Vec<_> = real.by_type.iter().collect();
     types.sort_by(|a, b| b.1.0.len().cmp(&a.1.0.len()).then(a.0.cmp(b.0)));
     let mut small = Vec::new();
+    // With a single type the per-type rows would repeat the overall ones.
+    if types.len() < 2 {
+        types.clear();
+    }
     for (ty, (r_in, r_out)) in types {
         let Some((s_in, s_out)) = synth.by_type.get(ty) else {
             small.push(ty.clone());
