@@ -506,3 +506,64 @@ pub(super) fn build(
     }
     (b.rows, notes)
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::compare::{CompareOptions, Verdict, compare};
+    use crate::trace::{Format, Request, Session, Trace};
+
+    /// `counts` requests per type, lengths varying with the index, one session each.
+    fn typed(counts: &[(&str, u64)], output_factor: u64) -> Trace {
+        let mut requests = Vec::new();
+        for (ty, n) in counts {
+            for i in 0..*n {
+                let id = requests.len() as u64;
+                requests.push(Request {
+                    timestamp: id as f64,
+                    input_length: 16 * (1 + i % 37),
+                    output_length: (1 + i % 11) * output_factor,
+                    hash_ids: Some((0..1 + i % 37).map(|b| id * 100 + b).collect()),
+                    session: Some(Session {
+                        chat_id: id,
+                        parent_chat_id: -1,
+                        turn: 1,
+                        req_type: ty.to_string(),
+                    }),
+                });
+            }
+        }
+        Trace {
+            format: Format::Bailian,
+            block_size: Some(16),
+            requests,
+        }
+    }
+
+    #[test]
+    fn per_type_rows_only_for_types_large_enough_in_both() {
+        let real = typed(&[("text", 300), ("search", 250), ("file", 50)], 1);
+        let c = compare(&real, &real, &CompareOptions::default());
+        for name in ["input.ks[text]", "output.w1_log[search]"] {
+            assert!(c.row(name).is_some(), "{name}");
+        }
+        assert!(c.row("input.ks[file]").is_none());
+        assert!(c.notes.iter().any(|n| n.contains("file")));
+        // 300 vs 300: the sample-size tolerance 1.63 sqrt(600 / 90000) = 0.133.
+        let t = c.row("input.ks[text]").unwrap().tolerance.unwrap();
+        assert!((t - 0.1331).abs() < 1e-3, "{t}");
+
+        // Outputs of `search` only tripled in the synthetic trace: its output rows and
+        // the overall output row fail, text's rows pass.
+        let mut synth = typed(&[("text", 300), ("search", 250), ("file", 50)], 1);
+        for r in &mut synth.requests {
+            if r.req_type() == Some("search") {
+                r.output_length *= 3;
+            }
+        }
+        let c = compare(&real, &synth, &CompareOptions::default());
+        assert_eq!(c.row("output.ks[search]").unwrap().verdict, Verdict::Fail);
+        assert_eq!(c.row("output.ks[text]").unwrap().verdict, Verdict::Pass);
+        assert_eq!(c.row("output.ks").unwrap().verdict, Verdict::Fail);
+        assert_eq!(c.row("input.ks[search]").unwrap().verdict, Verdict::Pass);
+    }
+}
