@@ -32,6 +32,8 @@ pub enum Command {
     Fit(commands::fit::FitArgs),
     /// Generate a synthetic trace from a model (the built-in default without --model).
     Generate(commands::generate::GenerateArgs),
+    /// Judge a synthetic trace against the real one: distances, tolerances, report.
+    Compare(commands::compare::CompareArgs),
     /// Build a reference trace from the brief's rules (validation only; not real data).
     #[command(hide = true, long_about = commands::reference::ABOUT)]
     Reference(commands::reference::ReferenceArgs),

@@ -6,6 +6,7 @@
 //! measure them with the one [`metrics`] module.
 
 pub mod check;
+pub mod compare;
 pub mod error;
 pub mod fit;
 pub mod generate;

@@ -2,6 +2,7 @@
 //! library, and reports.
 
 pub mod check;
+pub mod compare;
 pub mod convert;
 pub mod fit;
 pub mod generate;
@@ -60,6 +61,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(&args, global),
         Command::Fit(args) => fit::run(&args, global),
         Command::Generate(args) => generate::run(&args, global),
+        Command::Compare(args) => compare::run(&args, global),
         Command::Reference(args) => reference::run(&args, global),
     }
 }

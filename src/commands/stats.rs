@@ -70,6 +70,11 @@ pub fn render(path: &str, s: &TraceStats) -> String {
     t.row(summary_row("input", s.input.as_ref(), 0));
     t.row(summary_row("output", s.output.as_ref(), 0));
     out.push_str(&t.render("  "));
+    let _ = writeln!(
+        out,
+        "  input/output Spearman correlation: {}",
+        ratio(s.input_output_spearman)
+    );
 
     section(&mut out, "arrivals");
     let mut t = Table::new();

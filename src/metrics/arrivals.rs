@@ -50,18 +50,19 @@ pub fn gaps(times: &[f64]) -> Vec<f64> {
     times.windows(2).map(|w| w[1] - w[0]).collect()
 }
 
-/// Variance over mean of the number of requests in consecutive windows of `window`
-/// seconds starting at the first request. Only whole windows count: the last, partial
-/// one would read as an artificial lull.
-pub fn index_of_dispersion(times: &[f64], window: f64) -> Option<f64> {
+/// Requests in consecutive windows of `window` seconds starting at the first request.
+/// Only whole windows count: the last, partial one would read as an artificial lull.
+/// Empty when `window` is not positive or the trace spans less than one window.
+pub fn window_counts(times: &[f64], window: f64) -> Vec<f64> {
+    let (Some(&first), Some(&last)) = (times.first(), times.last()) else {
+        return Vec::new();
+    };
     if window.is_nan() || window <= 0.0 {
-        return None;
+        return Vec::new();
     }
-    let first = *times.first()?;
-    let last = *times.last()?;
     let whole = ((last - first) / window).floor();
-    if whole.is_nan() || whole < 2.0 {
-        return None;
+    if whole.is_nan() || whole < 1.0 {
+        return Vec::new();
     }
     let mut counts = vec![0.0; whole as usize];
     for &t in times {
@@ -69,6 +70,15 @@ pub fn index_of_dispersion(times: &[f64], window: f64) -> Option<f64> {
         if let Some(c) = counts.get_mut(k) {
             *c += 1.0;
         }
+    }
+    counts
+}
+
+/// Variance over mean of [`window_counts`]; `None` with fewer than two whole windows.
+pub fn index_of_dispersion(times: &[f64], window: f64) -> Option<f64> {
+    let counts = window_counts(times, window);
+    if counts.len() < 2 {
+        return None;
     }
     let m = mean(&counts)?;
     if m == 0.0 {
@@ -91,6 +101,14 @@ mod tests {
         assert_relative_eq!(index_of_dispersion(&t, 1.0).unwrap(), 8.0 / 15.0);
         // One whole 2 s window only: no spread to measure.
         assert!(index_of_dispersion(&t, 2.0).is_none());
+    }
+
+    #[test]
+    fn window_counts_drop_the_partial_last_window() {
+        let t = [0.0, 0.5, 0.7, 1.2, 2.9, 3.5];
+        assert_eq!(window_counts(&t, 1.0), [3.0, 1.0, 1.0]);
+        assert!(window_counts(&t, 5.0).is_empty());
+        assert!(window_counts(&[], 1.0).is_empty());
     }
 
     #[test]

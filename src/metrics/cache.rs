@@ -170,11 +170,17 @@ pub struct LruPoint {
     pub hit_ratio: Option<f64>,
 }
 
-/// The hit-ratio curve at [`LRU_PERCENTS`], one thread per cache size: the passes are
-/// independent and each is a sequential walk of the whole trace.
+/// The hit-ratio curve at [`LRU_PERCENTS`].
 pub fn lru_curve(blocks: &BlockTable) -> Vec<LruPoint> {
+    lru_curve_at(blocks, &LRU_PERCENTS)
+}
+
+/// The hit-ratio curve at the given cache sizes (percentages of the distinct blocks),
+/// one thread per size: the passes are independent and each is a sequential walk of the
+/// whole trace.
+pub fn lru_curve_at(blocks: &BlockTable, percents: &[f64]) -> Vec<LruPoint> {
     std::thread::scope(|scope| {
-        let handles: Vec<_> = LRU_PERCENTS
+        let handles: Vec<_> = percents
             .iter()
             .map(|&percent| {
                 let capacity = (percent / 100.0 * blocks.unique() as f64).round() as usize;

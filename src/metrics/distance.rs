@@ -9,10 +9,15 @@ use super::summary::sorted;
 /// Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical
 /// CDFs. Tied values are stepped over together, so identical samples give exactly 0.
 pub fn ks_distance(a: &[f64], b: &[f64]) -> Option<f64> {
+    ks_distance_sorted(&sorted(a), &sorted(b))
+}
+
+/// [`ks_distance`] of samples already sorted ascending: a caller that needs several
+/// distances (and plots) of the same samples sorts each once.
+pub fn ks_distance_sorted(a: &[f64], b: &[f64]) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let (a, b) = (sorted(a), sorted(b));
     let (n, m) = (a.len() as f64, b.len() as f64);
     let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
     while i < a.len() && j < b.len() {
@@ -31,10 +36,14 @@ pub fn ks_distance(a: &[f64], b: &[f64]) -> Option<f64> {
 /// Wasserstein-1 (earth mover's) distance: the area between the two empirical CDFs, in
 /// the samples' own unit.
 pub fn wasserstein1(a: &[f64], b: &[f64]) -> Option<f64> {
+    wasserstein1_sorted(&sorted(a), &sorted(b))
+}
+
+/// [`wasserstein1`] of samples already sorted ascending.
+pub fn wasserstein1_sorted(a: &[f64], b: &[f64]) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let (a, b) = (sorted(a), sorted(b));
     let (n, m) = (a.len() as f64, b.len() as f64);
     let (mut i, mut j, mut area) = (0usize, 0usize, 0f64);
     let mut x = a[0].min(b[0]);
@@ -61,10 +70,16 @@ pub fn wasserstein1(a: &[f64], b: &[f64]) -> Option<f64> {
 /// magnitude, and on a linear scale the tail alone would decide. `1 + x` keeps zero
 /// lengths and tied (zero) gaps finite. `None` if a value is negative.
 pub fn wasserstein1_log(a: &[f64], b: &[f64]) -> Option<f64> {
+    wasserstein1_log_sorted(&sorted(a), &sorted(b))
+}
+
+/// [`wasserstein1_log`] of samples already sorted ascending (`ln(1 + x)` keeps the
+/// order, so the logs need no sort of their own).
+pub fn wasserstein1_log_sorted(a: &[f64], b: &[f64]) -> Option<f64> {
     let log = |v: &[f64]| -> Option<Vec<f64>> {
         v.iter().map(|&x| (x >= 0.0).then(|| x.ln_1p())).collect()
     };
-    wasserstein1(&log(a)?, &log(b)?)
+    wasserstein1_sorted(&log(a)?, &log(b)?)
 }
 
 /// Total variation distance between two categorical histograms (counts, normalised

@@ -18,10 +18,15 @@ pub mod types;
 #[cfg(test)]
 mod testing;
 
-pub use arrivals::{ArrivalStats, Dispersion, IDC_WINDOWS};
-pub use cache::{LRU_PERCENTS, LruPoint, lru_hit_ratio};
-pub use distance::{ks_distance, total_variation, wasserstein1, wasserstein1_log};
+pub use arrivals::{ArrivalStats, Dispersion, IDC_WINDOWS, window_counts};
+pub use cache::{LRU_PERCENTS, LruPoint, lru_curve_at, lru_hit_ratio};
+pub use distance::{
+    ks_distance, ks_distance_sorted, total_variation, wasserstein1, wasserstein1_log,
+    wasserstein1_log_sorted, wasserstein1_sorted,
+};
 pub use samples::{Samples, TypeSamples};
 pub use sessions::SessionStats;
-pub use stats::{Analysis, CacheStats, TraceStats, TypeStats, analyze};
-pub use summary::{Summary, quantile};
+pub use stats::{
+    Analysis, AnalysisOptions, CacheStats, TraceStats, TypeStats, analyze, analyze_with,
+};
+pub use summary::{Summary, quantile, sorted, spearman};

@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::arrivals::ArrivalStats;
-use super::cache::{IdealPass, LruPoint, lru_curve};
+use super::cache::{IdealPass, LRU_PERCENTS, LruPoint, lru_curve_at};
 use super::samples::{Prepared, Samples};
 use super::sessions::{SessionStats, ratio};
-use super::summary::{Summary, quantile};
+use super::summary::{Summary, quantile, spearman};
 use crate::trace::{Format, Trace};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,6 +23,10 @@ pub struct TraceStats {
     pub rate: Option<f64>,
     pub input: Option<Summary>,
     pub output: Option<Summary>,
+    /// Spearman rank correlation of input and output length over all requests: the
+    /// dependence a generator must keep (neither independent nor comonotone).
+    #[serde(default)]
+    pub input_output_spearman: Option<f64>,
     /// Per request type; `None` when the format has no types.
     pub types: Option<BTreeMap<String, TypeStats>>,
     /// `None` when the format has no sessions.
@@ -53,7 +57,8 @@ pub struct CacheStats {
     pub unique_blocks: u64,
     /// Hit blocks / all blocks with an infinite cache.
     pub ideal_hit_ratio: Option<f64>,
-    /// Finite LRU caches at 1/5/10/25/50 % of the distinct blocks.
+    /// Finite LRU caches at [`AnalysisOptions::lru_percents`] of the distinct blocks
+    /// (1/5/10/25/50 % by default).
     pub lru: Vec<LruPoint>,
     /// Of the ideal cache's hit blocks: share seen earlier in the same session, and share
     /// seen only in other sessions. `None` without sessions.
@@ -77,7 +82,28 @@ impl TraceStats {
     }
 }
 
+/// What [`analyze_with`] measures beyond the fixed figures.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnalysisOptions {
+    /// LRU cache sizes, as percentages of the distinct blocks. One pass of the trace per
+    /// size, so a caller wanting a finer curve asks for it here rather than running the
+    /// default sizes and then its own.
+    pub lru_percents: Vec<f64>,
+}
+
+impl Default for AnalysisOptions {
+    fn default() -> Self {
+        AnalysisOptions {
+            lru_percents: LRU_PERCENTS.to_vec(),
+        }
+    }
+}
+
 pub fn analyze(trace: &Trace) -> Analysis {
+    analyze_with(trace, &AnalysisOptions::default())
+}
+
+pub fn analyze_with(trace: &Trace, options: &AnalysisOptions) -> Analysis {
     let prepared = Prepared::new(trace);
     let samples = Samples::from_prepared(trace, &prepared);
     let requests = trace.requests.len() as u64;
@@ -107,7 +133,9 @@ pub fn analyze(trace: &Trace) -> Analysis {
             .collect()
     });
     let cache = match (&prepared.blocks, &prepared.ideal) {
-        (Some(blocks), Some(ideal)) => Some(cache_stats(ideal, blocks, &samples)),
+        (Some(blocks), Some(ideal)) => {
+            Some(cache_stats(ideal, blocks, &samples, &options.lru_percents))
+        }
         _ => None,
     };
     let stats = TraceStats {
@@ -118,6 +146,7 @@ pub fn analyze(trace: &Trace) -> Analysis {
         rate: (duration_s > 0.0).then(|| requests as f64 / duration_s),
         input: Summary::of(&samples.input_lengths),
         output: Summary::of(&samples.output_lengths),
+        input_output_spearman: spearman(&samples.input_lengths, &samples.output_lengths),
         types,
         sessions: prepared
             .sessions
@@ -133,6 +162,7 @@ fn cache_stats(
     ideal: &IdealPass,
     blocks: &super::blocks::BlockTable,
     samples: &Samples,
+    lru_percents: &[f64],
 ) -> CacheStats {
     let hits = ideal.total_hits();
     let split = |part: Option<u64>| {
@@ -143,7 +173,7 @@ fn cache_stats(
         total_blocks: ideal.total_blocks(),
         unique_blocks: blocks.unique() as u64,
         ideal_hit_ratio: ratio(hits, ideal.total_blocks()),
-        lru: lru_curve(blocks),
+        lru: lru_curve_at(blocks, lru_percents),
         same_session_hit_share: split(ideal.same_session_hits),
         cross_session_hit_share: split(ideal.cross_session_hits),
         new_block_hit_share: ratio(

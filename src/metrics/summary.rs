@@ -115,6 +115,49 @@ pub fn quantiles_in_place(values: &mut [f64], qs: &[f64]) -> Option<Vec<f64>> {
     Some(out)
 }
 
+/// Spearman rank correlation: Pearson correlation of the ranks, tied values sharing
+/// their average rank (so heavily tied integer lengths are not ranked by file order).
+/// `None` for fewer than two pairs, unequal lengths, or a constant side.
+pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
+    if a.len() != b.len() || a.len() < 2 {
+        return None;
+    }
+    let (ra, rb) = (ranks(a), ranks(b));
+    let (ma, mb) = (mean(&ra)?, mean(&rb)?);
+    let (mut cov, mut va, mut vb) = (0.0, 0.0, 0.0);
+    for (x, y) in ra.iter().zip(&rb) {
+        cov += (x - ma) * (y - mb);
+        va += (x - ma) * (x - ma);
+        vb += (y - mb) * (y - mb);
+    }
+    if va == 0.0 || vb == 0.0 {
+        return None;
+    }
+    Some(cov / (va.sqrt() * vb.sqrt()))
+}
+
+/// 1-based ranks, ties averaged.
+fn ranks(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<u32> = (0..values.len() as u32).collect();
+    order.sort_unstable_by(|&i, &j| values[i as usize].total_cmp(&values[j as usize]));
+    let mut out = vec![0.0; values.len()];
+    let mut start = 0;
+    while start < order.len() {
+        let v = values[order[start] as usize];
+        let mut end = start + 1;
+        while end < order.len() && values[order[end] as usize].total_cmp(&v).is_eq() {
+            end += 1;
+        }
+        // Positions start..end hold ranks start+1..=end; their average:
+        let rank = (start + end + 1) as f64 / 2.0;
+        for &i in &order[start..end] {
+            out[i as usize] = rank;
+        }
+        start = end;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,6 +189,25 @@ mod tests {
                 proptest::prop_assert_eq!(g, quantile_sorted(&s, *q).unwrap());
             }
         }
+    }
+
+    #[test]
+    fn spearman_by_hand() {
+        // Monotone but not linear: rank correlation 1.
+        assert_relative_eq!(
+            spearman(&[1.0, 2.0, 3.0, 4.0], &[1.0, 10.0, 100.0, 1000.0]).unwrap(),
+            1.0
+        );
+        assert_relative_eq!(spearman(&[1.0, 2.0, 3.0], &[3.0, 2.0, 1.0]).unwrap(), -1.0);
+        // a = 1 2 2 3 ranks 1 2.5 2.5 4 (mean 2.5); b = 1 3 2 4 ranks 1 3 2 4.
+        // Deviations a: -1.5 0 0 1.5, b: -1.5 0.5 -0.5 1.5. cov = 2.25 + 2.25 = 4.5;
+        // var a = 4.5, var b = 2.25 + 0.25 + 0.25 + 2.25 = 5; rho = 4.5 / sqrt(22.5).
+        assert_relative_eq!(
+            spearman(&[1.0, 2.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 4.0]).unwrap(),
+            4.5 / 22.5f64.sqrt()
+        );
+        assert!(spearman(&[1.0, 1.0], &[1.0, 2.0]).is_none());
+        assert!(spearman(&[1.0], &[1.0]).is_none());
     }
 
     #[test]

@@ -1,0 +1,214 @@
+//! Compare a synthetic trace with the real trace it imitates: one row per figure of the
+//! fidelity brief (marginals, arrivals, sessions, cache), each with a distance, a
+//! tolerance and a verdict, plus the curves the HTML report draws.
+//!
+//! ```no_run
+//! use tracesynth::compare::{CompareOptions, compare};
+//! use tracesynth::trace::read_trace;
+//! let real = read_trace("real.jsonl", None).unwrap();
+//! let synth = read_trace("synth.jsonl", None).unwrap();
+//! let c = compare(&real, &synth, &CompareOptions::default());
+//! for row in c.rows.iter().filter(|r| r.verdict == tracesynth::compare::Verdict::Fail) {
+//!     println!("{} {:?} > {:?}", row.name, row.distance, row.tolerance);
+//! }
+//! assert!(c.all_pass());
+//! ```
+//!
+//! Every statistic comes from [`crate::metrics`]; this module only pairs them up. Each
+//! trace is analysed once (both at the same time), and each sample is sorted once for all
+//! of its distances and its plotted CDF.
+
+pub mod plot;
+pub mod report;
+pub mod rows;
+pub mod tolerance;
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+pub use rows::{Group, Row, Verdict};
+pub use tolerance::{Metric, ToleranceError, Tolerances};
+
+use crate::error::TraceError;
+use crate::metrics::{Analysis, AnalysisOptions, TraceStats, analyze_with, window_counts};
+use crate::trace::{Format, Trace, read_trace};
+
+/// Cache sizes of the report's hit-ratio curve (percent of unique blocks). They include
+/// the table's [`crate::metrics::LRU_PERCENTS`], so one set of LRU passes serves both.
+pub const CURVE_PERCENTS: [f64; 11] = [
+    1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 35.0, 50.0, 75.0, 100.0,
+];
+
+/// Window of the rate-over-time series, seconds.
+pub const RATE_WINDOW_S: f64 = 60.0;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareOptions {
+    /// The synthetic trace was generated at `scale` times the real rate.
+    pub scale: f64,
+    pub tolerances: Tolerances,
+}
+
+impl Default for CompareOptions {
+    fn default() -> Self {
+        CompareOptions {
+            scale: 1.0,
+            tolerances: Tolerances::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Comparison {
+    pub scale: f64,
+    pub real: Side,
+    pub synth: Side,
+    pub rows: Vec<Row>,
+    /// What was skipped or adjusted, in words.
+    pub notes: Vec<String>,
+}
+
+/// One trace's figures and curves.
+#[derive(Debug, Clone, Serialize)]
+pub struct Side {
+    pub stats: TraceStats,
+    #[serde(skip)]
+    pub plots: Plots,
+}
+
+/// What the report draws for one trace.
+#[derive(Debug, Clone, Default)]
+pub struct Plots {
+    /// Empirical CDFs, thinned to at most [`plot::CDF_POINTS`] points, by sample name:
+    /// `input`, `output`, `inter_arrival`, `think_time`, `reuse_gap`.
+    pub cdfs: BTreeMap<&'static str, Vec<(f64, f64)>>,
+    /// Requests per [`RATE_WINDOW_S`] window.
+    pub rate: Vec<f64>,
+}
+
+impl Comparison {
+    /// No row failed (informational rows never fail).
+    pub fn all_pass(&self) -> bool {
+        self.rows.iter().all(|r| r.verdict != Verdict::Fail)
+    }
+
+    pub fn row(&self, name: &str) -> Option<&Row> {
+        self.rows.iter().find(|r| r.name == name)
+    }
+
+    pub fn failures(&self) -> impl Iterator<Item = &Row> {
+        self.rows.iter().filter(|r| r.verdict == Verdict::Fail)
+    }
+
+    /// Rows that passed, failed, and were informational.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let n = |v| self.rows.iter().filter(|r| r.verdict == v).count();
+        (n(Verdict::Pass), n(Verdict::Fail), n(Verdict::Info))
+    }
+}
+
+/// Compare `synth` with `real`.
+pub fn compare(real: &Trace, synth: &Trace, options: &CompareOptions) -> Comparison {
+    let (real, synth) = std::thread::scope(|scope| {
+        let s = scope.spawn(|| Measured::new(synth, options.scale));
+        let r = Measured::new(real, 1.0);
+        (r, s.join().expect("measuring the synthetic trace panicked"))
+    });
+    let (rows, notes) = rows::build(&real, &synth, options.scale, &options.tolerances);
+    Comparison {
+        scale: options.scale,
+        real: real.into_side(),
+        synth: synth.into_side(),
+        rows,
+        notes,
+    }
+}
+
+/// Read both files (at the same time) and compare them.
+pub fn compare_files(
+    real: &str,
+    synth: &str,
+    format: Option<Format>,
+    options: &CompareOptions,
+) -> Result<Comparison, TraceError> {
+    let (r, s) = std::thread::scope(|scope| {
+        let s = scope.spawn(|| read_trace(synth, format));
+        (
+            read_trace(real, format),
+            s.join().expect("reading panicked"),
+        )
+    });
+    Ok(compare(&r?, &s?, options))
+}
+
+/// One trace analysed, with its samples sorted once for every distance and CDF.
+pub(crate) struct Measured {
+    pub(crate) analysis: Analysis,
+    pub(crate) input: Vec<f64>,
+    pub(crate) output: Vec<f64>,
+    /// Multiplied by the scale for the synthetic side, so gaps of a trace at K times the
+    /// rate line up with the real ones.
+    pub(crate) inter_arrival: Vec<f64>,
+    pub(crate) think_time: Option<Vec<f64>>,
+    pub(crate) new_tokens: Option<Vec<f64>>,
+    pub(crate) reuse_gaps: Option<Vec<f64>>,
+    /// Type -> (input, output) lengths.
+    pub(crate) by_type: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    rate: Vec<f64>,
+}
+
+fn sort(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_unstable_by(f64::total_cmp);
+    v
+}
+
+impl Measured {
+    fn new(trace: &Trace, gap_scale: f64) -> Measured {
+        let options = AnalysisOptions {
+            lru_percents: CURVE_PERCENTS.to_vec(),
+        };
+        let mut analysis = analyze_with(trace, &options);
+        let samples = std::mem::take(&mut analysis.samples);
+        let times: Vec<f64> = trace.requests.iter().map(|r| r.timestamp).collect();
+        let mut inter_arrival = sort(samples.inter_arrival);
+        if gap_scale != 1.0 {
+            inter_arrival.iter_mut().for_each(|g| *g *= gap_scale);
+        }
+        Measured {
+            input: sort(samples.input_lengths),
+            output: sort(samples.output_lengths),
+            inter_arrival,
+            think_time: samples.parent_child_gaps.map(sort),
+            new_tokens: samples.new_tokens.map(sort),
+            reuse_gaps: samples.reuse_gaps.map(sort),
+            by_type: samples
+                .by_type
+                .into_iter()
+                .map(|(k, t)| (k, (sort(t.input_lengths), sort(t.output_lengths))))
+                .collect(),
+            rate: window_counts(&times, RATE_WINDOW_S),
+            analysis,
+        }
+    }
+
+    fn into_side(self) -> Side {
+        let mut cdfs = BTreeMap::new();
+        cdfs.insert("input", plot::thin_cdf(&self.input));
+        cdfs.insert("output", plot::thin_cdf(&self.output));
+        cdfs.insert("inter_arrival", plot::thin_cdf(&self.inter_arrival));
+        if let Some(v) = &self.think_time {
+            cdfs.insert("think_time", plot::thin_cdf(v));
+        }
+        if let Some(v) = &self.reuse_gaps {
+            cdfs.insert("reuse_gap", plot::thin_cdf(v));
+        }
+        Side {
+            stats: self.analysis.stats,
+            plots: Plots {
+                cdfs,
+                rate: self.rate,
+            },
+        }
+    }
+}
