@@ -193,13 +193,16 @@ pub fn mix(h: u64, id: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// Steps shorter than this are ties blurred by logging jitter, not steps of a grid.
+const TIE: f64 = 0.010;
+
 /// The grid step of timestamps, when at least 95 % of the steps between distinct
 /// timestamps are whole multiples of one step (the median) of at least 0.5 s.
 fn detect_quantum(times: &[f64]) -> Option<f64> {
     let mut steps: Vec<f64> = times
         .windows(2)
         .map(|w| w[1] - w[0])
-        .filter(|&g| g > 1e-6)
+        .filter(|&g| g > TIE)
         .collect();
     if steps.len() < 20 {
         return None;
