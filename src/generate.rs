@@ -175,9 +175,11 @@ impl<'m> Generator<'m> {
     fn emit_root(&mut self, t: f64) -> Result<Option<Request>, IdsExhausted> {
         let model = self.model;
         let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
-        let prefix = self.blocks.root_prefix(&mut self.rng, ty, t)?;
-        let draw = model.lengths.per_type[ty].root.sample(&mut self.rng);
-        let shared = prefix.len() as u64 * u64::from(model.block_size);
+        let (prefix, shared_blocks, kind) = self.blocks.root_prefix(&mut self.rng, ty, t)?;
+        let draw = model.lengths.per_type[ty]
+            .root_for(kind)
+            .sample(&mut self.rng);
+        let shared = shared_blocks as u64 * u64::from(model.block_size);
         let input = (shared + draw.own_input).max(1);
         let tail = model.blocks.tails.root_prob[ty];
         let ids = self.blocks.complete(&mut self.rng, &prefix, input, tail)?;

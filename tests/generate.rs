@@ -4,7 +4,7 @@
 
 mod util;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use util::{TestDir, assert_checks_clean, assert_one_fill_per_id, records};
 
@@ -22,7 +22,7 @@ fn mooncake_model(dir: &TestDir) -> PathBuf {
     model
 }
 
-fn generate(dir: &TestDir, model: &PathBuf, out: &str, extra: &[&str]) -> PathBuf {
+fn generate(dir: &TestDir, model: &Path, out: &str, extra: &[&str]) -> PathBuf {
     let mut args = vec![
         "generate",
         "-q",
@@ -158,7 +158,7 @@ fn sessions_limit_counts_roots() {
 }
 
 /// Per-minute rate and median input of a Bailian file.
-fn rate_and_median_input(path: &PathBuf) -> (f64, f64) {
+fn rate_and_median_input(path: &Path) -> (f64, f64) {
     let trace = tracesynth::trace::read_trace(path.to_str().unwrap(), None).unwrap();
     let mut inputs: Vec<u64> = trace.requests.iter().map(|r| r.input_length).collect();
     inputs.sort_unstable();

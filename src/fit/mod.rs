@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use crate::error::TraceError;
 use crate::model::arrivals::ArrivalModel;
-use crate::model::blocks::BlockModel;
+use crate::model::blocks::{BlockModel, PrefixKind};
 use crate::model::lengths::LengthModel;
 use crate::model::sessions::SessionModel;
 use crate::model::{FORMAT_VERSION, Model, Provenance};
@@ -36,13 +36,18 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
     let raw_span = trace.span();
     let p = Prepared::new(trace, options.seed);
     let n_types = p.types.len();
-    let (blocks, shared_tokens) = if p.block_size.is_some() {
+    let (blocks, shared_tokens, kinds) = if p.block_size.is_some() {
         let fit = BlockModel::fit(&p);
-        (fit.model, fit.shared_tokens)
+        (fit.model, fit.shared_tokens, fit.kinds)
     } else {
-        (BlockModel::unshared(n_types), vec![0; p.requests.len()])
+        let n = p.requests.len();
+        (
+            BlockModel::unshared(n_types),
+            vec![0; n],
+            vec![PrefixKind::None; n],
+        )
     };
-    let lengths = LengthModel::fit(&p, &shared_tokens);
+    let lengths = LengthModel::fit(&p, &shared_tokens, &kinds);
     let sessions = SessionModel::fit(&p);
     let mut root_times: Vec<f64> = p.roots().map(|r| r.t).collect();
     root_times.sort_by(f64::total_cmp);

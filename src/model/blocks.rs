@@ -13,7 +13,6 @@
 //!   id is minted per (tail, fill) so one id never stands for blocks of different fill.
 //! - Everything else is fresh content.
 
-use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::rc::Rc;
@@ -23,8 +22,7 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
-use super::copula::GaussianCopula;
-use super::quantile::{Quantile, inverse_window_weight};
+
 use super::sessions::{check_distribution, normalise};
 use crate::fit::prepared::{PREFIX_SEED, Prepared, mix};
 
@@ -37,6 +35,9 @@ const TAIL_MIN_USES: u32 = 3;
 const MAX_TAILS: usize = 256;
 /// Fewer ephemeral prefixes born early enough to count their reuses, and all are used.
 const MIN_SETTLED_GROUPS: usize = 30;
+/// A type with fewer ephemeral prefixes than this uses the pooled behaviour of all.
+const MIN_TYPE_GROUPS: usize = 30;
+const MAX_TEMPLATES: usize = 4096;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BlockModel {
@@ -44,7 +45,8 @@ pub struct BlockModel {
     pub prefixes: Vec<PrefixNode>,
     /// How roots of each type (indexed like the model's `types`) choose a prefix.
     pub root_choice: Vec<RootChoice>,
-    pub ephemeral: EphemeralPrefixes,
+    /// Behaviour of ephemeral prefixes by the type of the root that started them.
+    pub ephemeral: Vec<EphemeralPrefixes>,
     pub tails: TailModel,
 }
 
@@ -73,20 +75,23 @@ pub struct RootChoice {
     pub reuse_share: f64,
 }
 
+/// How newborn shared prefixes are reused: each birth replays the life of one prefix
+/// of the fitted trace, drawn at random. Length, number of reuses, their lags and depths
+/// hang together (a much-reused document is also a long one, reused deeply), which
+/// independent marginals would lose.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EphemeralPrefixes {
-    /// Blocks a newborn prefix adds to its persistent parent.
-    pub blocks: Quantile,
-    /// Later roots that reuse a newborn prefix.
-    pub reuses: Quantile,
-    /// Dependence of the number of reuses on the prefix's length.
-    pub blocks_reuses: GaussianCopula,
-    /// Share of the prefix's blocks (beyond its persistent parent) that a reuse shares.
-    pub reuse_fraction: Quantile,
-    /// Seconds from a prefix's birth to each reuse.
-    pub reuse_lag: Quantile,
+    pub templates: Vec<PrefixTemplate>,
     /// Ephemeral prefixes seen in the fitted trace.
     pub fitted_count: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrefixTemplate {
+    /// Blocks the prefix adds to its persistent parent.
+    pub blocks: u32,
+    /// `(seconds after the birth, share of the blocks shared)` of each reuse.
+    pub reuses: Vec<(f64, f64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -99,11 +104,40 @@ pub struct TailModel {
     pub weights: Vec<f64>,
 }
 
+/// Where a root's prefix came from. Lengths depend on it: a root that opens a new
+/// shared document carries the document, one that reuses it only a question.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrefixKind {
+    /// Nothing shared with another session.
+    None,
+    Persistent,
+    /// Opened a new ephemeral prefix.
+    Birth,
+    /// Reused a live ephemeral prefix.
+    Reuse,
+}
+
+impl PrefixKind {
+    pub const ALL: [PrefixKind; 4] = [
+        PrefixKind::None,
+        PrefixKind::Persistent,
+        PrefixKind::Birth,
+        PrefixKind::Reuse,
+    ];
+
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
 /// What the fit learned about each request, for the length fit.
 pub struct BlockFit {
     pub model: BlockModel,
     /// Shared-prefix tokens per request (0 for follow-ups and unshared roots).
     pub shared_tokens: Vec<u64>,
+    /// Where each root's prefix came from (`None` for follow-ups too).
+    pub kinds: Vec<PrefixKind>,
 }
 
 /// One node of the tree of shared prefixes (an lcp-interval of the sorted roots).
@@ -156,6 +190,7 @@ impl BlockModel {
         let mut reuse = vec![0.0; n_types];
         let mut roots_of_type = vec![0.0; n_types];
         let mut shared_tokens = vec![0u64; p.requests.len()];
+        let mut kinds = vec![PrefixKind::None; p.requests.len()];
         let mut groups: HashMap<usize, Group> = HashMap::new();
         // Prefix hashes of the roots seen so far, to measure how deep each root hits.
         let mut earlier: HashSet<u64> = HashSet::new();
@@ -168,6 +203,7 @@ impl BlockModel {
                 continue;
             };
             if persistent[a] {
+                kinds[ri] = PrefixKind::Persistent;
                 *persistent_w[r.ty].entry(node_of[&a]).or_default() += 1.0;
                 shared_tokens[ri] = u64::from(intervals[a].depth) * block as u64;
                 continue;
@@ -175,6 +211,7 @@ impl BlockModel {
             let top = ephemeral_top(&intervals, &persistent, a);
             match groups.get_mut(&top) {
                 None => {
+                    kinds[ri] = PrefixKind::Birth;
                     let parent = intervals[top].parent.filter(|&q| persistent[q]);
                     let parent_depth = parent.map(|q| intervals[q].depth).unwrap_or(0);
                     *birth_w[r.ty]
@@ -183,6 +220,7 @@ impl BlockModel {
                     groups.insert(
                         top,
                         Group {
+                            ty: r.ty,
                             birth: r.t,
                             birth_request: ri,
                             parent_depth,
@@ -192,6 +230,7 @@ impl BlockModel {
                     );
                 }
                 Some(g) => {
+                    kinds[ri] = PrefixKind::Reuse;
                     g.reuses
                         .push((r.t - g.birth, hit.saturating_sub(g.parent_depth)));
                     shared_tokens[ri] = u64::from(hit) * block as u64;
@@ -207,58 +246,25 @@ impl BlockModel {
                 .total_cmp(&b.birth)
                 .then(a.birth_request.cmp(&b.birth_request))
         });
-        let mut group_blocks = Vec::new();
-        let mut reuse_fraction = Vec::new();
+        // At its birth a prefix's own blocks are the first root's own content.
         for g in &groups_in_order {
-            let length = g
-                .reuses
-                .iter()
-                .map(|u| u.1)
-                .fold(g.top_blocks, u32::max)
-                .max(1);
-            group_blocks.push(f64::from(length));
-            reuse_fraction.extend(
-                g.reuses
+            shared_tokens[g.birth_request] = u64::from(g.parent_depth) * block as u64;
+        }
+        let pooled = fit_ephemeral(&groups_in_order, p.span);
+        let ephemeral = (0..n_types)
+            .map(|ty| {
+                let own: Vec<&Group> = groups_in_order
                     .iter()
-                    .map(|u| f64::from(u.1.max(1)) / f64::from(length)),
-            );
-            shared_tokens[g.birth_request] = u64::from(g.parent_depth + length) * block as u64;
-        }
-        // Reuses after the trace's end are unseen: the lag distribution is re-weighted by
-        // the inverse chance of seeing each lag, and reuse counts come from prefixes
-        // born early enough to have most of their reuses inside the window.
-        let lags: Vec<f64> = groups_in_order
-            .iter()
-            .flat_map(|g| g.reuses.iter().map(|u| u.0))
+                    .copied()
+                    .filter(|g| g.ty == ty)
+                    .collect();
+                if own.len() >= MIN_TYPE_GROUPS {
+                    fit_ephemeral(&own, p.span)
+                } else {
+                    pooled.clone()
+                }
+            })
             .collect();
-        let lag_weights: Vec<f64> = lags
-            .iter()
-            .map(|&l| inverse_window_weight(l, p.span))
-            .collect();
-        let reuse_lag =
-            Quantile::fit_weighted(&lags, &lag_weights).unwrap_or_else(|| Quantile::constant(0.0));
-        let settled = p.span - reuse_lag.at(0.9);
-        let mut counted: Vec<usize> = (0..groups_in_order.len())
-            .filter(|&i| groups_in_order[i].birth <= settled)
-            .collect();
-        if counted.len() < MIN_SETTLED_GROUPS {
-            counted = (0..groups_in_order.len()).collect();
-        }
-        let reuse_counts: Vec<f64> = counted
-            .iter()
-            .map(|&i| groups_in_order[i].reuses.len() as f64)
-            .collect();
-        let counted_blocks: Vec<f64> = counted.iter().map(|&i| group_blocks[i]).collect();
-        let ephemeral = EphemeralPrefixes {
-            blocks: Quantile::fit(&group_blocks).unwrap_or_else(|| Quantile::constant(1.0)),
-            reuses: Quantile::fit(&reuse_counts).unwrap_or_else(|| Quantile::constant(0.0)),
-            // Much-reused prefixes are longer (their deepest reuse goes deeper).
-            blocks_reuses: GaussianCopula::fit(&counted_blocks, &reuse_counts),
-            reuse_fraction: Quantile::fit(&reuse_fraction)
-                .unwrap_or_else(|| Quantile::constant(1.0)),
-            reuse_lag,
-            fitted_count: groups.len() as u32,
-        };
         let root_choice = (0..n_types)
             .map(|ty| {
                 let mut persistent: Vec<(usize, f64)> =
@@ -292,6 +298,7 @@ impl BlockModel {
                 tails,
             },
             shared_tokens,
+            kinds,
         }
     }
 
@@ -307,14 +314,13 @@ impl BlockModel {
                     reuse_share: 0.0,
                 })
                 .collect(),
-            ephemeral: EphemeralPrefixes {
-                blocks: Quantile::constant(1.0),
-                reuses: Quantile::constant(0.0),
-                blocks_reuses: GaussianCopula::independent(),
-                reuse_fraction: Quantile::constant(1.0),
-                reuse_lag: Quantile::constant(0.0),
-                fitted_count: 0,
-            },
+            ephemeral: vec![
+                EphemeralPrefixes {
+                    templates: vec![],
+                    fitted_count: 0,
+                };
+                n_types
+            ],
             tails: TailModel {
                 root_prob: vec![0.0; n_types],
                 followup_prob: vec![0.0; n_types],
@@ -365,17 +371,27 @@ impl BlockModel {
                 ));
             }
         }
-        self.ephemeral.blocks.validate("blocks.ephemeral.blocks")?;
-        self.ephemeral.reuses.validate("blocks.ephemeral.reuses")?;
-        self.ephemeral
-            .blocks_reuses
-            .validate("blocks.ephemeral.blocks_reuses")?;
-        self.ephemeral
-            .reuse_fraction
-            .validate("blocks.ephemeral.reuse_fraction")?;
-        self.ephemeral
-            .reuse_lag
-            .validate("blocks.ephemeral.reuse_lag")?;
+        if self.ephemeral.len() != n_types {
+            return Err(ModelError::invalid(
+                "blocks.ephemeral",
+                "must have one entry per type",
+            ));
+        }
+        for (t, e) in self.ephemeral.iter().enumerate() {
+            let at = |part: &str| format!("blocks.ephemeral[{t}].{part}");
+            for (k, t) in e.templates.iter().enumerate() {
+                let bad = t.blocks == 0
+                    || t.reuses.iter().any(|&(lag, share)| {
+                        !(lag.is_finite() && lag >= 0.0 && share > 0.0 && share <= 1.0)
+                    });
+                if bad {
+                    return Err(ModelError::invalid(
+                        &at(&format!("templates[{k}]")),
+                        "blocks >= 1, reuse lags >= 0 and shares in (0, 1]",
+                    ));
+                }
+            }
+        }
         let tails = &self.tails;
         for (what, probs) in [
             ("blocks.tails.root_prob", &tails.root_prob),
@@ -413,8 +429,68 @@ impl RootChoice {
     }
 }
 
+/// The birth-to-reuse behaviour of a set of ephemeral prefixes.
+fn fit_ephemeral(groups: &[&Group], span: f64) -> EphemeralPrefixes {
+    // Reuses after the trace's end are unseen, so the templates are the prefixes born
+    // early enough to have lived most of their life inside the window (before the end
+    // minus the 90th percentile reuse lag), when there are enough of them.
+    let mut lags: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.reuses.iter().map(|u| u.0))
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    let settled = span - lags.get(lags.len() * 9 / 10).copied().unwrap_or(0.0);
+    let mut chosen: Vec<&&Group> = groups.iter().filter(|g| g.birth <= settled).collect();
+    if chosen.len() < MIN_SETTLED_GROUPS {
+        chosen = groups.iter().collect();
+    }
+    // Evenly thinned when there are very many, to keep the model file small.
+    let step = chosen.len().div_ceil(MAX_TEMPLATES).max(1);
+    let templates = chosen
+        .iter()
+        .step_by(step)
+        .map(|g| {
+            let blocks = g.length();
+            PrefixTemplate {
+                blocks,
+                reuses: g
+                    .reuses
+                    .iter()
+                    .map(|u| (u.0, f64::from(u.1.clamp(1, blocks)) / f64::from(blocks)))
+                    .collect(),
+            }
+        })
+        .collect();
+    EphemeralPrefixes {
+        templates,
+        fitted_count: groups.len() as u32,
+    }
+}
+
+impl Group {
+    /// Blocks beyond the parent: as deep as its deepest reuse went.
+    fn length(&self) -> u32 {
+        self.reuses
+            .iter()
+            .map(|u| u.1)
+            .fold(self.top_blocks, u32::max)
+            .max(1)
+    }
+}
+
+/// The prefix of a root reusing a live ephemeral prefix to `share` of its depth.
+fn reuse(prefix: &EphemeralPrefix, share: f64) -> Rc<Vec<u64>> {
+    let n = prefix.own.len();
+    let depth = ((share * n as f64).round() as usize).clamp(1, n);
+    let mut path = prefix.parent_path.as_ref().clone();
+    path.extend_from_slice(&prefix.own[..depth]);
+    Rc::new(path)
+}
+
 /// An ephemeral prefix of the fitted trace.
 struct Group {
+    /// Type of the root that first used it.
+    ty: usize,
     birth: f64,
     birth_request: usize,
     parent_depth: u32,
@@ -630,7 +706,9 @@ pub struct BlockSampler<'m> {
 struct Reservation {
     due: f64,
     seq: u64,
-    prefix: Rc<RefCell<EphemeralPrefix>>,
+    prefix: Rc<EphemeralPrefix>,
+    /// Share of the prefix's own blocks this reuse shares.
+    share: f64,
 }
 
 /// A live ephemeral prefix: its persistent parent's path and its own blocks.
@@ -708,28 +786,38 @@ impl<'m> BlockSampler<'m> {
         Ok(path)
     }
 
-    /// The shared prefix of a new root of type `ty` arriving at `now` (model seconds).
+    /// The prefix of a new root of type `ty` arriving at `now` (model seconds), and how
+    /// many of its blocks were shared before (the rest, a newborn prefix's own blocks,
+    /// are this root's own content).
     pub fn root_prefix<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
         ty: usize,
         now: f64,
-    ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
+    ) -> Result<(Rc<Vec<u64>>, usize, PrefixKind), IdsExhausted> {
+        let shared = |kind: PrefixKind| {
+            move |path: Rc<Vec<u64>>| {
+                let n = path.len();
+                (path, n, kind)
+            }
+        };
         if let Some(Reverse(top)) = self.reservations[ty].peek()
             && top.due <= now
         {
             let Reverse(r) = self.reservations[ty].pop().expect("peeked");
-            return self.reuse(rng, &r.prefix);
+            return Ok(reuse(&r.prefix, r.share)).map(shared(PrefixKind::Reuse));
         }
         let choice = &self.model.root_choice[ty];
         let mut x = rng.random::<f64>() * choice.total();
         if x < choice.none {
-            return Ok(Rc::new(Vec::new()));
+            return Ok((Rc::new(Vec::new()), 0, PrefixKind::None));
         }
         x -= choice.none;
         for &(node, w) in &choice.persistent {
             if x < w {
-                return self.persistent_path(node);
+                return self
+                    .persistent_path(node)
+                    .map(shared(PrefixKind::Persistent));
             }
             x -= w;
         }
@@ -744,9 +832,17 @@ impl<'m> BlockSampler<'m> {
             .or(choice.birth.last())
             .map(|e| e.0);
         let Some(parent) = parent else {
-            return Ok(Rc::new(Vec::new()));
+            return Ok((Rc::new(Vec::new()), 0, PrefixKind::None));
         };
-        self.birth(rng, ty, now, parent)
+        let parent_blocks = match parent {
+            Some(node) => self.persistent_path(node)?.len(),
+            None => 0,
+        };
+        Ok((
+            self.birth(rng, ty, now, parent)?,
+            parent_blocks,
+            PrefixKind::Birth,
+        ))
     }
 
     /// A new ephemeral prefix, with its future reuses booked.
@@ -757,10 +853,10 @@ impl<'m> BlockSampler<'m> {
         now: f64,
         parent: Option<usize>,
     ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
-        let eph = &self.model.ephemeral;
-        let (u_blocks, u_reuses) = eph.blocks_reuses.sample(rng);
-        let blocks = eph.blocks.at(u_blocks).round().max(1.0) as u64;
-        let reuses = eph.reuses.at(u_reuses).round().max(0.0) as u64;
+        let templates = &self.model.ephemeral[ty].templates;
+        let template =
+            (!templates.is_empty()).then(|| &templates[rng.random_range(0..templates.len())]);
+        let blocks = template.map_or(1, |t| t.blocks);
         let parent_path = match parent {
             Some(p) => self.persistent_path(p)?,
             None => Rc::new(Vec::new()),
@@ -771,37 +867,19 @@ impl<'m> BlockSampler<'m> {
         }
         let mut path = parent_path.as_ref().clone();
         path.extend_from_slice(&own);
-        if reuses > 0 {
-            let prefix = Rc::new(RefCell::new(EphemeralPrefix { parent_path, own }));
-            for _ in 0..reuses {
-                let due = now + self.model.ephemeral.reuse_lag.at(rng.random()).max(0.0);
+        let reuses = template.map_or(&[][..], |t| &t.reuses[..]);
+        if !reuses.is_empty() {
+            let prefix = Rc::new(EphemeralPrefix { parent_path, own });
+            for &(lag, share) in reuses {
                 self.seq += 1;
                 self.reservations[ty].push(Reverse(Reservation {
-                    due,
+                    due: now + lag,
                     seq: self.seq,
                     prefix: prefix.clone(),
+                    share,
                 }));
             }
         }
-        Ok(Rc::new(path))
-    }
-
-    /// The prefix of a root reusing a live ephemeral prefix.
-    fn reuse<R: Rng + ?Sized>(
-        &mut self,
-        rng: &mut R,
-        prefix: &RefCell<EphemeralPrefix>,
-    ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
-        let share = self
-            .model
-            .ephemeral
-            .reuse_fraction
-            .at(rng.random())
-            .clamp(0.0, 1.0);
-        let p = prefix.borrow();
-        let depth = ((share * p.own.len() as f64).round() as usize).clamp(1, p.own.len());
-        let mut path = p.parent_path.as_ref().clone();
-        path.extend_from_slice(&p.own[..depth]);
         Ok(Rc::new(path))
     }
 

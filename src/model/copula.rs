@@ -7,7 +7,7 @@
 use rand::Rng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::{Deserialize, Serialize};
-use statrs::function::erf::erfc;
+use statrs::function::erf::{erf_inv, erfc};
 
 use super::ModelError;
 
@@ -43,12 +43,23 @@ impl GaussianCopula {
         (normal_cdf(z1), normal_cdf(z2))
     }
 
+    /// A second uniform given the first (`u1`, the rank of a value already drawn).
+    pub fn conditional<R: Rng + ?Sized>(&self, rng: &mut R, u1: f64) -> f64 {
+        let z1 = normal_quantile(u1);
+        let e: f64 = StandardNormal.sample(rng);
+        normal_cdf(self.rho * z1 + (1.0 - self.rho * self.rho).sqrt() * e)
+    }
+
     pub fn validate(&self, what: &str) -> Result<(), ModelError> {
         if !self.rho.is_finite() || self.rho.abs() >= 1.0 {
             return Err(ModelError::invalid(what, "copula rho must lie in (-1, 1)"));
         }
         Ok(())
     }
+}
+
+fn normal_quantile(u: f64) -> f64 {
+    std::f64::consts::SQRT_2 * erf_inv(2.0 * u.clamp(1e-12, 1.0 - 1e-12) - 1.0)
 }
 
 fn normal_cdf(z: f64) -> f64 {
@@ -115,6 +126,19 @@ mod tests {
         assert_abs_diff_eq!(spearman(&x, &[4.0, 3.0, 2.0, 1.0]), -1.0);
         // Ties share their average rank: ranks of y are 0.5, 0.5, 2, 3.
         assert!(spearman(&x, &[1.0, 1.0, 2.0, 3.0]) > 0.9);
+    }
+
+    #[test]
+    fn conditional_draws_keep_the_rank_correlation() {
+        let c = GaussianCopula {
+            rho: 0.6,
+            spearman: 0.0,
+        };
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let xs: Vec<f64> = (0..20_000).map(|i| (i as f64 + 0.5) / 20_000.0).collect();
+        let ys: Vec<f64> = xs.iter().map(|&u| c.conditional(&mut rng, u)).collect();
+        let want = 6.0 / std::f64::consts::PI * (0.6_f64 / 2.0).asin();
+        assert_abs_diff_eq!(spearman(&xs, &ys), want, epsilon = 0.02);
     }
 
     #[test]

@@ -5,13 +5,14 @@
 //! real dependence survives. A follow-up's input is the growth rule of real sessions:
 //! the parent's input, the carried share of the parent's output, and new user tokens.
 
-use rand::Rng;
+use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
+use super::blocks::PrefixKind;
 use super::copula::GaussianCopula;
 use super::quantile::Quantile;
-use crate::fit::prepared::Prepared;
+use crate::fit::prepared::{FitRequest, Prepared};
 
 /// Fewer samples than this for a type and the pooled fit of all types is used instead.
 pub const MIN_SAMPLES: usize = 50;
@@ -24,8 +25,21 @@ pub struct LengthModel {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TypeLengths {
+    /// All roots of the type.
     pub root: RootLengths,
+    /// Roots by where their prefix came from ([`PrefixKind::index`] order), where there
+    /// were enough of them; `root` stands in for the rest.
+    pub root_by_prefix: Vec<Option<RootLengths>>,
     pub followup: FollowupLengths,
+}
+
+impl TypeLengths {
+    pub fn root_for(&self, kind: PrefixKind) -> &RootLengths {
+        self.root_by_prefix
+            .get(kind.index())
+            .and_then(Option::as_ref)
+            .unwrap_or(&self.root)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -46,8 +60,11 @@ pub struct FollowupLengths {
     /// Child input minus the carried context: the user's new tokens (may be negative when
     /// the client trims history).
     pub new_tokens: Quantile,
+    /// Follow-ups' whole input, to rank a child's input for the dependence below.
+    pub input: Quantile,
     pub output: Quantile,
-    /// Dependence of output on new tokens.
+    /// Dependence of output on the whole input (the context, not only the new tokens:
+    /// answers grow with what the model reads).
     pub dependence: GaussianCopula,
     pub samples: usize,
 }
@@ -77,32 +94,48 @@ impl FollowupLengths {
         parent_input: u64,
         parent_output: u64,
     ) -> (u64, u64) {
-        let (u1, u2) = self.dependence.sample(rng);
         let carried = parent_input as f64 + self.carried_output * parent_output as f64;
-        let input = (carried + self.new_tokens.at(u1)).round().max(1.0);
-        let output = self.output.at(u2).round().max(0.0);
+        let input = (carried + self.new_tokens.at(rng.random()))
+            .round()
+            .max(1.0);
+        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
+        let output = self.output.at(u_output).round().max(0.0);
         (input as u64, output as u64)
     }
 }
 
 impl LengthModel {
     /// Fit from a prepared trace. `shared_tokens[i]` is the shared-prefix token count the
-    /// blocks model assigned to request `i` (0 for follow-ups and unshared roots).
-    pub fn fit(p: &Prepared, shared_tokens: &[u64]) -> LengthModel {
+    /// blocks model assigned to request `i` (0 for follow-ups and unshared roots) and
+    /// `kinds[i]` where a root's prefix came from.
+    pub fn fit(p: &Prepared, shared_tokens: &[u64], kinds: &[PrefixKind]) -> LengthModel {
         let n_types = p.types.len();
-        let pooled_root = fit_roots(p, shared_tokens, None);
+        let pooled_root = fit_roots(p, shared_tokens, |r| r.1.is_root());
         let pooled_follow = fit_followups(p, None);
         let per_type = (0..n_types)
             .map(|ty| {
-                let root = fit_roots(p, shared_tokens, Some(ty))
+                let root = fit_roots(p, shared_tokens, |r| r.1.is_root() && r.1.ty == ty)
                     .filter(|r| r.samples >= MIN_SAMPLES)
                     .or_else(|| pooled_root.clone())
                     .unwrap_or_else(default_root);
+                let root_by_prefix = PrefixKind::ALL
+                    .iter()
+                    .map(|&kind| {
+                        fit_roots(p, shared_tokens, |r| {
+                            r.1.is_root() && r.1.ty == ty && kinds[r.0] == kind
+                        })
+                        .filter(|r| r.samples >= MIN_SAMPLES)
+                    })
+                    .collect();
                 let followup = fit_followups(p, Some(ty))
                     .filter(|f| f.samples >= MIN_SAMPLES)
                     .or_else(|| pooled_follow.clone())
                     .unwrap_or_else(|| default_followup(&root));
-                TypeLengths { root, followup }
+                TypeLengths {
+                    root,
+                    root_by_prefix,
+                    followup,
+                }
             })
             .collect();
         LengthModel { per_type }
@@ -120,7 +153,23 @@ impl LengthModel {
             t.root.own_input.validate(&at("root.own_input"))?;
             t.root.output.validate(&at("root.output"))?;
             t.root.dependence.validate(&at("root.dependence"))?;
+            if t.root_by_prefix.len() > PrefixKind::ALL.len() {
+                return Err(ModelError::invalid(
+                    &at("root_by_prefix"),
+                    "at most one entry per prefix kind",
+                ));
+            }
+            for (k, r) in t.root_by_prefix.iter().enumerate() {
+                if let Some(r) = r {
+                    let at =
+                        |part: &str| format!("lengths.per_type[{i}].root_by_prefix[{k}].{part}");
+                    r.own_input.validate(&at("own_input"))?;
+                    r.output.validate(&at("output"))?;
+                    r.dependence.validate(&at("dependence"))?;
+                }
+            }
             t.followup.new_tokens.validate(&at("followup.new_tokens"))?;
+            t.followup.input.validate(&at("followup.input"))?;
             t.followup.output.validate(&at("followup.output"))?;
             t.followup.dependence.validate(&at("followup.dependence"))?;
             let c = t.followup.carried_output;
@@ -135,10 +184,15 @@ impl LengthModel {
     }
 }
 
-fn fit_roots(p: &Prepared, shared_tokens: &[u64], ty: Option<usize>) -> Option<RootLengths> {
+/// Root lengths of the requests `keep` selects (given their index and request).
+fn fit_roots(
+    p: &Prepared,
+    shared_tokens: &[u64],
+    keep: impl Fn((usize, &FitRequest)) -> bool,
+) -> Option<RootLengths> {
     let (mut own, mut out) = (Vec::new(), Vec::new());
     for (i, r) in p.requests.iter().enumerate() {
-        if r.is_root() && ty.is_none_or(|t| t == r.ty) {
+        if keep((i, r)) {
             own.push(r.input.saturating_sub(shared_tokens[i]) as f64);
             out.push(r.output as f64);
         }
@@ -152,7 +206,7 @@ fn fit_roots(p: &Prepared, shared_tokens: &[u64], ty: Option<usize>) -> Option<R
 }
 
 fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
-    let children: Vec<(f64, f64, f64)> = p
+    let children: Vec<(f64, f64, f64, f64)> = p
         .requests
         .iter()
         .filter(|r| ty.is_none_or(|t| t == r.ty))
@@ -162,6 +216,7 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
                 r.input as f64 - parent.input as f64,
                 parent.output as f64,
                 r.output as f64,
+                r.input as f64,
             ))
         })
         .collect();
@@ -171,13 +226,15 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
     let carried_output = carried_share(&children);
     let new: Vec<f64> = children
         .iter()
-        .map(|(growth, po, _)| growth - carried_output * po)
+        .map(|(growth, po, _, _)| growth - carried_output * po)
         .collect();
     let out: Vec<f64> = children.iter().map(|c| c.2).collect();
+    let input: Vec<f64> = children.iter().map(|c| c.3).collect();
     Some(FollowupLengths {
         carried_output,
-        dependence: GaussianCopula::fit(&new, &out),
+        dependence: GaussianCopula::fit(&input, &out),
         new_tokens: Quantile::fit(&new)?,
+        input: Quantile::fit(&input)?,
         output: Quantile::fit(&out)?,
         samples: children.len(),
     })
@@ -186,8 +243,8 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
 /// The share of the parent's output carried into the child: 1 when the median growth
 /// covers the whole output (chat), otherwise the median of growth / output, which is
 /// what a trace with stripped reasoning shows.
-fn carried_share(children: &[(f64, f64, f64)]) -> f64 {
-    let mut excess: Vec<f64> = children.iter().map(|(g, po, _)| g - po).collect();
+fn carried_share(children: &[(f64, f64, f64, f64)]) -> f64 {
+    let mut excess: Vec<f64> = children.iter().map(|(g, po, _, _)| g - po).collect();
     excess.sort_by(f64::total_cmp);
     if excess[excess.len() / 2] >= 0.0 {
         return 1.0;
@@ -195,7 +252,7 @@ fn carried_share(children: &[(f64, f64, f64)]) -> f64 {
     let mut ratios: Vec<f64> = children
         .iter()
         .filter(|c| c.1 > 0.0)
-        .map(|(g, po, _)| (g / po).clamp(0.0, 1.0))
+        .map(|(g, po, _, _)| (g / po).clamp(0.0, 1.0))
         .collect();
     if ratios.is_empty() {
         return 1.0;
@@ -219,6 +276,7 @@ fn default_followup(root: &RootLengths) -> FollowupLengths {
     FollowupLengths {
         carried_output: 1.0,
         new_tokens: root.own_input.clone(),
+        input: root.own_input.clone(),
         output: root.output.clone(),
         dependence: GaussianCopula::independent(),
         samples: 0,

@@ -125,6 +125,40 @@ impl Quantile {
         self.knots[i] + (self.knots[i + 1] - self.knots[i]) * frac
     }
 
+    /// The probability at which the function reaches `x` (its inverse): the middle of
+    /// the range of probabilities that give `x` when `x` is an atom.
+    pub fn cdf(&self, x: f64) -> f64 {
+        let last = self.knots.len() - 1;
+        let top = self.knots[last];
+        if x >= top {
+            if self.tail_scale > 0.0 && x > top {
+                return 1.0 - (1.0 - TAIL_PROB) * (-(x - top) / self.tail_scale).exp();
+            }
+            // At the top knot itself (or no tail): the upper end of the knots.
+            let first_top = self.knots.partition_point(|&k| k < top);
+            let lo = TAIL_PROB * first_top as f64 / last as f64;
+            return 0.5
+                * (lo
+                    + if self.tail_scale > 0.0 {
+                        TAIL_PROB
+                    } else {
+                        1.0
+                    });
+        }
+        let below = self.knots.partition_point(|&k| k < x);
+        let upto = self.knots.partition_point(|&k| k <= x);
+        let step = TAIL_PROB / last as f64;
+        if upto > below {
+            // An atom: the knots below..upto all equal x.
+            return step * 0.5 * (below + upto - 1) as f64;
+        }
+        if below == 0 {
+            return 0.0;
+        }
+        let (a, b) = (self.knots[below - 1], self.knots[below]);
+        step * ((below - 1) as f64 + (x - a) / (b - a))
+    }
+
     /// The median of the empirical part.
     pub fn median(&self) -> f64 {
         self.at(0.5)
@@ -215,6 +249,17 @@ mod tests {
             .collect();
         let heavy = Quantile::fit_weighted(&values, &weights).unwrap();
         assert_abs_diff_eq!(heavy.median(), 667.0, epsilon = 2.0);
+    }
+
+    #[test]
+    fn cdf_inverts_the_quantile_function() {
+        let sample: Vec<f64> = (1..=1000).map(|i| f64::from(i).powf(1.5)).collect();
+        let q = Quantile::fit(&sample).unwrap();
+        for u in [0.01, 0.2, 0.5, 0.9, 0.99, 0.999] {
+            assert_abs_diff_eq!(q.cdf(q.at(u)), u, epsilon = 1e-6);
+        }
+        let atoms = Quantile::fit(&[1.0, 1.0, 1.0, 2.0]).unwrap();
+        assert!(atoms.cdf(1.0) > 0.2 && atoms.cdf(1.0) < 0.6);
     }
 
     #[test]
