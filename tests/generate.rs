@@ -357,3 +357,67 @@ fn a_rate_profile_file_shapes_the_rate() {
     // Three times the sessions; follow-ups lag behind, so a bit less than 3x requests.
     assert!(late / early > 2.0, "late/early = {:.2}", late / early);
 }
+
+/// A trace cut out of a running stream has orphans (follow-ups of requests before the
+/// window). Its model warms up before writing, emits the follow-ups of warm-up requests
+/// as session starts (as the file shows them), and still passes `check`.
+#[test]
+fn a_window_cut_from_a_stream_is_generated_warm() {
+    use tracesynth::fit::{FitOptions, SourceInfo, fit_trace};
+    use tracesynth::reference::{ReferenceConfig, build};
+
+    let dir = TestDir::new();
+    let full = build(&ReferenceConfig::trace_a_like(3, 3.0 * 3600.0));
+    let mut window = full.clone();
+    window.requests.retain(|r| r.timestamp >= 3600.0);
+    let ids: std::collections::HashSet<u64> = window
+        .requests
+        .iter()
+        .map(|r| r.session.as_ref().unwrap().chat_id)
+        .collect();
+    let parent_outside = |r: &tracesynth::trace::Request| {
+        r.session
+            .as_ref()
+            .unwrap()
+            .parent()
+            .is_some_and(|p| !ids.contains(&p))
+    };
+    let orphans = window.requests.iter().filter(|r| parent_outside(r)).count();
+    assert!(orphans > 0);
+    let source = SourceInfo {
+        name: "window".into(),
+        sha256: String::new(),
+    };
+    let model = fit_trace(window.clone(), source.clone(), &FitOptions::default());
+    assert!(model.warm_up > 0.0, "a cut window must warm up");
+    let cold = fit_trace(full, source, &FitOptions::default());
+    assert_eq!(cold.warm_up, 0.0, "a trace without orphans starts cold");
+
+    let path = dir.write("model.json", model.to_json());
+    let out = generate(&dir, &path, "warm.jsonl", &["--seed", "1"]);
+    assert_checks_clean(&dir, &out);
+    // What the file shows as session starts (roots and orphans) keeps its share.
+    let recs = records(&dir.read("warm.jsonl"));
+    let roots = window
+        .requests
+        .iter()
+        .filter(|r| r.session.as_ref().unwrap().is_root())
+        .count();
+    let real = (roots + orphans) as f64 / window.requests.len() as f64;
+    let starts = recs.iter().filter(|r| r["parent_chat_id"] == -1).count();
+    let synth = starts as f64 / recs.len() as f64;
+    assert!(
+        (real - synth).abs() < 0.03,
+        "session starts: real {real:.3}, generated {synth:.3}"
+    );
+    // The rate holds from the first minute: no cold start.
+    let first = recs
+        .iter()
+        .filter(|r| r["timestamp"].as_f64().unwrap() < 600.0)
+        .count() as f64;
+    let per_10min = recs.len() as f64 / 12.0;
+    assert!(
+        first > 0.85 * per_10min,
+        "first 10 minutes: {first} vs {per_10min:.0} on average"
+    );
+}

@@ -53,9 +53,14 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
     root_times.sort_by(f64::total_cmp);
     let span = p.span.max(1.0);
     let arrivals = ArrivalModel::fit(&root_times, span);
+    // Orphans (follow-ups whose parent came before the file) show the trace was cut out
+    // of a running stream; without them it started cold and is generated cold.
+    let orphans = p.requests.iter().filter(|r| r.orphan).count();
     let warm_up = match p.lineage {
-        Lineage::Explicit => warm_up_for(&sessions, span),
-        Lineage::InferredFromBlocks | Lineage::None => 0.0,
+        Lineage::Explicit if orphans as f64 > ORPHAN_SHARE * p.requests.len() as f64 => {
+            warm_up_for(&sessions, span)
+        }
+        _ => 0.0,
     };
     Model {
         format_version: FORMAT_VERSION,
@@ -81,6 +86,9 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
         blocks,
     }
 }
+
+/// Share of orphans above which a trace counts as cut from a running stream.
+const ORPHAN_SHARE: f64 = 0.001;
 
 /// Long enough for most sessions in progress at the window's start to have begun:
 /// three times the longest type's 99th percentile think time, at most the span.
