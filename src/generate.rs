@@ -6,8 +6,6 @@
 //! open sessions (booked follow-ups with their parent's ids) and the shared prefixes,
 //! never the output.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::rc::Rc;
 
 use rand::{RngExt, SeedableRng};
@@ -16,6 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::model::Model;
 use crate::model::arrivals::{GapSampler, RateProfile};
 use crate::model::blocks::{BlockSampler, IdsExhausted};
+use crate::model::schedule::Schedule;
 use crate::model::sessions::sample_index;
 use crate::trace::{Request, Session};
 
@@ -66,8 +65,6 @@ impl Default for GenerateOptions {
 
 /// A follow-up booked by its parent.
 struct Booked {
-    t: f64,
-    seq: u64,
     ty: usize,
     turn: u32,
     /// `None` when the parent fell in the warm-up and was not written.
@@ -75,23 +72,6 @@ struct Booked {
     parent_input: u64,
     parent_output: u64,
     parent_ids: Rc<Vec<u64>>,
-}
-
-impl PartialEq for Booked {
-    fn eq(&self, o: &Self) -> bool {
-        (self.t, self.seq) == (o.t, o.seq)
-    }
-}
-impl Eq for Booked {}
-impl PartialOrd for Booked {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Booked {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        self.t.total_cmp(&o.t).then(self.seq.cmp(&o.seq))
-    }
 }
 
 /// Streams a synthetic trace. Times inside are model seconds; output timestamps are
@@ -107,8 +87,7 @@ pub struct Generator<'m> {
     op_time: f64,
     next_root: f64,
     roots_done: bool,
-    booked: BinaryHeap<Reverse<Booked>>,
-    seq: u64,
+    booked: Schedule<Booked>,
     emitted: u64,
     roots_started: u64,
     /// Model seconds after which nothing is emitted.
@@ -143,8 +122,7 @@ impl<'m> Generator<'m> {
             op_time: 0.0,
             next_root: 0.0,
             roots_done: false,
-            booked: BinaryHeap::new(),
-            seq: 0,
+            booked: Schedule::default(),
             emitted: 0,
             roots_started: 0,
             horizon,
@@ -186,7 +164,7 @@ impl<'m> Generator<'m> {
         Ok(self.finish(t, ty, 1, None, input, draw.output, ids))
     }
 
-    fn emit_followup(&mut self, b: Booked) -> Result<Option<Request>, IdsExhausted> {
+    fn emit_followup(&mut self, t: f64, b: Booked) -> Result<Option<Request>, IdsExhausted> {
         let model = self.model;
         let rule = &model.lengths.per_type[b.ty].followup;
         let (input, output) = rule.sample(&mut self.rng, b.parent_input, b.parent_output);
@@ -202,7 +180,7 @@ impl<'m> Generator<'m> {
         } else {
             1
         };
-        Ok(self.finish(b.t, b.ty, turn, b.parent_chat_id, input, output, ids))
+        Ok(self.finish(t, b.ty, turn, b.parent_chat_id, input, output, ids))
     }
 
     /// Number the request, book its follow-ups, and build the record (`None` during the
@@ -234,17 +212,15 @@ impl<'m> Generator<'m> {
             for _ in 0..children {
                 let child_ty = sample_index(&mut self.rng, &rules.child_type);
                 let think = rules.think_time.sample(&mut self.rng, output);
-                self.seq += 1;
-                self.booked.push(Reverse(Booked {
-                    t: t + think,
-                    seq: self.seq,
+                let booked = Booked {
                     ty: child_ty,
                     turn: turn + 1,
                     parent_chat_id: chat_id,
                     parent_input: input,
                     parent_output: output,
                     parent_ids: shared_ids.clone(),
-                }));
+                };
+                self.booked.push(t + think, booked);
             }
         }
         let chat_id = chat_id?;
@@ -276,7 +252,7 @@ impl Iterator for Generator<'_> {
             return None;
         }
         loop {
-            let child_t = self.booked.peek().map(|Reverse(b)| b.t);
+            let child_t = self.booked.next_time();
             let root_first = !self.roots_done && child_t.is_none_or(|c| self.next_root < c);
             let result = if root_first {
                 let t = self.next_root;
@@ -296,13 +272,13 @@ impl Iterator for Generator<'_> {
                 self.advance_roots(gap);
                 self.emit_root(t)
             } else {
-                let Reverse(b) = self.booked.pop()?;
-                if b.t >= self.horizon {
+                let (t, b) = self.booked.pop()?;
+                if t >= self.horizon {
                     // Everything booked later is past the end too.
                     self.booked.clear();
                     continue;
                 }
-                self.emit_followup(b)
+                self.emit_followup(t, b)
             };
             match result {
                 Ok(Some(req)) => return Some(Ok(req)),

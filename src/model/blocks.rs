@@ -13,8 +13,7 @@
 //!   id is minted per (tail, fill) so one id never stands for blocks of different fill.
 //! - Everything else is fresh content.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use rand::{Rng, RngExt};
@@ -22,6 +21,7 @@ use rand::{Rng, RngExt};
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
+use super::schedule::Schedule;
 
 use super::sessions::{check_distribution, normalise};
 use crate::fit::prepared::{PREFIX_SEED, Prepared, mix};
@@ -697,15 +697,12 @@ pub struct BlockSampler<'m> {
     /// Full id path of each persistent prefix, minted at its first use.
     minted: Vec<Option<Rc<Vec<u64>>>>,
     /// Per type: ephemeral prefixes waiting for a root to reuse them, earliest first.
-    reservations: Vec<BinaryHeap<Reverse<Reservation>>>,
+    reservations: Vec<Schedule<Reservation>>,
     tail_ids: HashMap<(usize, u64), u64>,
-    seq: u64,
 }
 
 #[derive(Debug)]
 struct Reservation {
-    due: f64,
-    seq: u64,
     prefix: Rc<EphemeralPrefix>,
     /// Share of the prefix's own blocks this reuse shares.
     share: f64,
@@ -716,25 +713,6 @@ struct Reservation {
 struct EphemeralPrefix {
     parent_path: Rc<Vec<u64>>,
     own: Vec<u64>,
-}
-
-impl PartialEq for Reservation {
-    fn eq(&self, other: &Self) -> bool {
-        (self.due, self.seq) == (other.due, other.seq)
-    }
-}
-impl Eq for Reservation {}
-impl PartialOrd for Reservation {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Reservation {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.due
-            .total_cmp(&other.due)
-            .then(self.seq.cmp(&other.seq))
-    }
 }
 
 /// Ids would no longer fit in 32 bits (Dynamo's mocker maps ids to u32 tokens).
@@ -749,9 +727,8 @@ impl<'m> BlockSampler<'m> {
             block: u64::from(block_size),
             next_id: 0,
             minted: vec![None; model.prefixes.len()],
-            reservations: (0..n_types).map(|_| BinaryHeap::new()).collect(),
+            reservations: (0..n_types).map(|_| Schedule::default()).collect(),
             tail_ids: HashMap::new(),
-            seq: 0,
         }
     }
 
@@ -801,10 +778,7 @@ impl<'m> BlockSampler<'m> {
                 (path, n, kind)
             }
         };
-        if let Some(Reverse(top)) = self.reservations[ty].peek()
-            && top.due <= now
-        {
-            let Reverse(r) = self.reservations[ty].pop().expect("peeked");
+        if let Some(r) = self.reservations[ty].pop_due(now) {
             return Ok(reuse(&r.prefix, r.share)).map(shared(PrefixKind::Reuse));
         }
         let choice = &self.model.root_choice[ty];
@@ -871,13 +845,13 @@ impl<'m> BlockSampler<'m> {
         if !reuses.is_empty() {
             let prefix = Rc::new(EphemeralPrefix { parent_path, own });
             for &(lag, share) in reuses {
-                self.seq += 1;
-                self.reservations[ty].push(Reverse(Reservation {
-                    due: now + lag,
-                    seq: self.seq,
-                    prefix: prefix.clone(),
-                    share,
-                }));
+                self.reservations[ty].push(
+                    now + lag,
+                    Reservation {
+                        prefix: prefix.clone(),
+                        share,
+                    },
+                );
             }
         }
         Ok(Rc::new(path))

@@ -7,6 +7,7 @@ pub mod blocks;
 pub mod copula;
 pub mod lengths;
 pub mod quantile;
+pub mod schedule;
 pub mod sessions;
 
 use std::path::Path;
