@@ -242,6 +242,7 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
     for s in &suite.subjects {
         line(&mut h, "3 extend", s.key, &s.extend.run);
     }
+    failing_rows(&mut h, suite);
     let (rt_key, rt) = &suite.round_trip;
     let worst: Vec<String> = {
         let mut rows: Vec<_> = rt
@@ -342,6 +343,62 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
     // Scenario 4.
     round_trip_section(&mut h, rt_key, rt);
     h
+}
+
+/// Every row that failed anywhere, with where and by how much: the list to work from.
+fn failing_rows(h: &mut String, suite: &Suite) {
+    use std::collections::BTreeMap;
+    // (row, trace) -> (scenario, seed, distance, tolerance) of each failure.
+    let mut by_row: BTreeMap<(String, &str), Vec<String>> = BTreeMap::new();
+    let mut judged: BTreeMap<(String, &str), usize> = BTreeMap::new();
+    for s in &suite.subjects {
+        let runs = s
+            .same_scale
+            .iter()
+            .map(|r| ("same scale", r))
+            .chain([("scale up", &s.scale_up.run), ("extend", &s.extend.run)]);
+        for (scenario, run) in runs {
+            for r in &run.comparison.rows {
+                if r.verdict == Verdict::Info {
+                    continue;
+                }
+                let key = (r.name.clone(), s.key);
+                *judged.entry(key.clone()).or_default() += 1;
+                if r.verdict == Verdict::Fail {
+                    by_row.entry(key).or_default().push(format!(
+                        "{scenario} seed {}: {}",
+                        run.seed,
+                        v(r.distance)
+                    ));
+                }
+            }
+        }
+    }
+    if by_row.is_empty() {
+        h.push_str("\nNo row failed.\n");
+        return;
+    }
+    h.push_str(
+        "\nRows that failed, by trace: failures over runs judged (same scale per seed, \
+         scale up, extend), and the distances.\n\n\
+         | row | trace | failed | tolerance | where (distance) |\n|---|---|---:|---:|---|\n",
+    );
+    for ((name, key), fails) in &by_row {
+        let tolerance = suite
+            .subjects
+            .iter()
+            .find(|s| s.key == *key)
+            .and_then(|s| s.same_scale[0].comparison.row(name))
+            .and_then(|r| r.tolerance);
+        let _ = writeln!(
+            h,
+            "| `{name}` | {key} | {}/{} | {} | {} |",
+            fails.len(),
+            judged[&(name.clone(), *key)],
+            v(tolerance),
+            fails.join("; ")
+        );
+    }
 }
 
 fn same_scale_table(h: &mut String, runs: &[Run]) {
