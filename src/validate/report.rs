@@ -192,7 +192,9 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
         "Each row is one figure of the fidelity brief (section 7), computed by `tracesynth \
          compare` with its **default tolerances**: a row passes when its distance is at most \
          its tolerance; `info` rows have no tolerance. Distances of failing rows are in \
-         bold. The charts are those of `compare --report`, for the first seed.\n\n",
+         bold. The charts are those of `compare --report`, for the first seed. `cargo test` \
+         runs a reduced version (`tests/fidelity.rs`: one seed, the key rows that pass on \
+         most seeds, asserted with these tolerances).\n\n",
     );
 
     // Traces.
