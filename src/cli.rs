@@ -37,4 +37,6 @@ pub enum Command {
     /// Build a reference trace from the brief's rules (validation only; not real data).
     #[command(hide = true, long_about = commands::reference::ABOUT)]
     Reference(commands::reference::ReferenceArgs),
+    /// Run the fidelity suite on the vendored traces and write validation/REPORT.md.
+    Validate(commands::validate::ValidateArgs),
 }

@@ -14,3 +14,4 @@ pub mod metrics;
 pub mod model;
 pub mod reference;
 pub mod trace;
+pub mod validate;

@@ -9,6 +9,7 @@ pub mod generate;
 pub mod reference;
 pub mod stats;
 mod table;
+pub mod validate;
 
 use std::process::ExitCode;
 
@@ -63,5 +64,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate::run(&args, global),
         Command::Compare(args) => compare::run(&args, global),
         Command::Reference(args) => reference::run(&args, global),
+        Command::Validate(args) => validate::run(&args, global),
     }
 }

@@ -1,0 +1,135 @@
+//! The fidelity suite, reduced to what CI can afford: same scale on the real Mooncake
+//! trace and on a one-hour trace-A-like reference, scale up and extend on the reference,
+//! each row asserted with the default tolerances of `compare`. `tracesynth validate`
+//! runs the full suite (three seeds, the real Azure trace, a round trip) and writes
+//! `validation/REPORT.md`.
+//!
+//! Seed 1 is the suite's first seed, used throughout rather than picked per scenario.
+//! Rows are asserted only where they pass on most seeds (checked over seeds 1 to 8);
+//! rows that fail on most seeds are not, and REPORT.md lists them:
+//! - Mooncake `ideal_hit_ratio`: about 0.35 against 0.366 real, within 0.02 on half
+//!   the seeds.
+//! - reference `idc.10s` (same scale and scale up): the synthetic arrivals are about 40 %
+//!   less dispersed at 10 s on every seed.
+//! - reference scale-up `inter_arrival.cv`: 0.10 to 0.11 relative on most seeds.
+//! - extend on a one-hour reference (fit on 30 minutes) misses `root_share` and
+//!   `think_time.ks` on most seeds, so extend runs on the two-hour reference, where it
+//!   passes on every seed tried.
+
+use std::path::Path;
+use std::sync::OnceLock;
+
+use tracesynth::compare::{Comparison, Verdict};
+use tracesynth::validate::{
+    SCALE_UP_SHARE, Subject, extend, fit, mooncake, reference_a, same_scale, scale_up,
+};
+
+const SEED: u64 = 1;
+
+/// Length rows, both traces.
+const LENGTHS: [&str; 2] = ["input.ks", "output.ks"];
+const LRU: [&str; 4] = ["lru.1pct", "lru.5pct", "lru.10pct", "lru.25pct"];
+/// Session rows (traces with sessions).
+const SESSIONS: [&str; 4] = ["root_share", "turns.tv", "think_time.ks", "type_mix.tv"];
+
+fn reference_1h() -> &'static Subject {
+    static R: OnceLock<Subject> = OnceLock::new();
+    R.get_or_init(|| reference_a(3600.0))
+}
+
+/// Every named row is present, judged, and passes; the message shows all of them.
+fn assert_rows(what: &str, c: &Comparison, names: &[&str]) {
+    let mut bad = Vec::new();
+    for name in names {
+        match c.row(name) {
+            Some(r) if r.verdict == Verdict::Pass => {}
+            Some(r) => bad.push(format!(
+                "{name}: real {:?}, synthetic {:?}, distance {:?} > tolerance {:?} ({:?})",
+                r.real, r.synth, r.distance, r.tolerance, r.verdict
+            )),
+            None => bad.push(format!("{name}: no such row")),
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{what}:\n  {}\n(all failing rows: {:?})",
+        bad.join("\n  "),
+        c.failures().map(|r| &r.name).collect::<Vec<_>>()
+    );
+}
+
+fn rows(groups: &[&[&'static str]]) -> Vec<&'static str> {
+    groups.iter().flat_map(|g| g.iter().copied()).collect()
+}
+
+#[test]
+fn mooncake_same_scale() {
+    let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("validation/data");
+    let m = mooncake(&data).unwrap();
+    let model = fit(&m.trace, m.key);
+    let run = &same_scale(&m.trace, &model, &[SEED]).unwrap()[0];
+    assert_rows(
+        "Mooncake, same scale",
+        &run.comparison,
+        &rows(&[&LENGTHS, &LRU, &["inter_arrival.cv", "idc.10s"]]),
+    );
+}
+
+#[test]
+fn reference_same_scale() {
+    let r = reference_1h();
+    let model = fit(&r.trace, r.key);
+    let run = &same_scale(&r.trace, &model, &[SEED]).unwrap()[0];
+    assert_rows(
+        "reference 1 h, same scale",
+        &run.comparison,
+        &rows(&[
+            &LENGTHS,
+            &["ideal_hit_ratio"],
+            &LRU,
+            &SESSIONS,
+            &["inter_arrival.cv"],
+        ]),
+    );
+}
+
+#[test]
+fn reference_scale_up() {
+    let r = reference_1h();
+    let up = scale_up(&r.trace, SCALE_UP_SHARE, SEED).unwrap();
+    // Whole sessions were kept, about the share asked for.
+    let kept = up.kept_sessions as f64 / up.sessions as f64;
+    assert!(
+        (kept - SCALE_UP_SHARE).abs() < 0.02,
+        "kept {kept:.3} of the sessions"
+    );
+    // `--rate-scale 4` on the thinned fit gives four times its rate.
+    let factor = up.synth_rate / up.thinned_rate;
+    assert!(
+        (factor / up.rate_scale - 1.0).abs() <= 0.10,
+        "synthetic rate is {factor:.3} times the thinned rate, expected {}",
+        up.rate_scale
+    );
+    assert_rows(
+        "reference 1 h, scale up from 25 % of the sessions",
+        &up.run.comparison,
+        &rows(&[&LENGTHS, &["ideal_hit_ratio"], &LRU, &SESSIONS]),
+    );
+}
+
+#[test]
+fn reference_extend() {
+    let r = reference_a(7200.0);
+    let ext = extend(&r.trace, SEED).unwrap();
+    assert_rows(
+        "reference 2 h, extended from its first hour",
+        &ext.run.comparison,
+        &rows(&[
+            &LENGTHS,
+            &["ideal_hit_ratio"],
+            &LRU,
+            &SESSIONS,
+            &["inter_arrival.cv", "idc.10s"],
+        ]),
+    );
+}
