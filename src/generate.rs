@@ -12,7 +12,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::model::Model;
-use crate::model::arrivals::{GapSampler, RateProfile};
+use crate::model::arrivals::{GapSampler, RateProfile, RootClock};
 use crate::model::blocks::{BlockSampler, IdsExhausted};
 use crate::model::schedule::Schedule;
 use crate::model::sessions::sample_index;
@@ -80,7 +80,7 @@ pub struct Generator<'m> {
     model: &'m Model,
     options: GenerateOptions,
     rng: ChaCha8Rng,
-    profile: RateProfile,
+    clock: RootClock,
     gaps: GapSampler,
     blocks: BlockSampler<'m>,
     /// Integrated rate reached by the root process.
@@ -117,7 +117,7 @@ impl<'m> Generator<'m> {
             rng: ChaCha8Rng::seed_from_u64(options.seed),
             gaps: base.gap_sampler(),
             blocks: BlockSampler::new(&model.blocks, model.block_size, model.types.len()),
-            profile,
+            clock: RootClock::new(profile, base, options.seed, -model.warm_up),
             options,
             op_time: 0.0,
             next_root: 0.0,
@@ -131,7 +131,6 @@ impl<'m> Generator<'m> {
         // Sessions run from before the first written request, as in a real trace cut
         // out of a stationary stream; the first root falls a random fraction of a gap
         // after the warm-up starts, as in a renewal process seen from any moment.
-        generator.op_time = generator.profile.integral(-model.warm_up);
         let first = generator.gaps.sample(&mut generator.rng) * generator.rng.random::<f64>();
         generator.advance_roots(first);
         generator
@@ -139,7 +138,7 @@ impl<'m> Generator<'m> {
 
     fn advance_roots(&mut self, gap: f64) {
         self.op_time += gap;
-        self.next_root = self.profile.inverse(self.op_time);
+        self.next_root = self.clock.time_at(self.op_time);
     }
 
     fn output_time(&self, t: f64) -> f64 {

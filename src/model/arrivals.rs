@@ -6,7 +6,8 @@
 //! KS distance) the burstiness within them. Follow-ups are not arrivals: they come from
 //! the session model.
 
-use rand::{Rng, RngExt};
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, Gamma as GammaSampler, Weibull as WeibullSampler};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Gamma, Weibull};
@@ -30,6 +31,14 @@ pub struct ArrivalModel {
     pub gaps: GapDist,
     /// KS distance of each candidate to the fitted gaps, for the reader of the model.
     pub gap_fit_ks: GapFitKs,
+    /// Bursts finer than the rate bins: every `burst_bin` seconds the rate is multiplied
+    /// by an independent mean-1 Gamma draw of variance `burst_var` (0: no bursts). The
+    /// profile alone smooths bursts of a minute away, and a renewal process cannot put
+    /// them back, so counts per minute would be far less dispersed than real ones.
+    #[serde(default)]
+    pub burst_bin: f64,
+    #[serde(default)]
+    pub burst_var: f64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,14 +84,22 @@ impl ArrivalModel {
         } else {
             zeros as f64 / gaps.len() as f64
         };
+        let observed_cv2 = squared_cv(&gaps);
+        let (burst_bin, burst_var) =
+            fit_bursts(root_times, &profile, span, bin_width, observed_cv2);
         let mut positive: Vec<f64> = gaps.into_iter().filter(|&g| g > 0.0).collect();
-        let (gaps, gap_fit_ks) = fit_gaps(&mut positive);
+        let (mut gaps, gap_fit_ks) = fit_gaps(&mut positive);
+        if burst_var > 0.0 {
+            gaps = without_bursts(gaps, &positive, burst_var);
+        }
         ArrivalModel {
             bin_width,
             rates,
             zero_gap_prob,
             gaps,
             gap_fit_ks,
+            burst_bin,
+            burst_var,
         }
     }
 
@@ -104,6 +121,18 @@ impl ArrivalModel {
         }
         if self.rates.iter().all(|&r| r == 0.0) {
             return Err(ModelError::invalid(what, "at least one rate must be > 0"));
+        }
+        if !(self.burst_var.is_finite() && (0.0..=MAX_BURST_VAR).contains(&self.burst_var)) {
+            return Err(ModelError::invalid(
+                what,
+                format!("burst_var must lie in [0, {MAX_BURST_VAR}]"),
+            ));
+        }
+        if self.burst_var > 0.0 && !(self.burst_bin.is_finite() && self.burst_bin > 0.0) {
+            return Err(ModelError::invalid(
+                what,
+                "burst_bin must be > 0 when burst_var is",
+            ));
         }
         if !(0.0..1.0).contains(&self.zero_gap_prob) {
             return Err(ModelError::invalid(
@@ -140,6 +169,89 @@ impl ArrivalModel {
             zero_prob: self.zero_gap_prob,
             nonzero_mean,
         }
+    }
+}
+
+/// Width of the burst bins: about the length of real bursts.
+const BURST_BIN: f64 = 60.0;
+/// Burst variance is capped below 1, where the gap mixture's variance would diverge.
+const MAX_BURST_VAR: f64 = 0.9;
+
+/// Squared coefficient of variation of a sample.
+fn squared_cv(v: &[f64]) -> f64 {
+    if v.len() < 2 {
+        return 1.0;
+    }
+    let mean = v.iter().sum::<f64>() / v.len() as f64;
+    let var = v.iter().map(|x| (x - mean) * (x - mean)).sum::<f64>() / (v.len() - 1) as f64;
+    if mean > 0.0 { var / (mean * mean) } else { 1.0 }
+}
+
+/// The variance of the burst multiplier, from root counts in `BURST_BIN` windows.
+///
+/// With renewal gaps of squared CV `c` inside a window and a mean-1 Gamma multiplier of
+/// variance `v`, a window expecting `e` roots has count variance about `c e + v e^2`,
+/// and the observed gaps (a mixture over multipliers, weighted by arrivals) have squared
+/// CV `g = (1 + c) / (1 - v) - 1`. Over all windows that gives
+/// `v = (Q - g) / (R - g - 1)`, with `Q` the excess variance per expected root and `R`
+/// the root-weighted mean of `e`.
+fn fit_bursts(
+    root_times: &[f64],
+    profile: &RateProfile,
+    span: f64,
+    bin_width: f64,
+    g: f64,
+) -> (f64, f64) {
+    let width = BURST_BIN.min(span / 20.0).max(1.0);
+    if width >= bin_width || root_times.len() < 100 {
+        return (width, 0.0);
+    }
+    let n = (span / width).floor() as usize;
+    let mut counts = vec![0.0; n];
+    for &t in root_times {
+        let j = (t / width) as usize;
+        if j < n {
+            counts[j] += 1.0;
+        }
+    }
+    let (mut excess, mut sum_e, mut sum_e2) = (0.0, 0.0, 0.0);
+    for (j, c) in counts.iter().enumerate() {
+        let e = profile.integral((j + 1) as f64 * width) - profile.integral(j as f64 * width);
+        excess += (c - e) * (c - e);
+        sum_e += e;
+        sum_e2 += e * e;
+    }
+    if sum_e <= 0.0 {
+        return (width, 0.0);
+    }
+    let (q, r) = (excess / sum_e, sum_e2 / sum_e);
+    let var = if r > g + 1.0 {
+        (q - g) / (r - g - 1.0)
+    } else {
+        0.0
+    };
+    // Below a few percent the bursts are noise of the estimate, not structure.
+    (
+        width,
+        if var > 0.02 {
+            var.min(MAX_BURST_VAR)
+        } else {
+            0.0
+        },
+    )
+}
+
+/// The gap distribution once bursts carry part of the observed variability: a Gamma or
+/// Weibull (whichever fitted better) with the squared CV reduced by what bursts add.
+fn without_bursts(fitted: GapDist, positive: &[f64], burst_var: f64) -> GapDist {
+    let cv2 = squared_cv(positive);
+    // The inverse of g = (1 + c) / (1 - v) - 1 (see `fit_bursts`).
+    let inner = ((cv2 + 1.0) * (1.0 - burst_var) - 1.0).max(0.05);
+    match fitted {
+        GapDist::Weibull { .. } => GapDist::Weibull {
+            shape: weibull_shape_for_cv(inner.sqrt()),
+        },
+        _ => GapDist::Gamma { shape: 1.0 / inner },
     }
 }
 
@@ -331,6 +443,22 @@ impl RateProfile {
         *self.rates.last().expect("never empty")
     }
 
+    /// The time from which the rate is zero for good, if it ever is.
+    pub fn rate_stops_at(&self) -> Option<f64> {
+        if self.repeat {
+            return (self.total() <= 0.0).then_some(0.0);
+        }
+        if self.last_rate() > 0.0 {
+            return None;
+        }
+        let last_positive = self
+            .rates
+            .iter()
+            .rposition(|&r| r > 0.0)
+            .map_or(0, |i| i + 1);
+        Some(self.edges[last_positive])
+    }
+
     /// Integral of the rate from 0 to `t`.
     pub fn integral(&self, t: f64) -> f64 {
         let (base, rem) = if self.repeat {
@@ -384,6 +512,79 @@ impl RateProfile {
     }
 }
 
+/// Turns the root process's operational time into clock time: the rate profile times,
+/// when the model has bursts, a multiplier drawn afresh for every burst bin. Each bin's
+/// multiplier depends only on the seed and the bin, so any stretch of time gets the same
+/// bursts whatever came before.
+pub struct RootClock {
+    profile: RateProfile,
+    /// `(bin width, Gamma shape)` when there are bursts.
+    bursts: Option<(f64, f64)>,
+    seed: u64,
+    start: f64,
+    /// Current bin, operational time at its (clipped) start, its multiplier.
+    bin: i64,
+    bin_op: f64,
+    multiplier: f64,
+}
+
+impl RootClock {
+    /// Starts at clock time `start` with operational time 0.
+    pub fn new(profile: RateProfile, model: &ArrivalModel, seed: u64, start: f64) -> RootClock {
+        let bursts = (model.burst_var > 0.0).then(|| (model.burst_bin, 1.0 / model.burst_var));
+        let mut clock = RootClock {
+            profile,
+            bursts,
+            seed,
+            start,
+            bin: 0,
+            bin_op: 0.0,
+            multiplier: 1.0,
+        };
+        if let Some((width, _)) = bursts {
+            clock.bin = (start / width).floor() as i64;
+            clock.multiplier = clock.draw(clock.bin);
+        }
+        clock
+    }
+
+    fn draw(&self, bin: i64) -> f64 {
+        let Some((_, shape)) = self.bursts else {
+            return 1.0;
+        };
+        let mut rng =
+            ChaCha8Rng::seed_from_u64(self.seed ^ (bin as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        GammaSampler::new(shape, 1.0 / shape)
+            .expect("validated burst variance")
+            .sample(&mut rng)
+    }
+
+    /// The clock time at which operational time reaches `s`. Calls must not go back in
+    /// `s`. Infinite when the rate stays zero from some point on.
+    pub fn time_at(&mut self, s: f64) -> f64 {
+        let base = self.profile.integral(self.start);
+        let Some((width, _)) = self.bursts else {
+            return self.profile.inverse(base + s);
+        };
+        loop {
+            let lo = (self.bin as f64 * width).max(self.start);
+            let hi = (self.bin + 1) as f64 * width;
+            let (i_lo, i_hi) = (self.profile.integral(lo), self.profile.integral(hi));
+            let segment = self.multiplier * (i_hi - i_lo);
+            if self.multiplier > 0.0 && self.bin_op + segment >= s {
+                let target = i_lo + (s - self.bin_op) / self.multiplier;
+                return self.profile.inverse(target).clamp(lo, hi);
+            }
+            if self.profile.rate_stops_at().is_some_and(|end| lo >= end) {
+                return f64::INFINITY;
+            }
+            self.bin_op += segment;
+            self.bin += 1;
+            self.multiplier = self.draw(self.bin);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,6 +634,8 @@ mod tests {
                 weibull: 0.0,
                 empirical: 0.0,
             },
+            burst_bin: 60.0,
+            burst_var: 0.0,
         };
         let profile = RateProfile::new(truth.bin_width, truth.rates.clone());
         let sampler = truth.gap_sampler();
@@ -458,5 +661,69 @@ mod tests {
             profile.integral(span) / span,
             epsilon = 0.1
         );
+    }
+
+    /// Round trip with bursts: a minute-scale multiplier of known variance on top of the
+    /// profile is recovered, and the gaps inside bursts keep their own shape.
+    #[test]
+    fn recovers_bursts_and_the_gap_shape_under_them() {
+        let truth = ArrivalModel {
+            bin_width: 600.0,
+            rates: vec![3.0, 5.0, 4.0, 2.0, 3.0, 6.0],
+            zero_gap_prob: 0.0,
+            gaps: GapDist::Gamma { shape: 2.0 },
+            gap_fit_ks: GapFitKs {
+                gamma: 0.0,
+                weibull: 0.0,
+                empirical: 0.0,
+            },
+            burst_bin: 60.0,
+            burst_var: 0.3,
+        };
+        let span = 6.0 * 3600.0;
+        let profile = RateProfile::new(truth.bin_width, truth.rates.clone());
+        let mut clock = RootClock::new(profile, &truth, 11, 0.0);
+        let sampler = truth.gap_sampler();
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let (mut s, mut times) = (0.0, Vec::new());
+        loop {
+            s += sampler.sample(&mut rng);
+            let t = clock.time_at(s);
+            if t >= span {
+                break;
+            }
+            times.push(t);
+        }
+        let fit = ArrivalModel::fit(&times, span);
+        assert!(
+            (fit.burst_var - 0.3).abs() < 0.1,
+            "burst variance {:.3}",
+            fit.burst_var
+        );
+        let shape = match fit.gaps {
+            GapDist::Gamma { shape } => shape,
+            GapDist::Weibull { shape } => {
+                1.0 / (gamma_fn(1.0 + 2.0 / shape) / gamma_fn(1.0 + 1.0 / shape).powi(2) - 1.0)
+            }
+            GapDist::Empirical { .. } => panic!("bursts imply a parametric gap fit"),
+        };
+        assert!((shape - 2.0).abs() < 0.6, "gap shape (1/CV^2) {shape:.2}");
+        // Without bursts in the source (and a rate the profile can follow), none are
+        // fitted.
+        let calm = ArrivalModel {
+            burst_var: 0.0,
+            rates: vec![4.0; 6],
+            ..truth
+        };
+        let profile = RateProfile::new(calm.bin_width, calm.rates.clone());
+        let mut clock = RootClock::new(profile, &calm, 11, 0.0);
+        let (mut s, mut times) = (0.0, Vec::new());
+        while let t @ ..=21_600.0 = clock.time_at({
+            s += sampler.sample(&mut rng);
+            s
+        }) {
+            times.push(t);
+        }
+        assert_eq!(ArrivalModel::fit(&times, span).burst_var, 0.0);
     }
 }
