@@ -10,7 +10,9 @@ use tracesynth::fit::{FitOptions, fit_file};
 use tracesynth::model::Model;
 
 fn check(model_file: &str, source: &Path) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models").join(model_file);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("models")
+        .join(model_file);
     let fitted = fit_file(source.to_str().unwrap(), None, &FitOptions::default()).unwrap();
     let json = fitted.to_json();
     if std::env::var_os("TRACESYNTH_BLESS").is_some() {
