@@ -32,6 +32,9 @@ pub enum Command {
     Fit(commands::fit::FitArgs),
     /// Generate a synthetic trace from a model (the built-in default without --model).
     Generate(commands::generate::GenerateArgs),
+    /// Build a model from summary statistics (calibrated, not fitted).
+    #[command(long_about = commands::calibrate::ABOUT)]
+    Calibrate(commands::calibrate::CalibrateArgs),
     /// Judge a synthetic trace against the real one: distances, tolerances, report.
     Compare(commands::compare::CompareArgs),
     /// Build a reference trace from the brief's rules (validation only; not real data).

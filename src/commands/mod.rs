@@ -1,6 +1,7 @@
 //! One module per subcommand. Each turns its flags into validated options, calls the
 //! library, and reports.
 
+pub mod calibrate;
 pub mod check;
 pub mod compare;
 pub mod convert;
@@ -58,6 +59,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     };
     match cli.command {
         Command::Convert(args) => convert::run(&args, global),
+        Command::Calibrate(args) => calibrate::run(&args, global),
         Command::Check(args) => check::run(&args, global),
         Command::Stats(args) => stats::run(&args, global),
         Command::Fit(args) => fit::run(&args, global),
