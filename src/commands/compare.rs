@@ -9,12 +9,12 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use tracesynth::compare::report::{format_value, write_report};
-use tracesynth::compare::{CompareOptions, Comparison, Tolerances, compare_files};
-use tracesynth::trace::Format;
+use tracesynth::compare::{CompareOptions, Comparison, Tolerances, compare};
+use tracesynth::trace::{Format, read_trace_with};
 
-use super::Global;
 use super::generate::parse_positive;
 use super::table::{Table, count};
+use super::{Global, then_spin};
 
 #[derive(Debug, Args)]
 #[command(
@@ -57,8 +57,27 @@ pub fn run(args: &CompareArgs, global: Global) -> anyhow::Result<ExitCode> {
         scale: args.scale,
         tolerances,
     };
-    let spinner = global.spinner(&format!("comparing {} with {}", args.synth, args.real));
-    let comparison = compare_files(&args.real, &args.synth, args.format, &options)?;
+    let spinner = global.reading("reading both traces", &[&args.real, &args.synth]);
+    // Both files at once, as `compare_files` does, with one bar for the two.
+    let progress = |bytes| {
+        if let Some(bar) = &spinner {
+            bar.inc(bytes);
+        }
+    };
+    let (real, synth) = std::thread::scope(|scope| {
+        let synth = scope.spawn(|| read_trace_with(&args.synth, args.format, &progress));
+        (
+            read_trace_with(&args.real, args.format, &progress),
+            synth.join().expect("reading panicked"),
+        )
+    });
+    let (real, synth) = (real?, synth?);
+    then_spin(
+        spinner.as_ref(),
+        &format!("comparing {} with {}", args.synth, args.real),
+    );
+    let comparison = compare(&real, &synth, &options);
+    drop((real, synth));
     if let Some(dir) = &args.report {
         if let Some(bar) = &spinner {
             bar.set_message(format!("writing the report to {}", dir.display()));

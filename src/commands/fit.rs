@@ -5,10 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use tracesynth::fit::{FitOptions, fit_file};
+use tracesynth::fit::{FitOptions, fit_file_with};
 use tracesynth::trace::{Format, OutputFile};
 
-use super::Global;
+use super::{Global, then_spin};
 
 #[derive(Debug, Args)]
 pub struct FitArgs {
@@ -26,9 +26,22 @@ pub struct FitArgs {
 }
 
 pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
-    let spinner = global.spinner(&format!("fitting {}", args.input));
-    let model = fit_file(&args.input, args.format, &FitOptions { seed: args.seed })?;
-    if let Some(s) = spinner {
+    let bar = global.reading(&format!("reading {}", args.input), &[&args.input]);
+    let progress = |bytes| {
+        if let Some(bar) = &bar {
+            bar.inc(bytes);
+            if bar.length().is_some_and(|len| bar.position() >= len) {
+                then_spin(Some(bar), &format!("fitting {}", args.input));
+            }
+        }
+    };
+    let model = fit_file_with(
+        &args.input,
+        args.format,
+        &FitOptions { seed: args.seed },
+        &progress,
+    )?;
+    if let Some(s) = bar {
         s.finish_and_clear();
     }
     let mut out = OutputFile::create(&args.output)?;

@@ -51,6 +51,67 @@ impl Global {
     }
 }
 
+impl Global {
+    /// A bar of the bytes read from `inputs`, when progress is shown: against their total
+    /// size when every input is an uncompressed file, a byte counter otherwise (stdin, or
+    /// compressed files, whose decompressed size is unknown). Feed it with
+    /// [`ProgressBar::inc`](indicatif::ProgressBar::inc) from a
+    /// [`read_trace_with`](tracesynth::trace::read_trace_with) callback.
+    pub fn reading(&self, message: &str, inputs: &[&str]) -> Option<indicatif::ProgressBar> {
+        if !self.progress {
+            return None;
+        }
+        let total = inputs
+            .iter()
+            .map(|path| plain_file_size(path))
+            .sum::<Option<u64>>();
+        let bar = match total {
+            Some(total) => indicatif::ProgressBar::new(total).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{msg} [{bar:30}] {bytes}/{total_bytes} ({bytes_per_sec}, {eta})",
+                )
+                .expect("a valid template")
+                .progress_chars("=> "),
+            ),
+            None => indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} {msg}: {bytes} ({bytes_per_sec})",
+                )
+                .expect("a valid template"),
+            ),
+        };
+        bar.set_message(message.to_string());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
+    }
+}
+
+/// Size of `path` when it is a regular file that is not gzip or zstd compressed.
+fn plain_file_size(path: &str) -> Option<u64> {
+    use std::io::Read;
+    if path == "-" {
+        return None;
+    }
+    let mut file = std::fs::File::open(path).ok()?;
+    let meta = file.metadata().ok()?;
+    let mut magic = [0u8; 4];
+    let n = file.read(&mut magic).ok()?;
+    let compressed =
+        magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
+    (meta.is_file() && !compressed).then_some(meta.len())
+}
+
+/// Switch a reading bar to a spinner with `message` for the work after the reading.
+pub fn then_spin(bar: Option<&indicatif::ProgressBar>, message: &str) {
+    if let Some(bar) = bar {
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{spinner} {msg} ({elapsed})")
+                .expect("a valid template"),
+        );
+        bar.set_message(message.to_string());
+    }
+}
+
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     use std::io::IsTerminal;
     let global = Global {

@@ -7,10 +7,10 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use tracesynth::metrics::{Summary, TraceStats};
-use tracesynth::trace::{Format, read_trace};
+use tracesynth::trace::{Format, read_trace_with};
 
-use super::Global;
 use super::table::{ABSENT, Table, count, num, opt_num, pct, ratio};
+use super::{Global, then_spin};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -25,13 +25,13 @@ pub struct StatsArgs {
 }
 
 pub fn run(args: &StatsArgs, global: Global) -> anyhow::Result<ExitCode> {
-    let spinner = global.progress.then(|| {
-        let bar = indicatif::ProgressBar::new_spinner();
-        bar.set_message(format!("measuring {}", args.input));
-        bar.enable_steady_tick(std::time::Duration::from_millis(120));
-        bar
-    });
-    let trace = read_trace(&args.input, args.format)?;
+    let spinner = global.reading(&format!("reading {}", args.input), &[&args.input]);
+    let trace = read_trace_with(&args.input, args.format, &|bytes| {
+        if let Some(bar) = &spinner {
+            bar.inc(bytes);
+        }
+    })?;
+    then_spin(spinner.as_ref(), &format!("measuring {}", args.input));
     let stats = TraceStats::compute(&trace);
     if let Some(bar) = spinner {
         bar.finish_and_clear();

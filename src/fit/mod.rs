@@ -13,7 +13,7 @@ use crate::model::blocks::{BlockModel, PrefixKind};
 use crate::model::lengths::LengthModel;
 use crate::model::sessions::SessionModel;
 use crate::model::{FORMAT_VERSION, Model, Provenance};
-use crate::trace::{BAILIAN_BLOCK, Format, Trace, read_trace};
+use crate::trace::{BAILIAN_BLOCK, Format, Trace, read_trace_with};
 use prepared::{Lineage, Prepared};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -108,7 +108,17 @@ pub fn fit_file(
     format: Option<Format>,
     options: &FitOptions,
 ) -> Result<Model, TraceError> {
-    let trace = read_trace(path, format)?;
+    fit_file_with(path, format, options, &|_| {})
+}
+
+/// [`fit_file`], reporting the bytes read as [`read_trace_with`] does.
+pub fn fit_file_with(
+    path: &str,
+    format: Option<Format>,
+    options: &FitOptions,
+    progress: &dyn Fn(u64),
+) -> Result<Model, TraceError> {
+    let trace = read_trace_with(path, format, progress)?;
     let sha256 = if path == "-" {
         String::new()
     } else {

@@ -60,13 +60,66 @@ pub fn write_line(out: &mut Vec<u8>, req: &Request, session: &Session) {
 }
 
 /// Comma-separated ids, as `json.dumps` prints a list of ints.
+///
+/// The hot loop of writing a trace. Generated and remapped ids come mostly in runs of
+/// consecutive values, so an id one above the previous one is printed by incrementing
+/// the previous one's digits instead of formatting it afresh. Each id is appended as one
+/// fixed-size copy (inlined, unlike a copy of its exact length) and the excess trimmed.
+/// The last digit lives in a register and is patched into the output after the copy:
+/// incrementing it inside the copied array would stall every copy on store forwarding
+/// (a byte store followed by a wide load of the same bytes).
 pub fn push_ids(out: &mut Vec<u8>, ids: &[u64]) {
+    /// `", "` and at most 20 digits, rounded up.
+    const SLOT: usize = 24;
+    let Some((&first, rest)) = ids.split_first() else {
+        return;
+    };
+    out.reserve(ids.len() * (SLOT - 2) + SLOT);
     let mut ints = itoa::Buffer::new();
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b", ");
+    // `", "` then the current id's digits, the last one stale (it is `last`).
+    let mut item = [b'0'; SLOT];
+    item[0] = b',';
+    item[1] = b' ';
+    let set = |item: &mut [u8; SLOT], digits: &str| {
+        let d = digits.as_bytes();
+        item[2..2 + d.len()].copy_from_slice(d);
+        (d.len(), d[d.len() - 1])
+    };
+    let (mut len, mut last) = set(&mut item, ints.format(first));
+    out.extend_from_slice(&item[2..]);
+    out.truncate(out.len() - (SLOT - 2 - len));
+    let mut prev = first;
+    for &id in rest {
+        if prev.checked_add(1) == Some(id) {
+            if last != b'9' {
+                last += 1;
+            } else {
+                // Carry into the digits before the last; all nines grow by one digit.
+                last = b'0';
+                let mut i = 1 + len;
+                loop {
+                    if i == 2 {
+                        item[1 + len] = b'0';
+                        item[2] = b'1';
+                        len += 1;
+                        break;
+                    }
+                    i -= 1;
+                    if item[i] != b'9' {
+                        item[i] += 1;
+                        break;
+                    }
+                    item[i] = b'0';
+                }
+            }
+        } else {
+            (len, last) = set(&mut item, ints.format(id));
         }
-        out.extend_from_slice(ints.format(*id).as_bytes());
+        out.extend_from_slice(&item);
+        let end = out.len() - (SLOT - 2 - len);
+        out[end - 1] = last;
+        out.truncate(end);
+        prev = id;
     }
 }
 
@@ -114,6 +167,50 @@ mod tests {
         let mut out = Vec::new();
         write_line(&mut out, &req, &session);
         assert_eq!(String::from_utf8(out).unwrap(), format!("{LINE}\n"));
+    }
+
+    #[test]
+    fn prints_ids_like_python() {
+        let cases: Vec<Vec<u64>> = vec![
+            vec![],
+            vec![0],
+            vec![7, 8, 9, 10, 11, 99, 100, 101, 5, 999, 1000, 1001],
+            vec![0, 1, 2, 3, 3, 2, 1, 0],
+            vec![u64::MAX - 1, u64::MAX, 0, 1],
+            vec![
+                9_999_999,
+                10_000_000,
+                10_000_001,
+                4_294_967_295,
+                4_294_967_296,
+            ],
+            (1_234_560..1_234_700).collect(),
+        ];
+        for ids in cases {
+            let mut out = b"[".to_vec();
+            push_ids(&mut out, &ids);
+            out.push(b']');
+            let want = format!("{ids:?}");
+            assert_eq!(String::from_utf8(out).unwrap(), want);
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn prints_runs_of_ids_like_python(
+            runs in proptest::collection::vec((0u64..=u64::MAX, 0usize..40), 0..12),
+            small in proptest::collection::vec((0u64..2000, 0usize..1100), 0..4),
+        ) {
+            let ids: Vec<u64> = runs
+                .into_iter()
+                .chain(small)
+                .flat_map(|(start, n)| (0..n as u64).map_while(move |k| start.checked_add(k)))
+                .collect();
+            let mut out = b"[".to_vec();
+            push_ids(&mut out, &ids);
+            out.push(b']');
+            proptest::prop_assert_eq!(String::from_utf8(out).unwrap(), format!("{ids:?}"));
+        }
     }
 
     #[test]

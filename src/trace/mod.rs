@@ -15,7 +15,7 @@ mod writer;
 
 pub use detect::Format;
 pub use input::open_input;
-pub use reader::{TraceReader, read_trace};
+pub use reader::{TraceReader, read_trace, read_trace_with};
 pub use writer::{BailianWriter, MooncakeWriter, OutputFile, TraceWriter, writer_for};
 
 /// Tokens per block in Bailian traces (one hash id per 16 input tokens).

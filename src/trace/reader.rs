@@ -196,9 +196,30 @@ impl Iterator for TraceReader {
 
 /// Read a whole trace, stopping at the first bad record.
 pub fn read_trace(path: &str, format: Option<Format>) -> Result<Trace, TraceError> {
-    let reader = TraceReader::open(path, format)?;
+    read_trace_with(path, format, &|_| {})
+}
+
+/// [`read_trace`], telling `progress` how many bytes of (decompressed) input were
+/// consumed since its previous call, every few thousand records and at the end.
+pub fn read_trace_with(
+    path: &str,
+    format: Option<Format>,
+    progress: &dyn Fn(u64),
+) -> Result<Trace, TraceError> {
+    const EVERY: usize = 4096;
+    let mut reader = TraceReader::open(path, format)?;
     let format = reader.format();
-    let requests = reader.collect::<Result<Vec<_>, _>>()?;
+    let mut requests = Vec::new();
+    let mut reported = 0;
+    while let Some(item) = reader.next() {
+        requests.push(item?);
+        if requests.len().is_multiple_of(EVERY) {
+            let bytes = reader.bytes_read();
+            progress(bytes - reported);
+            reported = bytes;
+        }
+    }
+    progress(reader.bytes_read() - reported);
     Ok(Trace {
         format,
         block_size: format.block_size(),

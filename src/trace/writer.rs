@@ -150,6 +150,22 @@ impl OutputFile {
                 target,
             });
         }
+        // A device or a pipe (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is written in
+        // place: a temporary file renamed over it would replace the device itself.
+        if std::fs::metadata(&target).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+            let file = File::options()
+                .write(true)
+                .open(&target)
+                .map_err(|source| WriteError {
+                    path: target.clone(),
+                    source,
+                })?;
+            return Ok(OutputFile {
+                inner: Some(Box::new(BufWriter::with_capacity(1 << 20, file))),
+                temp: None,
+                target,
+            });
+        }
         let temp = temp_name(&target);
         let file = File::create(&temp).map_err(|source| WriteError {
             path: target.clone(),
@@ -231,5 +247,20 @@ impl Drop for OutputFile {
             self.inner = None;
             let _ = std::fs::remove_file(temp);
         }
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn a_device_is_written_in_place_not_replaced() {
+        let mut out = OutputFile::create("/dev/null").unwrap();
+        out.write_all(b"{}\n").unwrap();
+        out.commit().unwrap();
+        let meta = std::fs::metadata("/dev/null").unwrap();
+        assert!(meta.file_type().is_char_device());
     }
 }
