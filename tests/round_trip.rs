@@ -42,7 +42,9 @@ fn close(what: &str, got: f64, want: f64, rel: f64) {
 
 #[test]
 fn a_fitted_model_recovers_the_parameters_it_was_generated_from() {
-    let truth = Model::default_model();
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mooncake-conversation.json");
+    let truth = Model::load(&path).unwrap();
     // Ten hours: the first hour starts cold (as the fitted trace did), later hours are
     // in their steady state, so compare against a model fitted on the same kind of
     // window: the truth's first hour repeated is what the rate profile describes.

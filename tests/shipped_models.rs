@@ -38,7 +38,17 @@ fn the_azure_model_is_current() {
 }
 
 #[test]
-fn the_default_model_is_one_of_them() {
+fn the_default_model_is_the_calibrated_trace_a_model() {
     let default = Model::default_model();
-    assert_eq!(default.provenance.source, "conversation_trace.jsonl");
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/qwen-trace-a.json");
+    let shipped = Model::load(&shipped).unwrap();
+    assert_eq!(default, shipped);
+    assert_eq!(
+        default.provenance.note.as_deref(),
+        Some("calibrated to published statistics, not fitted to the file")
+    );
+    assert!(
+        default.provenance.calibration.is_some(),
+        "the calibration record is kept"
+    );
 }

@@ -81,13 +81,11 @@ pub fn run(args: &CalibrateArgs, global: Global) -> anyhow::Result<ExitCode> {
             round.seconds,
         );
     });
-    // The calibration record rides in the provenance object. Today's model type does
-    // not know the field, so it is added to the JSON (older readers ignore it).
-    let mut json = serde_json::to_value(&result.model).context("serializing the model")?;
-    json["provenance"]["calibration"] = result.record(&targets, &name);
+    let mut model = result.model.clone();
+    model.provenance.calibration = Some(result.record(&targets, &name));
     let mut out = OutputFile::create(&args.output)?;
     // Compact: the fitted quantile tables make the pretty form several times larger.
-    out.write_all(serde_json::to_string(&json)?.as_bytes())
+    out.write_all(serde_json::to_string(&model)?.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
         .context("writing the model")?;
     out.commit()?;

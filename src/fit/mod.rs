@@ -74,6 +74,7 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
             fit_seed: options.seed,
             lineage: p.lineage,
             note: None,
+            calibration: None,
         },
         block_size: p.block_size.unwrap_or(BAILIAN_BLOCK),
         time_quantum: p.time_quantum,

@@ -21,9 +21,9 @@ use crate::trace::Format;
 pub const FORMAT_VERSION: u32 = 1;
 
 /// The model compiled into the binary, used when `generate` is given no `--model`.
-pub const DEFAULT_MODEL_JSON: &str = include_str!("../../models/mooncake-conversation.json");
+pub const DEFAULT_MODEL_JSON: &str = include_str!("../../models/qwen-trace-a.json");
 /// Which shipped model the default is, for messages and the README.
-pub const DEFAULT_MODEL_NAME: &str = "mooncake-conversation";
+pub const DEFAULT_MODEL_NAME: &str = "qwen-trace-a";
 
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
@@ -73,6 +73,10 @@ pub struct Provenance {
     /// Free-form remark (e.g. "calibrated to published statistics").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// For calibrated models: the targets, the adjusted knobs and the final distance
+    /// per target, as `calibrate` recorded them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
