@@ -71,12 +71,14 @@ impl<W: Write> TraceWriter for BailianWriter<W> {
         if matches!(self.ids, IdMapper::Keep) {
             bailian::write_line(&mut self.line, req, session);
         } else {
-            self.ids.map(
-                req.ids(),
-                req.input_length,
-                super::BAILIAN_BLOCK,
-                &mut self.mapped,
-            );
+            self.ids
+                .map(
+                    req.ids(),
+                    req.input_length,
+                    super::BAILIAN_BLOCK,
+                    &mut self.mapped,
+                )
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             let with_ids = Request {
                 hash_ids: Some(std::mem::take(&mut self.mapped)),
                 ..req.clone()
@@ -114,12 +116,14 @@ impl<W: Write> MooncakeWriter<W> {
 impl<W: Write> TraceWriter for MooncakeWriter<W> {
     fn write(&mut self, req: &Request) -> io::Result<()> {
         self.line.clear();
-        self.ids.map(
-            req.ids(),
-            req.input_length,
-            super::MOONCAKE_BLOCK,
-            &mut self.mapped,
-        );
+        self.ids
+            .map(
+                req.ids(),
+                req.input_length,
+                super::MOONCAKE_BLOCK,
+                &mut self.mapped,
+            )
+            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         mooncake::write_line(&mut self.line, req, &self.mapped);
         self.out.write_all(&self.line)
     }
