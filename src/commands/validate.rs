@@ -65,12 +65,7 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
     let written = write(&suite, &args.out)?;
     if !global.quiet {
         for s in &suite.subjects {
-            let runs = s
-                .same_scale
-                .iter()
-                .map(|r| ("same scale", r))
-                .chain([("scale up", &s.scale_up.run), ("extend", &s.extend.run)]);
-            for (scenario, run) in runs {
+            for (scenario, run) in s.runs() {
                 let names: Vec<&str> = run.comparison.failures().map(|r| r.name.as_str()).collect();
                 eprintln!(
                     "{:<12} {:<10} seed {}: {}",

@@ -49,6 +49,15 @@ impl SubjectResults {
             extend,
         }
     }
+
+    /// Every judged run with its scenario's name: each same-scale seed, then scale up and
+    /// extend.
+    pub fn runs(&self) -> impl Iterator<Item = (&'static str, &Run)> {
+        self.same_scale.iter().map(|r| ("same scale", r)).chain([
+            ("scale up", &self.scale_up.run),
+            ("extend", &self.extend.run),
+        ])
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -354,12 +363,7 @@ fn failing_rows(h: &mut String, suite: &Suite) {
     let mut by_row: BTreeMap<(String, &str), Vec<String>> = BTreeMap::new();
     let mut judged: BTreeMap<(String, &str), usize> = BTreeMap::new();
     for s in &suite.subjects {
-        let runs = s
-            .same_scale
-            .iter()
-            .map(|r| ("same scale", r))
-            .chain([("scale up", &s.scale_up.run), ("extend", &s.extend.run)]);
-        for (scenario, run) in runs {
+        for (scenario, run) in s.runs() {
             for r in &run.comparison.rows {
                 if r.verdict == Verdict::Info {
                     continue;
