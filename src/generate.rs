@@ -72,6 +72,8 @@ struct Booked {
     parent_input: u64,
     parent_output: u64,
     parent_ids: Rc<Vec<u64>>,
+    /// For a truncated follow-up: the share of the parent's context it keeps.
+    keep: Option<f64>,
 }
 
 /// Streams a synthetic trace. Times inside are model seconds; output timestamps are
@@ -166,8 +168,20 @@ impl<'m> Generator<'m> {
     fn emit_followup(&mut self, t: f64, b: Booked) -> Result<Option<Request>, IdsExhausted> {
         let model = self.model;
         let rule = &model.lengths.per_type[b.ty].followup;
-        let (input, output) = rule.sample(&mut self.rng, b.parent_input, b.parent_output);
-        let inherited = &b.parent_ids[..b.parent_ids.len().saturating_sub(1)];
+        let context = b.parent_ids.len().saturating_sub(1);
+        let truncated = b.keep.and_then(|share| {
+            let kept = ((share * context as f64).round() as usize).clamp(1, context.max(1));
+            let kept_tokens = kept as u64 * u64::from(model.block_size);
+            rule.sample_truncated(&mut self.rng, kept_tokens)
+                .map(|lengths| (kept, lengths))
+        });
+        let (inherited, (input, output)) = match truncated {
+            Some((kept, lengths)) => (&b.parent_ids[..kept.min(context)], lengths),
+            None => (
+                &b.parent_ids[..context],
+                rule.sample(&mut self.rng, b.parent_input, b.parent_output),
+            ),
+        };
         let tail = model.blocks.tails.followup_prob[b.ty];
         let ids = self
             .blocks
@@ -211,6 +225,14 @@ impl<'m> Generator<'m> {
             for _ in 0..children {
                 let child_ty = sample_index(&mut self.rng, &rules.child_type);
                 let think = rules.think_time.sample(&mut self.rng, output);
+                // Drawn only when the model has truncated follow-ups, so models without
+                // them keep their random stream.
+                let keep = match &rules.truncated_keep {
+                    Some(q) if self.rng.random::<f64>() < rules.truncated_share => {
+                        Some(q.at(self.rng.random()).clamp(0.0, 1.0))
+                    }
+                    _ => None,
+                };
                 let booked = Booked {
                     ty: child_ty,
                     turn: turn + 1,
@@ -218,6 +240,7 @@ impl<'m> Generator<'m> {
                     parent_input: input,
                     parent_output: output,
                     parent_ids: shared_ids.clone(),
+                    keep,
                 };
                 self.booked.push(t + think, booked);
             }

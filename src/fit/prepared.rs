@@ -31,6 +31,10 @@ pub struct FitRequest {
     /// a request the file does not have). Neither a root nor a usable follow-up: the
     /// generator's warm-up produces its like.
     pub orphan: bool,
+    /// For a follow-up that carries on only the start of its parent's context (a client
+    /// that truncated the history): how many of the parent's blocks it kept. `None` for
+    /// the usual follow-up, which keeps all but the parent's last block.
+    pub kept_blocks: Option<u32>,
 }
 
 impl FitRequest {
@@ -127,6 +131,7 @@ impl Prepared {
                 children: 0,
                 ids: req.hash_ids.unwrap_or_default(),
                 orphan,
+                kept_blocks: None,
             });
         }
         if lineage == Lineage::InferredFromBlocks {
@@ -157,13 +162,20 @@ impl Prepared {
 /// A request's parent is the latest earlier request whose ids, or ids minus the last
 /// (partial) block, are a prefix of its own, at least two blocks long: one shared block
 /// is what every request under a common system prompt has.
+///
+/// Failing that, a request that shares a long prefix (at least `MIN_KEPT_BLOCKS`, and at
+/// least half of the earlier request's context) with exactly one earlier request carries
+/// on that conversation with a truncated history. A prefix that several requests already
+/// share is a system prompt or a shared document, not one conversation's history.
 fn infer_parents(requests: &mut [FitRequest]) {
     let mut owner: HashMap<u64, usize> = HashMap::new();
+    // Every prefix seen so far: the latest request holding it, and whether several did.
+    let mut seen: HashMap<u64, (usize, bool)> = HashMap::new();
     let mut prefix_hashes: Vec<u64> = Vec::new();
-    for (i, req) in requests.iter_mut().enumerate() {
+    for i in 0..requests.len() {
         prefix_hashes.clear();
         let mut h = PREFIX_SEED;
-        for &id in &req.ids {
+        for &id in &requests[i].ids {
             h = mix(h, id);
             prefix_hashes.push(h);
         }
@@ -171,7 +183,24 @@ fn infer_parents(requests: &mut [FitRequest]) {
         let parent = (2..=n)
             .rev()
             .find_map(|k| owner.get(&prefix_hashes[k - 1]).copied());
-        req.parent = parent;
+        requests[i].parent = parent;
+        if parent.is_none() {
+            let deepest = (1..=n)
+                .rev()
+                .find_map(|k| seen.get(&prefix_hashes[k - 1]).map(|&s| (k, s)));
+            if let Some((k, (j, shared_widely))) = deepest {
+                let context = requests[j].ids.len().saturating_sub(1).max(1);
+                if !shared_widely && k >= MIN_KEPT_BLOCKS && 2 * k >= context && k < context {
+                    requests[i].parent = Some(j);
+                    requests[i].kept_blocks = Some(k as u32);
+                }
+            }
+        }
+        for &ph in &prefix_hashes {
+            seen.entry(ph)
+                .and_modify(|e| *e = (i, true))
+                .or_insert((i, false));
+        }
         if n >= 2 {
             owner.insert(prefix_hashes[n - 2], i);
         }
@@ -180,6 +209,9 @@ fn infer_parents(requests: &mut [FitRequest]) {
         }
     }
 }
+
+/// A truncated continuation keeps at least this many blocks of its parent.
+const MIN_KEPT_BLOCKS: usize = 4;
 
 /// Hash of the empty prefix.
 pub const PREFIX_SEED: u64 = 0xcbf2_9ce4_8422_2325;
@@ -261,6 +293,32 @@ mod tests {
         assert_eq!(turns, vec![1, 1, 2, 1, 3]);
         assert_eq!(p.requests[0].children, 1);
         assert_eq!(p.lineage, Lineage::InferredFromBlocks);
+    }
+
+    #[test]
+    fn a_truncated_continuation_keeps_part_of_one_conversation() {
+        let long: Vec<u64> = (0..10).collect();
+        let mut truncated: Vec<u64> = (0..6).collect();
+        truncated.extend([50, 51, 52]);
+        let mut other: Vec<u64> = (0..6).collect();
+        other.extend([60, 61]);
+        let trace = Trace {
+            format: Format::Mooncake,
+            block_size: Some(512),
+            requests: vec![
+                req(0.0, 5000, long),
+                // Keeps 6 of the 9 context blocks of request 0, then new content.
+                req(1.0, 4500, truncated),
+                // The same 6 blocks, now held by two conversations: a shared document,
+                // not one conversation's history.
+                req(2.0, 3500, other),
+            ],
+        };
+        let p = Prepared::new(trace, 1);
+        assert_eq!(p.requests[1].parent, Some(0));
+        assert_eq!(p.requests[1].kept_blocks, Some(6));
+        assert_eq!(p.requests[2].parent, None);
+        assert_eq!(p.requests[2].kept_blocks, None);
     }
 
     #[test]

@@ -66,6 +66,9 @@ pub struct FollowupLengths {
     /// Dependence of output on the whole input (the context, not only the new tokens:
     /// answers grow with what the model reads).
     pub dependence: GaussianCopula,
+    /// Tokens a truncated follow-up adds to what it kept of its parent's context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_own: Option<Quantile>,
     pub samples: usize,
 }
 
@@ -87,6 +90,24 @@ impl RootLengths {
 }
 
 impl FollowupLengths {
+    /// (input, output) of a follow-up that kept `kept_tokens` of its parent's context;
+    /// `None` when the model has no truncated follow-ups.
+    pub fn sample_truncated<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        kept_tokens: u64,
+    ) -> Option<(u64, u64)> {
+        let own = self.truncated_own.as_ref()?;
+        let input = (kept_tokens as f64 + own.at(rng.random()).max(0.0))
+            .round()
+            .max(1.0);
+        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
+        Some((
+            input as u64,
+            self.output.at(u_output).round().max(0.0) as u64,
+        ))
+    }
+
     /// (input, output) of a child of a parent with these lengths.
     pub fn sample<R: Rng + ?Sized>(
         &self,
@@ -170,6 +191,9 @@ impl LengthModel {
             }
             t.followup.new_tokens.validate(&at("followup.new_tokens"))?;
             t.followup.input.validate(&at("followup.input"))?;
+            if let Some(q) = &t.followup.truncated_own {
+                q.validate(&at("followup.truncated_own"))?;
+            }
             t.followup.output.validate(&at("followup.output"))?;
             t.followup.dependence.validate(&at("followup.dependence"))?;
             let c = t.followup.carried_output;
@@ -209,7 +233,7 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
     let children: Vec<(f64, f64, f64, f64)> = p
         .requests
         .iter()
-        .filter(|r| ty.is_none_or(|t| t == r.ty))
+        .filter(|r| ty.is_none_or(|t| t == r.ty) && r.kept_blocks.is_none())
         .filter_map(|r| {
             let parent = &p.requests[r.parent?];
             Some((
@@ -230,7 +254,15 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
         .collect();
     let out: Vec<f64> = children.iter().map(|c| c.2).collect();
     let input: Vec<f64> = children.iter().map(|c| c.3).collect();
+    let block = u64::from(p.block_size.unwrap_or(16));
+    let truncated_own: Vec<f64> = p
+        .requests
+        .iter()
+        .filter(|r| ty.is_none_or(|t| t == r.ty))
+        .filter_map(|r| Some(r.input.saturating_sub(u64::from(r.kept_blocks?) * block) as f64))
+        .collect();
     Some(FollowupLengths {
+        truncated_own: Quantile::fit(&truncated_own),
         carried_output,
         dependence: GaussianCopula::fit(&input, &out),
         new_tokens: Quantile::fit(&new)?,
@@ -277,6 +309,7 @@ fn default_followup(root: &RootLengths) -> FollowupLengths {
         carried_output: 1.0,
         new_tokens: root.own_input.clone(),
         input: root.own_input.clone(),
+        truncated_own: None,
         output: root.output.clone(),
         dependence: GaussianCopula::independent(),
         samples: 0,

@@ -54,6 +54,13 @@ pub struct TypeSessions {
     /// Type of a follow-up, indexed like the model's `types`.
     pub child_type: Vec<f64>,
     pub think_time: ThinkTime,
+    /// Share of follow-ups that keep only the start of the parent's context (a client
+    /// that truncated the history) ...
+    #[serde(default)]
+    pub truncated_share: f64,
+    /// ... and the share of the parent's context (its blocks but the last) they keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub truncated_keep: Option<Quantile>,
 }
 
 /// Seconds from a parent's arrival to its follow-up's, by bucket of parent output length
@@ -180,11 +187,17 @@ impl SessionModel {
         // (parent output, think time) pairs by parent type.
         let mut pairs: Vec<Vec<(f64, f64)>> = vec![Vec::new(); n_types];
         let mut transitions = vec![vec![0.0; n_types]; n_types];
+        // Kept share of the parent's context, for truncated follow-ups, by parent type.
+        let mut kept: Vec<Vec<f64>> = vec![Vec::new(); n_types];
         for r in &p.requests {
             if let Some(pi) = r.parent {
                 let parent = &p.requests[pi];
                 pairs[parent.ty].push((parent.output as f64, (r.t - parent.t).max(0.0)));
                 transitions[parent.ty][r.ty] += 1.0;
+                if let Some(k) = r.kept_blocks {
+                    let context = parent.ids.len().saturating_sub(1).max(1) as f64;
+                    kept[parent.ty].push((f64::from(k) / context).min(1.0));
+                }
             }
         }
         let all_pairs: Vec<(f64, f64)> = pairs.iter().flatten().copied().collect();
@@ -219,12 +232,19 @@ impl SessionModel {
                 if child_type.iter().sum::<f64>() == 0.0 {
                     child_type[ty] = 1.0;
                 }
+                let children = pairs[ty].len();
                 TypeSessions {
                     input_bounds,
                     child_prob,
                     children_count: normalise(children_count),
                     child_type: normalise(child_type),
                     think_time,
+                    truncated_share: if children > 0 {
+                        kept[ty].len() as f64 / children as f64
+                    } else {
+                        0.0
+                    },
+                    truncated_keep: Quantile::fit(&kept[ty]),
                 }
             })
             .collect();
@@ -263,6 +283,22 @@ impl SessionModel {
                 t.children_count.len().max(1),
             )?;
             check_distribution(&at("child_type"), &t.child_type, n_types)?;
+            if !(0.0..=1.0).contains(&t.truncated_share) {
+                return Err(ModelError::invalid(
+                    &at("truncated_share"),
+                    "must lie in [0, 1]",
+                ));
+            }
+            match &t.truncated_keep {
+                Some(q) => q.validate(&at("truncated_keep"))?,
+                None if t.truncated_share > 0.0 => {
+                    return Err(ModelError::invalid(
+                        &at("truncated_keep"),
+                        "needed when truncated_share > 0",
+                    ));
+                }
+                None => {}
+            }
             let tt = &t.think_time;
             if tt.buckets.is_empty() || tt.output_bounds.len() + 1 != tt.buckets.len() {
                 return Err(ModelError::invalid(
