@@ -123,6 +123,18 @@ fn the_same_seed_gives_the_same_bytes() {
     );
     assert_eq!(a, b, "same seed, different output");
     assert_ne!(a, c, "different seeds, same output");
+    // A second thread formats while the first generates: the same bytes.
+    let threaded = generate(
+        &dir,
+        &model,
+        "t.jsonl",
+        &["--seed", "7", "--duration", "20m", "--threads", "2"],
+    );
+    assert_eq!(
+        std::fs::read(threaded).unwrap(),
+        a,
+        "--threads 2 changed the output"
+    );
     // Fitting is deterministic too.
     dir.run(&[
         "fit",
