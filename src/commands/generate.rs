@@ -86,7 +86,7 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
             writer.write(req).context("writing the output")?;
             written += 1;
             if let Some(p) = &progress
-                && written % 4096 == 0
+                && written.is_multiple_of(4096)
             {
                 p.set_position(written);
             }
