@@ -1,0 +1,281 @@
+//! The generator's side of the blocks model.
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use rand::{Rng, RngExt};
+
+use super::{BlockModel, PrefixKind};
+use crate::model::schedule::Schedule;
+
+/// The generator's side of the blocks model: mints ids, remembers persistent prefixes
+/// and the ephemeral prefixes that still have reuses to come.
+pub struct BlockSampler<'m> {
+    model: &'m BlockModel,
+    block: u64,
+    next_id: u64,
+    /// Full id path of each persistent prefix, minted at its first use.
+    minted: Vec<Option<Rc<Vec<u64>>>>,
+    /// Per type: ephemeral prefixes waiting for a root to reuse them, earliest first.
+    reservations: Vec<Schedule<Reservation>>,
+    tail_ids: HashMap<(usize, u64), u64>,
+}
+
+#[derive(Debug)]
+struct Reservation {
+    prefix: Rc<EphemeralPrefix>,
+    /// Share of the prefix's own blocks this reuse shares.
+    share: f64,
+}
+
+/// A live ephemeral prefix: its persistent parent's path and its own blocks.
+#[derive(Debug)]
+struct EphemeralPrefix {
+    parent_path: Rc<Vec<u64>>,
+    own: Vec<u64>,
+}
+
+/// Ids would no longer fit in 32 bits (Dynamo's mocker maps ids to u32 tokens).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("block id space exhausted: more than 2^32 distinct blocks")]
+pub struct IdsExhausted;
+
+impl<'m> BlockSampler<'m> {
+    pub fn new(model: &'m BlockModel, block_size: u32, n_types: usize) -> Self {
+        BlockSampler {
+            model,
+            block: u64::from(block_size),
+            next_id: 0,
+            minted: vec![None; model.prefixes.len()],
+            reservations: (0..n_types).map(|_| Schedule::default()).collect(),
+            tail_ids: HashMap::new(),
+        }
+    }
+
+    /// Distinct blocks minted so far.
+    pub fn blocks_minted(&self) -> u64 {
+        self.next_id
+    }
+
+    fn fresh(&mut self) -> Result<u64, IdsExhausted> {
+        if self.next_id >= crate::trace::MAX_HASH_ID {
+            return Err(IdsExhausted);
+        }
+        self.next_id += 1;
+        Ok(self.next_id - 1)
+    }
+
+    fn persistent_path(&mut self, node: usize) -> Result<Rc<Vec<u64>>, IdsExhausted> {
+        if let Some(path) = &self.minted[node] {
+            return Ok(path.clone());
+        }
+        let spec = &self.model.prefixes[node];
+        let (parent, blocks) = (spec.parent, spec.blocks);
+        let mut path = match parent {
+            Some(p) => self.persistent_path(p)?.as_ref().clone(),
+            None => Vec::new(),
+        };
+        for _ in 0..blocks {
+            path.push(self.fresh()?);
+        }
+        let path = Rc::new(path);
+        self.minted[node] = Some(path.clone());
+        Ok(path)
+    }
+
+    /// The prefix of a new root of type `ty` arriving at `now` (model seconds), and how
+    /// many of its blocks were shared before (the rest, a newborn prefix's own blocks,
+    /// are this root's own content).
+    pub fn root_prefix<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        ty: usize,
+        now: f64,
+    ) -> Result<(Rc<Vec<u64>>, usize, PrefixKind), IdsExhausted> {
+        let shared = |kind: PrefixKind| {
+            move |path: Rc<Vec<u64>>| {
+                let n = path.len();
+                (path, n, kind)
+            }
+        };
+        if let Some(r) = self.reservations[ty].pop_due(now) {
+            return Ok(reuse(&r.prefix, r.share)).map(shared(PrefixKind::Reuse));
+        }
+        let choice = &self.model.root_choice[ty];
+        let mut x = rng.random::<f64>() * choice.total();
+        if x < choice.none {
+            return Ok((Rc::new(Vec::new()), 0, PrefixKind::None));
+        }
+        x -= choice.none;
+        for &(node, w) in &choice.persistent {
+            if x < w {
+                return self
+                    .persistent_path(node)
+                    .map(shared(PrefixKind::Persistent));
+            }
+            x -= w;
+        }
+        let parent = choice
+            .birth
+            .iter()
+            .find(|e| {
+                let hit = x < e.1;
+                x -= e.1;
+                hit
+            })
+            .or(choice.birth.last())
+            .map(|e| e.0);
+        let Some(parent) = parent else {
+            return Ok((Rc::new(Vec::new()), 0, PrefixKind::None));
+        };
+        let parent_blocks = match parent {
+            Some(node) => self.persistent_path(node)?.len(),
+            None => 0,
+        };
+        Ok((
+            self.birth(rng, ty, now, parent)?,
+            parent_blocks,
+            PrefixKind::Birth,
+        ))
+    }
+
+    /// A new ephemeral prefix, with its future reuses booked.
+    fn birth<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        ty: usize,
+        now: f64,
+        parent: Option<usize>,
+    ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
+        let templates = &self.model.ephemeral[ty].templates;
+        let template =
+            (!templates.is_empty()).then(|| &templates[rng.random_range(0..templates.len())]);
+        let blocks = template.map_or(1, |t| t.blocks);
+        let parent_path = match parent {
+            Some(p) => self.persistent_path(p)?,
+            None => Rc::new(Vec::new()),
+        };
+        let mut own = Vec::with_capacity(blocks as usize);
+        for _ in 0..blocks {
+            own.push(self.fresh()?);
+        }
+        let mut path = parent_path.as_ref().clone();
+        path.extend_from_slice(&own);
+        let reuses = template.map_or(&[][..], |t| &t.reuses[..]);
+        if !reuses.is_empty() {
+            let prefix = Rc::new(EphemeralPrefix { parent_path, own });
+            for &(lag, share) in reuses {
+                self.reservations[ty].push(
+                    now + lag,
+                    Reservation {
+                        prefix: prefix.clone(),
+                        share,
+                    },
+                );
+            }
+        }
+        Ok(Rc::new(path))
+    }
+
+    /// Ids of a request of `input_length` tokens that starts with `prefix` (a shared or
+    /// inherited prefix); the rest is fresh, its last block possibly a shared tail.
+    pub fn complete<R: Rng + ?Sized>(
+        &mut self,
+        rng: &mut R,
+        prefix: &[u64],
+        input_length: u64,
+        tail_prob: f64,
+    ) -> Result<Vec<u64>, IdsExhausted> {
+        let n = input_length.div_ceil(self.block) as usize;
+        let partial = !input_length.is_multiple_of(self.block);
+        let mut ids = Vec::with_capacity(n);
+        if n <= prefix.len() {
+            ids.extend_from_slice(&prefix[..n]);
+            // A prefix block is full; a partial one is other content and gets its own id.
+            if partial {
+                ids.pop();
+                ids.push(self.fresh()?);
+            }
+            return Ok(ids);
+        }
+        ids.extend_from_slice(prefix);
+        while ids.len() + 1 < n {
+            ids.push(self.fresh()?);
+        }
+        let weights = &self.model.tails.weights;
+        let last = if !weights.is_empty() && tail_prob > 0.0 && rng.random::<f64>() < tail_prob {
+            let slot = crate::model::sessions::sample_index(rng, weights);
+            let fill = input_length - (n as u64 - 1) * self.block;
+            match self.tail_ids.get(&(slot, fill)) {
+                Some(&id) => id,
+                None => {
+                    let id = self.fresh()?;
+                    self.tail_ids.insert((slot, fill), id);
+                    id
+                }
+            }
+        } else {
+            self.fresh()?
+        };
+        ids.push(last);
+        Ok(ids)
+    }
+}
+
+/// The prefix of a root reusing a live ephemeral prefix to `share` of its depth.
+fn reuse(prefix: &EphemeralPrefix, share: f64) -> Rc<Vec<u64>> {
+    let n = prefix.own.len();
+    let depth = ((share * n as f64).round() as usize).clamp(1, n);
+    let mut path = prefix.parent_path.as_ref().clone();
+    path.extend_from_slice(&prefix.own[..depth]);
+    Rc::new(path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::blocks::TailModel;
+    use rand::SeedableRng;
+
+    fn sampler_model() -> BlockModel {
+        let mut model = BlockModel::unshared(1);
+        model.tails = TailModel {
+            root_prob: vec![1.0],
+            followup_prob: vec![1.0],
+            weights: vec![1.0],
+        };
+        model
+    }
+
+    #[test]
+    fn a_shared_tail_has_one_id_per_fill() {
+        let model = sampler_model();
+        let mut s = BlockSampler::new(&model, 16, 1);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let a = s.complete(&mut rng, &[], 40, 1.0).unwrap(); // last block holds 8 tokens
+        let b = s.complete(&mut rng, &[], 24, 1.0).unwrap(); // 8 again
+        let c = s.complete(&mut rng, &[], 20, 1.0).unwrap(); // 4
+        assert_eq!(a.len(), 3);
+        assert_eq!(a.last(), b.last());
+        assert_ne!(a.last(), c.last());
+        // Everything before the tail is fresh content.
+        assert_ne!(a[0], b[0]);
+    }
+
+    #[test]
+    fn a_partial_block_inside_a_prefix_gets_its_own_id() {
+        let model = BlockModel::unshared(1);
+        let mut s = BlockSampler::new(&model, 16, 1);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+        let prefix = [100, 101, 102, 103, 104];
+        // 40 tokens: two full blocks of the prefix, then 8 tokens that are other content.
+        let ids = s.complete(&mut rng, &prefix, 40, 0.0).unwrap();
+        assert_eq!(&ids[..2], &prefix[..2]);
+        assert!(!prefix.contains(&ids[2]));
+        // 48 tokens end on a block boundary: three full prefix blocks.
+        assert_eq!(
+            s.complete(&mut rng, &prefix, 48, 0.0).unwrap(),
+            prefix[..3].to_vec()
+        );
+    }
+}

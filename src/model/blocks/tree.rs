@@ -1,0 +1,188 @@
+//! The tree of prefixes shared by two or more roots: the lcp-intervals of the roots' sorted
+//! id sequences.
+
+use crate::fit::prepared::Prepared;
+
+/// One node of the tree of shared prefixes (an lcp-interval of the sorted roots).
+#[derive(Debug, Clone)]
+pub(super) struct Interval {
+    pub depth: u32,
+    pub parent: Option<usize>,
+    pub count: u32,
+    pub first: f64,
+    pub last: f64,
+}
+
+pub(super) fn persistent_ancestor(
+    intervals: &[Interval],
+    persistent: &[bool],
+    i: usize,
+) -> Option<usize> {
+    let mut a = intervals[i].parent;
+    while let Some(x) = a {
+        if persistent[x] {
+            return Some(x);
+        }
+        a = intervals[x].parent;
+    }
+    None
+}
+
+/// The topmost ephemeral interval above `i` (its parent is persistent or the root).
+pub(super) fn ephemeral_top(intervals: &[Interval], persistent: &[bool], mut i: usize) -> usize {
+    while let Some(p) = intervals[i].parent {
+        if persistent[p] || intervals[p].depth == 0 {
+            break;
+        }
+        i = p;
+    }
+    i
+}
+
+/// Sort the roots' id sequences; the lcp-intervals of the sorted list are the prefixes
+/// shared by two or more roots, and the deepest interval holding a root is the prefix it
+/// shares. Returns the intervals (index 0 is the empty prefix) and, per root, its deepest
+/// interval if it shares anything.
+pub(super) fn shared_prefix_tree(
+    p: &Prepared,
+    roots: &[usize],
+) -> (Vec<Interval>, Vec<Option<usize>>) {
+    let ids = |k: usize| p.requests[roots[k]].ids.as_slice();
+    let mut sorted: Vec<usize> = (0..roots.len()).collect();
+    sorted.sort_by(|&a, &b| ids(a).cmp(ids(b)));
+    let n = sorted.len();
+    let lcp: Vec<u32> = (0..=n)
+        .map(|i| {
+            if i == 0 || i == n {
+                0
+            } else {
+                let (a, b) = (ids(sorted[i - 1]), ids(sorted[i]));
+                a.iter().zip(b).take_while(|(x, y)| x == y).count() as u32
+            }
+        })
+        .collect();
+    let mut intervals = vec![Interval {
+        depth: 0,
+        parent: None,
+        count: 0,
+        first: f64::MAX,
+        last: f64::MIN,
+    }];
+    let mut stack = vec![0usize];
+    // Deepest interval holding positions i-1 and i, after processing lcp[i].
+    let mut joint = vec![0usize; n + 1];
+    for (i, &cur) in lcp.iter().enumerate().skip(1) {
+        let mut last_popped: Option<usize> = None;
+        while cur < intervals[*stack.last().expect("root stays")].depth {
+            let top = stack.pop().expect("checked");
+            if let Some(child) = last_popped {
+                intervals[child].parent = Some(top);
+            }
+            last_popped = Some(top);
+        }
+        let top = *stack.last().expect("root stays");
+        if cur > intervals[top].depth {
+            intervals.push(Interval {
+                depth: cur,
+                parent: None,
+                count: 0,
+                first: f64::MAX,
+                last: f64::MIN,
+            });
+            let id = intervals.len() - 1;
+            if let Some(child) = last_popped {
+                intervals[child].parent = Some(id);
+            }
+            stack.push(id);
+        } else if let Some(child) = last_popped {
+            intervals[child].parent = Some(top);
+        }
+        joint[i] = *stack.last().expect("root stays");
+    }
+    let mut assigned = vec![None; roots.len()];
+    for (pos, &k) in sorted.iter().enumerate() {
+        let left = if pos >= 1 { joint[pos] } else { 0 };
+        let right = if pos + 1 < n { joint[pos + 1] } else { 0 };
+        let deepest = if intervals[left].depth >= intervals[right].depth {
+            left
+        } else {
+            right
+        };
+        if deepest != 0 {
+            assigned[k] = Some(deepest);
+            let t = p.requests[roots[k]].t;
+            let iv = &mut intervals[deepest];
+            iv.count += 1;
+            iv.first = iv.first.min(t);
+            iv.last = iv.last.max(t);
+        }
+    }
+    // Children are deeper than their parents: fold counts and times upwards, deepest first.
+    let mut by_depth: Vec<usize> = (1..intervals.len()).collect();
+    by_depth.sort_by_key(|&i| std::cmp::Reverse(intervals[i].depth));
+    for i in by_depth {
+        if let Some(parent) = intervals[i].parent {
+            let (count, first, last) = (intervals[i].count, intervals[i].first, intervals[i].last);
+            let pv = &mut intervals[parent];
+            pv.count += count;
+            pv.first = pv.first.min(first);
+            pv.last = pv.last.max(last);
+        }
+    }
+    (intervals, assigned)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Format, Request, Session, Trace};
+
+    fn root(chat_id: u64, t: f64, ids: Vec<u64>) -> Request {
+        Request {
+            timestamp: t,
+            input_length: ids.len() as u64 * 16,
+            output_length: 10,
+            hash_ids: Some(ids),
+            session: Some(Session {
+                chat_id,
+                parent_chat_id: -1,
+                turn: 1,
+                req_type: "text".into(),
+            }),
+        }
+    }
+
+    #[test]
+    fn the_tree_holds_the_prefixes_two_or_more_roots_share() {
+        // A and B share [1, 2, 3]; A, B and C share [1, 2]; D shares nothing.
+        let trace = Trace {
+            format: Format::Bailian,
+            block_size: Some(16),
+            requests: vec![
+                root(0, 0.0, vec![1, 2, 3, 10]),
+                root(1, 1.0, vec![5, 6]),
+                root(2, 2.0, vec![1, 2, 20]),
+                root(3, 3.0, vec![1, 2, 3, 11]),
+            ],
+        };
+        let p = Prepared::new(trace, 0);
+        let (intervals, assigned) = shared_prefix_tree(&p, &[0, 1, 2, 3]);
+        let depth = |k: usize| assigned[k].map(|i| intervals[i].depth);
+        assert_eq!(
+            [depth(0), depth(1), depth(2), depth(3)],
+            [Some(3), None, Some(2), Some(3)]
+        );
+        let deep = assigned[0].unwrap();
+        assert_eq!(assigned[3], Some(deep));
+        assert_eq!(intervals[deep].count, 2);
+        assert_eq!((intervals[deep].first, intervals[deep].last), (0.0, 3.0));
+        // The [1, 2] interval is the parent and counts the roots below it too.
+        let shallow = intervals[deep].parent.unwrap();
+        assert_eq!(Some(shallow), assigned[2]);
+        assert_eq!(intervals[shallow].count, 3);
+        assert_eq!(
+            persistent_ancestor(&intervals, &[false, true, false], deep),
+            None
+        );
+    }
+}
