@@ -66,51 +66,10 @@ fn normal_cdf(z: f64) -> f64 {
     0.5 * erfc(-z / std::f64::consts::SQRT_2)
 }
 
-/// Spearman's rank correlation, ties given their average rank. 0 for fewer than 3 pairs
-/// or a constant sample.
+/// Spearman's rank correlation (the metrics module's), 0 where it is undefined (fewer
+/// than two pairs, a constant side): no dependence is then the safe fit.
 pub fn spearman(xs: &[f64], ys: &[f64]) -> f64 {
-    let n = xs.len().min(ys.len());
-    if n < 3 {
-        return 0.0;
-    }
-    let rx = ranks(&xs[..n]);
-    let ry = ranks(&ys[..n]);
-    pearson(&rx, &ry)
-}
-
-fn ranks(v: &[f64]) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..v.len()).collect();
-    order.sort_by(|&a, &b| v[a].total_cmp(&v[b]));
-    let mut ranks = vec![0.0; v.len()];
-    let mut i = 0;
-    while i < order.len() {
-        let mut j = i;
-        while j + 1 < order.len() && v[order[j + 1]] == v[order[i]] {
-            j += 1;
-        }
-        let avg = (i + j) as f64 / 2.0;
-        for &k in &order[i..=j] {
-            ranks[k] = avg;
-        }
-        i = j + 1;
-    }
-    ranks
-}
-
-fn pearson(a: &[f64], b: &[f64]) -> f64 {
-    let n = a.len() as f64;
-    let (ma, mb) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let (mut sab, mut saa, mut sbb) = (0.0, 0.0, 0.0);
-    for (x, y) in a.iter().zip(b) {
-        sab += (x - ma) * (y - mb);
-        saa += (x - ma) * (x - ma);
-        sbb += (y - mb) * (y - mb);
-    }
-    if saa == 0.0 || sbb == 0.0 {
-        0.0
-    } else {
-        sab / (saa * sbb).sqrt()
-    }
+    crate::metrics::summary::spearman(xs, ys).unwrap_or(0.0)
 }
 
 #[cfg(test)]

@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
+use crate::metrics::summary::quantile_sorted;
 
 /// Knots of the empirical part, evenly spaced in probability on `[0, TAIL_PROB]`.
 const KNOTS: usize = 513;
@@ -34,7 +35,9 @@ impl Quantile {
         let n = sorted.len();
         let k = KNOTS.min(n.max(2));
         let knots: Vec<f64> = (0..k)
-            .map(|i| empirical_quantile(&sorted, TAIL_PROB * i as f64 / (k - 1) as f64))
+            .map(|i| {
+                quantile_sorted(&sorted, TAIL_PROB * i as f64 / (k - 1) as f64).expect("non-empty")
+            })
             .collect();
         let top = *knots.last().expect("k >= 2");
         let excess: Vec<f64> = sorted
@@ -195,14 +198,6 @@ impl Quantile {
 /// end), capped so that a few lags near the window's length cannot dominate.
 pub fn inverse_window_weight(lag: f64, window: f64) -> f64 {
     (window / (window - lag).max(window / 20.0)).max(1.0)
-}
-
-/// Linear-interpolated quantile of a sorted sample (type 7, as numpy's default).
-pub fn empirical_quantile(sorted: &[f64], p: f64) -> f64 {
-    let h = (sorted.len() - 1) as f64 * p.clamp(0.0, 1.0);
-    let i = h.floor() as usize;
-    let j = (i + 1).min(sorted.len() - 1);
-    sorted[i] + (sorted[j] - sorted[i]) * (h - i as f64)
 }
 
 #[cfg(test)]
