@@ -157,16 +157,26 @@ pub fn cdf_chart(
                 level = p;
             }
             steps.push((hi, level));
-            chart
-                .draw_series(LineSeries::new(steps, color.stroke_width(width(color))))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width(color)))
-                });
+            draw_line(&mut chart, steps, name, color)?;
         }
         legend(&mut chart, SeriesLabelPosition::LowerRight)
     })
+}
+
+/// One labelled series of a line chart, in the trace's colour and width.
+fn draw_line<'a, DB: DrawingBackend + 'a, CT: CoordTranslate<From = (f64, f64)>>(
+    chart: &mut ChartContext<'a, DB, CT>,
+    points: impl IntoIterator<Item = (f64, f64)>,
+    name: &str,
+    color: RGBColor,
+) -> Result<(), String> {
+    let style = color.stroke_width(width(color));
+    chart
+        .draw_series(LineSeries::new(points, style))
+        .map_err(|e| e.to_string())?
+        .label(name)
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+    Ok(())
 }
 
 fn legend<'a, DB: DrawingBackend + 'a, CT: CoordTranslate>(
@@ -216,13 +226,7 @@ pub fn rate_chart(real: &[f64], synth: &[f64], window_s: f64) -> Result<String, 
                 .iter()
                 .enumerate()
                 .map(|(i, &c)| ((i as f64 + 0.5) * minutes, c));
-            chart
-                .draw_series(LineSeries::new(points, color.stroke_width(width(color))))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width(color)))
-                });
+            draw_line(&mut chart, points, name, color)?;
         }
         legend(&mut chart, SeriesLabelPosition::UpperRight)
     })
@@ -324,16 +328,7 @@ pub fn lru_chart(real: &[LruPoint], synth: &[LruPoint]) -> Result<String, PlotEr
             if points.is_empty() {
                 continue;
             }
-            chart
-                .draw_series(LineSeries::new(
-                    points.iter().copied(),
-                    color.stroke_width(width(color)),
-                ))
-                .map_err(|e| e.to_string())?
-                .label(name)
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 20, y)], color.stroke_width(width(color)))
-                });
+            draw_line(&mut chart, points.iter().copied(), name, color)?;
             chart
                 .draw_series(points.iter().map(|&p| Circle::new(p, 3, color.filled())))
                 .map_err(|e| e.to_string())?;
