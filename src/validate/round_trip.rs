@@ -8,6 +8,7 @@ use super::synthesize;
 use crate::generate::GenerateOptions;
 use crate::model::Model;
 use crate::model::blocks::IdsExhausted;
+use crate::model::lengths::TypeLengths;
 use crate::model::quantile::Quantile;
 use crate::model::sessions::TypeSessions;
 use crate::trace::Trace;
@@ -250,55 +251,39 @@ pub fn parameters(t: &Model, f: &Model) -> Vec<ParamRow> {
             think_quantile(fs, &outputs, 0.9),
             Relative,
         );
-        push(
-            &g("lengths"),
-            "root own input median",
-            tl.root.own_input.median(),
-            fl.root.own_input.median(),
-            Relative,
-        );
-        push(
-            &g("lengths"),
-            "root output median",
-            tl.root.output.median(),
-            fl.root.output.median(),
-            Relative,
-        );
-        push(
-            &g("lengths"),
-            "root copula rho",
-            tl.root.dependence.rho,
-            fl.root.dependence.rho,
-            Absolute,
-        );
-        push(
-            &g("lengths"),
-            "follow-up new tokens median",
-            tl.followup.new_tokens.median(),
-            fl.followup.new_tokens.median(),
-            Relative,
-        );
-        push(
-            &g("lengths"),
-            "follow-up output median",
-            tl.followup.output.median(),
-            fl.followup.output.median(),
-            Relative,
-        );
-        push(
-            &g("lengths"),
-            "follow-up copula rho",
-            tl.followup.dependence.rho,
-            fl.followup.dependence.rho,
-            Absolute,
-        );
-        push(
-            &g("lengths"),
-            "carried share of parent output",
-            tl.followup.carried_output,
-            fl.followup.carried_output,
-            Absolute,
-        );
+        type Get = fn(&TypeLengths) -> f64;
+        let lengths: [(&str, Get, ErrorKind); 7] = [
+            (
+                "root own input median",
+                |l| l.root.own_input.median(),
+                Relative,
+            ),
+            ("root output median", |l| l.root.output.median(), Relative),
+            ("root copula rho", |l| l.root.dependence.rho, Absolute),
+            (
+                "follow-up new tokens median",
+                |l| l.followup.new_tokens.median(),
+                Relative,
+            ),
+            (
+                "follow-up output median",
+                |l| l.followup.output.median(),
+                Relative,
+            ),
+            (
+                "follow-up copula rho",
+                |l| l.followup.dependence.rho,
+                Absolute,
+            ),
+            (
+                "carried share of parent output",
+                |l| l.followup.carried_output,
+                Absolute,
+            ),
+        ];
+        for (name, get, kind) in lengths {
+            push(&g("lengths"), name, get(tl), get(fl), kind);
+        }
         let (tc, fc) = (&t.blocks.root_choice[ti], &f.blocks.root_choice[fi]);
         let share = |c: &crate::model::blocks::RootChoice, w: f64| w / c.total().max(1e-300);
         let births = |c: &crate::model::blocks::RootChoice| c.birth.iter().map(|e| e.1).sum();
