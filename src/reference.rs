@@ -5,10 +5,17 @@
 //! must be shown to reproduce session-structured traces. These traces stand in for them.
 //! They are built by mechanisms the model does not use (a time-changed Gamma renewal
 //! process with a diurnal swing and random bursts, parametric length mixtures, turn-wise
-//! follow-up probabilities, documents born and forgotten over time, a pool of retrieved
-//! pages), so fitting them is a test rather than a tautology.
+//! follow-up probabilities that fall with the context length, think times with a floor,
+//! a long tail of system prompts, documents and popular search results born and
+//! forgotten over time, a pool of retrieved pages), so fitting them is a test rather than
+//! a tautology.
 //!
 //! They are *not* real data: their figures only land near the published ones.
+//!
+//! Every session root draws from a random stream of its own (and every follow-up from
+//! one its parent seeds), and the session starts from another: a change to one knob
+//! changes the sessions it touches, not every later draw of the trace, which is what
+//! lets `calibrate` compare neighbouring configurations.
 
 use std::collections::BinaryHeap;
 
@@ -109,6 +116,9 @@ pub struct TypeProfile {
     pub prompt_zipf: f64,
     /// Share of roots without a system prompt.
     pub no_prompt: f64,
+    /// A long tail of further prompts (apps, agents, client templates) that some
+    /// prompted roots take instead of a named one.
+    pub prompt_pool: Option<PromptPool>,
     /// Tokens a root adds after its prompt (when it carries no document).
     pub user_tokens: LengthMix,
     pub document: Option<DocumentSpec>,
@@ -116,6 +126,10 @@ pub struct TypeProfile {
     pub output: OutputSpec,
     /// Probability of a next turn after turn 1, 2, ...; the last entry holds after.
     pub next_turn: Vec<f64>,
+    /// Long contexts continue less: the next-turn probability is multiplied by
+    /// `1 / (1 + (input / long_context_tokens)^2)` (infinite: no effect). Quick chats
+    /// go on for many turns; a long paste or a big search is mostly asked about once.
+    pub long_context_tokens: f64,
     /// Given a next turn, probability of a second one from the same parent (a retry).
     pub branch: f64,
     /// Probability that a follow-up keeps its parent's type (else: the root mix).
@@ -127,8 +141,24 @@ pub struct TypeProfile {
     pub repeat_prob: f64,
 }
 
-/// Shared documents (a file, an image, a popular article): born over time, then reused
-/// by later sessions with a popularity that fades with age.
+/// Many system prompts of varied length with Zipf popularity: the most popular are
+/// reused every few seconds like the named prompts, the tail minutes or hours apart, so
+/// they spread cross-session reuse over cache sizes instead of keeping it all hot. A
+/// prompt's ids are minted by the first root that uses it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PromptPool {
+    /// Share of the type's prompted roots that take a pool prompt.
+    pub share: f64,
+    pub count: usize,
+    /// Zipf exponent of the prompts' popularity, by rank.
+    pub zipf: f64,
+    /// Tokens of each prompt, rounded up to whole blocks.
+    pub tokens: LengthMix,
+}
+
+/// Shared documents (a file, an image, a popular article; for a retrieval type, the query
+/// and results of a popular search): born over time, then reused by later sessions with a
+/// popularity that fades with age.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DocumentSpec {
     /// Share of this type's roots that carry a document.
@@ -165,10 +195,12 @@ pub struct OutputSpec {
     pub max: u64,
 }
 
-/// Think time after a parent: generation of its answer, then a log-normal pause whose
-/// median grows with the answer's length.
+/// Think time after a parent: generation of its answer, a floor (reading the answer and
+/// typing the next message take a while), then a log-normal pause whose median grows
+/// with the answer's length.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ThinkSpec {
+    pub floor_s: f64,
     pub base_s: f64,
     pub per_output_token_s: f64,
     pub sigma: f64,
@@ -273,29 +305,40 @@ impl ReferenceConfig {
             input_elasticity: 0.08,
             max: 8192,
         };
+        // Reading the answer and typing the next message take at least a while, so
+        // few follow-ups come back within seconds; the pause beyond is heavy-tailed.
         let think = ThinkSpec {
-            base_s: 65.0,
-            per_output_token_s: 0.12,
-            sigma: 1.55,
+            floor_s: 32.0,
+            base_s: 47.0,
+            per_output_token_s: 0.094,
+            sigma: 2.1,
         };
         let text = TypeProfile {
             name: "text".to_string(),
-            root_weight: 0.712,
+            root_weight: 0.88,
             prompts: vec![0, 1, 6, 7, 8],
-            prompt_zipf: 1.8,
-            no_prompt: 0.03,
-            user_tokens: LengthMix::lognormal(50.0, 1.5).with_tail(0.05, 1500.0, 1.5),
+            prompt_zipf: 0.5,
+            no_prompt: 0.02,
+            // Agents and app features, each with a prompt of its own.
+            prompt_pool: Some(PromptPool {
+                share: 0.26,
+                count: 3000,
+                zipf: 0.8,
+                tokens: LengthMix::lognormal(300.0, 1.0),
+            }),
+            user_tokens: LengthMix::lognormal(50.0, 1.5).with_tail(0.04, 1500.0, 1.5),
             // Popular pasted articles and app-suggested openers, shared across sessions.
             document: Some(DocumentSpec {
-                share: 0.15,
-                reuse: 0.6,
-                recency_s: 1800.0,
+                share: 0.2,
+                reuse: 0.65,
+                recency_s: 1000.0,
                 tokens: LengthMix::lognormal(500.0, 1.0),
                 question: LengthMix::lognormal(40.0, 1.0),
             }),
             retrieval: None,
             output: output(345.0, 0.62),
-            next_turn: vec![0.40, 0.50, 0.57, 0.62, 0.66],
+            next_turn: vec![0.6, 0.77, 0.84, 0.87, 0.89],
+            long_context_tokens: 1400.0,
             branch: 0.03,
             stay_type: 0.93,
             think: think.clone(),
@@ -304,21 +347,34 @@ impl ReferenceConfig {
         };
         let search = TypeProfile {
             name: "search".to_string(),
-            root_weight: 0.231,
+            root_weight: 0.255,
             prompts: vec![2, 3],
-            prompt_zipf: 1.0,
-            no_prompt: 0.02,
-            user_tokens: LengthMix::lognormal(2400.0, 0.75).with_tail(0.02, 10000.0, 2.0),
-            document: None,
+            prompt_zipf: 0.5,
+            no_prompt: 0.01,
+            prompt_pool: None,
+            // A query and its results: the engine returns a near-fixed number of pages,
+            // so search inputs are long but narrowly spread.
+            user_tokens: LengthMix::lognormal(5000.0, 0.45),
+            // Popular queries: the query and its results, the same for every user who
+            // asks while it is trending, then the user's own words. Such one-off lookups
+            // seldom lead to a conversation, so search sessions continue less than chat.
+            document: Some(DocumentSpec {
+                share: 0.6,
+                reuse: 0.65,
+                recency_s: 1000.0,
+                tokens: LengthMix::lognormal(5000.0, 0.45),
+                question: LengthMix::lognormal(300.0, 1.0),
+            }),
             retrieval: Some(RetrievalSpec {
                 pool_share: 0.2,
-                pool_mean_back: 400.0,
+                pool_mean_back: 200.0,
                 page_blocks: (2, 12),
-                follow_up_prob: 0.6,
-                follow_up_tokens: LengthMix::lognormal(1500.0, 0.8),
+                follow_up_prob: 0.3,
+                follow_up_tokens: LengthMix::lognormal(800.0, 0.8),
             }),
             output: output(360.0, 0.6),
-            next_turn: vec![0.35, 0.48, 0.55],
+            next_turn: vec![0.32, 0.6, 0.7],
+            long_context_tokens: f64::INFINITY,
             branch: 0.02,
             stay_type: 0.8,
             think: think.clone(),
@@ -327,49 +383,54 @@ impl ReferenceConfig {
         };
         let image = TypeProfile {
             name: "image".to_string(),
-            root_weight: 0.033,
+            root_weight: 0.028,
             prompts: vec![5, 9],
-            prompt_zipf: 1.5,
+            prompt_zipf: 1.0,
             no_prompt: 0.05,
+            prompt_pool: None,
             user_tokens: LengthMix::lognormal(400.0, 1.0),
             document: Some(DocumentSpec {
                 share: 0.95,
                 reuse: 0.5,
-                recency_s: 10.0,
+                recency_s: 5.0,
                 tokens: LengthMix::lognormal(700.0, 0.5),
                 question: LengthMix::lognormal(30.0, 0.8),
             }),
             retrieval: None,
             output: output(220.0, 0.8),
-            next_turn: vec![0.42, 0.55, 0.6],
+            next_turn: vec![0.48, 0.6, 0.66],
+            long_context_tokens: f64::INFINITY,
             branch: 0.05,
             stay_type: 0.9,
             // Questions about an image come in quick succession.
             think: ThinkSpec {
+                floor_s: 0.0,
                 base_s: 3.0,
                 per_output_token_s: 0.0,
-                sigma: 1.2,
+                sigma: 1.3,
             },
             tail_prob: 0.2,
             repeat_prob: 0.01,
         };
         let file = TypeProfile {
             name: "file".to_string(),
-            root_weight: 0.031,
+            root_weight: 0.038,
             prompts: vec![4, 10],
-            prompt_zipf: 1.5,
+            prompt_zipf: 1.0,
             no_prompt: 0.05,
+            prompt_pool: None,
             user_tokens: LengthMix::lognormal(600.0, 1.2),
             document: Some(DocumentSpec {
                 share: 0.9,
                 reuse: 0.3,
-                recency_s: 900.0,
-                tokens: LengthMix::lognormal(2500.0, 1.0).with_tail(0.03, 10000.0, 1.8),
+                recency_s: 450.0,
+                tokens: LengthMix::lognormal(2500.0, 1.0).with_tail(0.025, 10000.0, 1.8),
                 question: LengthMix::lognormal(40.0, 1.0),
             }),
             retrieval: None,
             output: output(420.0, 0.65),
-            next_turn: vec![0.45, 0.55, 0.6],
+            next_turn: vec![0.5, 0.6, 0.66],
+            long_context_tokens: f64::INFINITY,
             branch: 0.02,
             stay_type: 0.95,
             think,
@@ -450,6 +511,14 @@ impl ReferenceConfig {
             prompts: vec![1, 2, 0, 3, 8, 4, 5, 6, 7],
             prompt_zipf: 1.0,
             no_prompt: 0.2,
+            // Besides a few big integrations, many clients with a template of their own:
+            // the popular ones stay hot, the rest come back minutes or hours apart.
+            prompt_pool: Some(PromptPool {
+                share: 0.3,
+                count: 2000,
+                zipf: 1.0,
+                tokens: LengthMix::lognormal(200.0, 1.3),
+            }),
             user_tokens: LengthMix::lognormal(80.0, 1.5).with_tail(0.03, 2500.0, 1.6),
             // Per-client shared context (few-shot examples, a reference document) that a
             // handful of requests reuse: the few new blocks that are ever hit again.
@@ -457,7 +526,7 @@ impl ReferenceConfig {
                 share: 0.12,
                 reuse: 0.5,
                 recency_s: 300.0,
-                tokens: LengthMix::lognormal(300.0, 0.8),
+                tokens: LengthMix::lognormal(250.0, 1.3),
                 question: LengthMix::lognormal(80.0, 1.2),
             }),
             retrieval: None,
@@ -468,9 +537,11 @@ impl ReferenceConfig {
                 max: 4096,
             },
             next_turn: vec![0.0],
+            long_context_tokens: f64::INFINITY,
             branch: 0.0,
             stay_type: 1.0,
             think: ThinkSpec {
+                floor_s: 0.0,
                 base_s: 1.0,
                 per_output_token_s: 0.0,
                 sigma: 1.0,
@@ -484,6 +555,7 @@ impl ReferenceConfig {
             prompts: vec![9, 10],
             prompt_zipf: 1.0,
             no_prompt: 0.1,
+            prompt_pool: None,
             user_tokens: LengthMix::lognormal(200.0, 1.2).with_tail(0.03, 3000.0, 1.5),
             document: None,
             output: OutputSpec {
@@ -589,8 +661,18 @@ impl ReferenceConfig {
             if t.prompts.iter().any(|&p| p >= self.prompts.len()) {
                 return bad("prompt index out of range");
             }
-            if t.prompts.is_empty() && t.no_prompt < 1.0 {
+            let pooled = t.prompt_pool.as_ref().is_some_and(|p| p.share > 0.0);
+            if t.prompts.is_empty() && !pooled && t.no_prompt < 1.0 {
                 return bad("no prompts, so no_prompt must be 1");
+            }
+            if let Some(p) = &t.prompt_pool
+                && (!share(p.share)
+                    || (p.share > 0.0 && p.count == 0)
+                    || (p.share < 1.0 && t.prompts.is_empty())
+                    || !p.zipf.is_finite()
+                    || p.zipf < 0.0)
+            {
+                return bad("prompt_pool: share in [0, 1], prompts to pick from, zipf >= 0");
             }
             if !t.root_weight.is_finite() || t.root_weight < 0.0 {
                 return bad("root_weight must be >= 0");
@@ -623,6 +705,12 @@ impl ReferenceConfig {
                     || r.page_blocks.0 > r.page_blocks.1)
             {
                 return bad("retrieval shares in [0, 1], page_blocks a range from 1");
+            }
+            if t.long_context_tokens.is_nan() || t.long_context_tokens <= 0.0 {
+                return bad("long_context_tokens must be positive (or infinite)");
+            }
+            if !(t.think.floor_s.is_finite() && t.think.floor_s >= 0.0) {
+                return bad("think floor_s must be >= 0");
             }
             if !positive(t.output.median) || t.output.max == 0 {
                 return bad("output median and max must be positive");
@@ -660,6 +748,8 @@ pub fn build(config: &ReferenceConfig) -> Trace {
 struct Pending {
     ms: u64,
     seq: u64,
+    /// Seed of the follow-up's own random stream.
+    seed: u64,
     parent: Parent,
 }
 
@@ -723,8 +813,18 @@ impl PagePool {
 
 struct Builder<'a> {
     cfg: &'a ReferenceConfig,
+    /// The stream of the request being built: its root's (by the root's index) or, for
+    /// a follow-up, one its parent seeded (see the module notes).
     rng: ChaCha8Rng,
+    /// Session roots built so far.
+    roots: u64,
+    /// Ids of the named prompts, then of every type's pool prompts (empty until a root
+    /// first uses one).
     prompt_ids: Vec<Vec<u64>>,
+    /// Blocks of each pool prompt, indexed like `prompt_ids`.
+    pool_blocks: Vec<u64>,
+    /// Per type: index of its first pool prompt in `prompt_ids`, and the Zipf weights.
+    pools: Vec<Option<(usize, Vec<f64>)>>,
     root_cum: Vec<f64>,
     prompt_cum: Vec<Vec<f64>>,
     tail_cum: Vec<f64>,
@@ -748,6 +848,11 @@ fn cumulative(weights: impl IntoIterator<Item = f64>) -> Vec<f64> {
         .collect()
 }
 
+/// Cumulative Zipf weights of `n` ranks.
+fn zipf_cum(n: usize, exponent: f64) -> Vec<f64> {
+    cumulative((0..n).map(|r| 1.0 / ((r + 1) as f64).powf(exponent)))
+}
+
 fn pick(cum: &[f64], rng: &mut ChaCha8Rng) -> usize {
     let u = rng.random::<f64>() * cum.last().copied().unwrap_or(0.0);
     cum.partition_point(|&c| c <= u).min(cum.len() - 1)
@@ -764,14 +869,32 @@ impl<'a> Builder<'a> {
         let prompt_cum = cfg
             .types
             .iter()
+            .map(|t| zipf_cum(t.prompts.len(), t.prompt_zipf))
+            .collect();
+        // Pool prompt lengths come from a stream of their own, so a pool's size does
+        // not shift the rest of the trace.
+        let mut pool_rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x706f_6f6c);
+        let mut pool_blocks = vec![0; prompt_ids.len()];
+        let pools = cfg
+            .types
+            .iter()
             .map(|t| {
-                cumulative((0..t.prompts.len()).map(|r| 1.0 / ((r + 1) as f64).powf(t.prompt_zipf)))
+                let pool = t.prompt_pool.as_ref().filter(|p| p.share > 0.0)?;
+                let start = prompt_ids.len();
+                for _ in 0..pool.count {
+                    prompt_ids.push(Vec::new());
+                    pool_blocks.push(pool.tokens.sample(&mut pool_rng).div_ceil(BLOCK));
+                }
+                Some((start, zipf_cum(pool.count, pool.zipf)))
             })
             .collect();
         Builder {
             cfg,
             rng: ChaCha8Rng::seed_from_u64(cfg.seed),
+            roots: 0,
             prompt_ids,
+            pool_blocks,
+            pools,
             root_cum: cumulative(cfg.types.iter().map(|t| t.root_weight)),
             prompt_cum,
             tail_cum: cumulative(cfg.tails.iter().map(|t| t.weight)),
@@ -786,8 +909,11 @@ impl<'a> Builder<'a> {
     }
 
     fn run(&mut self) {
-        let mut roots = RootArrivals::new(self.cfg, &mut self.rng);
-        let mut next_root = roots.next_ms(&mut self.rng);
+        // Arrivals draw from a stream of their own: the session starts do not move
+        // when the content of the sessions does.
+        let mut arrivals_rng = ChaCha8Rng::seed_from_u64(self.cfg.seed ^ 0x6172_7269_7665);
+        let mut roots = RootArrivals::new(self.cfg, &mut arrivals_rng);
+        let mut next_root = roots.next_ms(&mut arrivals_rng);
         loop {
             let root_due = (next_root < self.duration_ms).then_some(next_root);
             let child_due = self.pending.peek().map(|p| p.ms);
@@ -795,7 +921,7 @@ impl<'a> Builder<'a> {
                 (None, None) => break,
                 (Some(r), c) if c.is_none_or(|c| r <= c) => {
                     self.root(r);
-                    next_root = roots.next_ms(&mut self.rng);
+                    next_root = roots.next_ms(&mut arrivals_rng);
                 }
                 _ => {
                     let p = self.pending.pop().expect("peeked");
@@ -817,10 +943,12 @@ impl<'a> Builder<'a> {
 
     fn root(&mut self, ms: u64) {
         let cfg = self.cfg;
+        let stream = (cfg.seed.rotate_left(17) ^ self.roots).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        self.rng = ChaCha8Rng::seed_from_u64(stream);
+        self.roots += 1;
         let k = pick(&self.root_cum, &mut self.rng);
         let ty = &cfg.types[k];
-        let mut prompt = (!ty.prompts.is_empty() && self.rng.random::<f64>() >= ty.no_prompt)
-            .then(|| ty.prompts[pick(&self.prompt_cum[k], &mut self.rng)]);
+        let mut prompt = (self.rng.random::<f64>() >= ty.no_prompt).then(|| self.prompt(k));
         let mut doc_ids = Vec::new();
         let mut question = None;
         if let Some(spec) = &ty.document
@@ -831,18 +959,42 @@ impl<'a> Builder<'a> {
             prompt = doc_prompt;
             question = Some(spec.question.sample(&mut self.rng));
         }
-        let mut ids = prompt.map_or_else(Vec::new, |p| self.prompt_ids[p].clone());
+        let mut ids = prompt.map_or_else(Vec::new, |p| self.prompt_path(p));
         ids.extend_from_slice(&doc_ids);
         let user = question.unwrap_or_else(|| ty.user_tokens.sample(&mut self.rng));
         let shared = ids.len() as u64 * BLOCK;
         let input = (shared + user).min(self.cfg.max_input.max(shared + 1));
-        let retrieval = ty.retrieval.is_some();
-        // The query comes first, then the results.
+        // The query comes first, then the results; a root reusing a popular query's
+        // results searches no further.
+        let retrieval = ty.retrieval.is_some() && question.is_none();
         self.emit(ms, k, None, ids, input, 1, retrieval);
+    }
+
+    /// A prompt for a prompted root of type `k`: a named one or one of its pool.
+    fn prompt(&mut self, k: usize) -> usize {
+        let ty = &self.cfg.types[k];
+        if let (Some(pool), Some((start, cum))) = (&ty.prompt_pool, &self.pools[k])
+            && (ty.prompts.is_empty() || self.rng.random::<f64>() < pool.share)
+        {
+            return start + pick(cum, &mut self.rng);
+        }
+        ty.prompts[pick(&self.prompt_cum[k], &mut self.rng)]
+    }
+
+    /// The ids of prompt `p`, minting a pool prompt's on its first use.
+    fn prompt_path(&mut self, p: usize) -> Vec<u64> {
+        if self.prompt_ids[p].is_empty() {
+            let ids = (0..self.pool_blocks[p].max(1))
+                .map(|_| self.fresh())
+                .collect();
+            self.prompt_ids[p] = ids;
+        }
+        self.prompt_ids[p].clone()
     }
 
     fn follow_up(&mut self, p: Pending) {
         let cfg = self.cfg;
+        self.rng = ChaCha8Rng::seed_from_u64(p.seed);
         let parent = p.parent;
         let ty = &cfg.types[parent.type_idx];
         let k = if self.rng.random::<f64>() < ty.stay_type {
@@ -1035,7 +1187,8 @@ impl<'a> Builder<'a> {
         if turn >= cfg.max_turns {
             return;
         }
-        let p = ty.next_turn[(turn as usize - 1).min(ty.next_turn.len() - 1)];
+        let p = ty.next_turn[(turn as usize - 1).min(ty.next_turn.len() - 1)]
+            / (1.0 + (input as f64 / ty.long_context_tokens).powi(2));
         if self.rng.random::<f64>() >= p {
             return;
         }
@@ -1043,9 +1196,12 @@ impl<'a> Builder<'a> {
         for _ in 0..children {
             let z: f64 = StandardNormal.sample(&mut self.rng);
             let median = ty.think.base_s + ty.think.per_output_token_s * output as f64;
-            let think = output as f64 / DECODE_TOKENS_PER_S + median * (ty.think.sigma * z).exp();
+            let think = output as f64 / DECODE_TOKENS_PER_S
+                + ty.think.floor_s
+                + median * (ty.think.sigma * z).exp();
             // At least a millisecond, so the child sorts strictly after its parent.
             let at = ms + ((think * 1000.0).round() as u64).max(1);
+            let seed = self.rng.random::<u64>();
             if at >= self.duration_ms {
                 continue;
             }
@@ -1053,6 +1209,7 @@ impl<'a> Builder<'a> {
             self.pending.push(Pending {
                 ms: at,
                 seq: self.seq,
+                seed,
                 parent: Parent {
                     chat_id,
                     turn,
@@ -1467,9 +1624,180 @@ mod tests {
         let mut c = good.clone();
         c.arrivals.swing_amplitude = 1.0;
         assert!(c.validate().is_err());
-        let mut c = good;
+        let mut c = good.clone();
         c.types[0].prompts.push(99);
         assert!(c.validate().is_err());
+        let mut c = good.clone();
+        c.types[0].prompt_pool.as_mut().unwrap().count = 0;
+        assert!(c.validate().is_err());
+        let mut c = good.clone();
+        c.types[0].long_context_tokens = 0.0;
+        assert!(c.validate().is_err());
+        let mut c = good;
+        c.types[1].think.floor_s = -1.0;
+        assert!(c.validate().is_err());
+    }
+
+    /// Text roots by the prompt they open with: the first id of a pool prompt is a fresh
+    /// id, of a named prompt a reserved one.
+    fn pool_prompt_roots(trace: &Trace, config: &ReferenceConfig) -> HashMap<u64, usize> {
+        let mut uses = HashMap::new();
+        for r in &trace.requests {
+            let s = r.session.as_ref().unwrap();
+            let first = r.ids()[0];
+            if s.is_root() && s.req_type == "text" && first >= config.fresh_id_base {
+                *uses.entry(first).or_insert(0) += 1;
+            }
+        }
+        uses
+    }
+
+    #[test]
+    fn pool_prompts_form_a_long_tail() {
+        let config = ReferenceConfig::trace_a_like(5, 3600.0);
+        let trace = build(&config);
+        let uses = pool_prompt_roots(&trace, &config);
+        let mut counts: Vec<usize> = uses.values().copied().collect();
+        counts.sort_unstable_by(|a, b| b.cmp(a));
+        // A few popular prompts and very many rare ones.
+        assert!(counts.len() > 300, "{} pool prompts in use", counts.len());
+        assert!(counts[0] > 20 * counts[counts.len() / 2], "{counts:?}");
+        // A prompt always stands for the same run of ids.
+        let mut first_run: HashMap<u64, Vec<u64>> = HashMap::new();
+        for r in &trace.requests {
+            let s = r.session.as_ref().unwrap();
+            let ids = r.ids();
+            if s.is_root() && uses.get(&ids[0]).is_some_and(|&n| n > 5) {
+                let run = first_run.entry(ids[0]).or_insert_with(|| ids.to_vec());
+                let common = run.iter().zip(ids).take_while(|(a, b)| a == b).count();
+                run.truncate(common);
+                assert!(!run.is_empty());
+            }
+        }
+        // No pool, no pool prompts.
+        let mut without = config.clone();
+        without.types[0].prompt_pool = None;
+        without.types[0].document = None;
+        without.types[0].no_prompt = 0.0;
+        assert!(pool_prompt_roots(&build(&without), &without).is_empty());
+    }
+
+    #[test]
+    fn follow_ups_wait_at_least_the_floor() {
+        let config = ReferenceConfig::trace_a_like(6, 1800.0);
+        let trace = build(&config);
+        let mut n = 0;
+        for r in &trace.requests {
+            let s = r.session.as_ref().unwrap();
+            let Some(p) = s.parent() else { continue };
+            let parent = &trace.requests[p as usize];
+            let ty = config
+                .types
+                .iter()
+                .find(|t| t.name == parent.session.as_ref().unwrap().req_type)
+                .unwrap();
+            let floor = ty.think.floor_s + parent.output_length as f64 / DECODE_TOKENS_PER_S;
+            assert!(
+                r.timestamp - parent.timestamp >= floor - 0.002,
+                "record {p}"
+            );
+            n += 1;
+        }
+        assert!(n > 1000, "{n} follow-ups");
+    }
+
+    #[test]
+    fn long_contexts_continue_less() {
+        let config = ReferenceConfig::trace_a_like(8, 3600.0);
+        let trace = build(&config);
+        let mut has_child = vec![false; trace.requests.len()];
+        for r in &trace.requests {
+            if let Some(p) = r.session.as_ref().unwrap().parent() {
+                has_child[p as usize] = true;
+            }
+        }
+        let text = &config.types[0];
+        let share = |short: bool| {
+            let picked: Vec<bool> = trace
+                .requests
+                .iter()
+                .enumerate()
+                .filter(|(_, r)| {
+                    let s = r.session.as_ref().unwrap();
+                    s.req_type == "text"
+                        && s.turn == 1
+                        && (r.input_length as f64 <= text.long_context_tokens / 4.0) == short
+                        && (r.input_length as f64 >= 2.0 * text.long_context_tokens || short)
+                })
+                .map(|(i, _)| has_child[i])
+                .collect();
+            picked.iter().filter(|&&c| c).count() as f64 / picked.len() as f64
+        };
+        let (short, long) = (share(true), share(false));
+        // 1 / (1 + (1/4)^2) against at most 1 / (1 + 2^2) of the same probability.
+        assert!(long < 0.4 * short, "short {short}, long {long}");
+    }
+
+    #[test]
+    fn a_content_knob_does_not_move_the_session_starts() {
+        let config = ReferenceConfig::trace_a_like(4, 1200.0);
+        let mut other = config.clone();
+        other.types[3].output.median *= 1.5;
+        other.types[1].document.as_mut().unwrap().reuse = 0.2;
+        let starts = |c: &ReferenceConfig| -> Vec<f64> {
+            build(c)
+                .requests
+                .iter()
+                .filter(|r| r.session.as_ref().unwrap().is_root())
+                .map(|r| r.timestamp)
+                .collect()
+        };
+        assert_eq!(starts(&config), starts(&other));
+        // The text sessions that open without a document stay as they were.
+        let texts = |c: &ReferenceConfig| -> Vec<(f64, u64, u64)> {
+            build(c)
+                .requests
+                .iter()
+                .filter(|r| {
+                    let s = r.session.as_ref().unwrap();
+                    s.is_root() && s.req_type == "text"
+                })
+                .map(|r| (r.timestamp, r.input_length, r.output_length))
+                .collect()
+        };
+        let (a, b) = (texts(&config), texts(&other));
+        let same = a.iter().zip(&b).filter(|(x, y)| x == y).count();
+        assert!(same as f64 > 0.95 * a.len() as f64, "{same} of {}", a.len());
+    }
+
+    #[test]
+    fn popular_search_results_are_shared_whole() {
+        let config = ReferenceConfig::trace_a_like(2, 3600.0);
+        let trace = build(&config);
+        // Search roots that start with the same first fresh block after the prompt share
+        // the query and its results: a long common prefix.
+        let mut by_first: HashMap<u64, Vec<&[u64]>> = HashMap::new();
+        for r in &trace.requests {
+            let s = r.session.as_ref().unwrap();
+            if !s.is_root() || s.req_type != "search" {
+                continue;
+            }
+            if let Some(&first) = r.ids().iter().find(|&&id| id >= config.fresh_id_base) {
+                by_first.entry(first).or_default().push(r.ids());
+            }
+        }
+        let shared: Vec<usize> = by_first
+            .values()
+            .filter(|v| v.len() > 1)
+            .map(|v| v[0].iter().zip(v[1]).take_while(|(a, b)| a == b).count())
+            .collect();
+        assert!(shared.len() > 50, "{} popular queries", shared.len());
+        let mut sorted = shared.clone();
+        sorted.sort_unstable();
+        assert!(
+            sorted[sorted.len() / 2] > 100,
+            "median shared blocks {sorted:?}"
+        );
     }
 
     #[test]
