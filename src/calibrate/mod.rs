@@ -5,13 +5,16 @@
 //! build a reference trace, fit it, generate from the fit, measure — and a handful of
 //! its knobs are nudged, each by the figure it drives most, until the generated figures
 //! meet the targets. Seeds stay fixed across rounds (common random numbers), so a change
-//! in a figure comes from the knobs and not from sampling noise. Measuring the generated
-//! trace rather than the reference one makes the fit's own bias part of what is
-//! corrected.
+//! in a figure comes mostly from the knobs and not from sampling noise. Mostly: the
+//! reference trace gives every session its own random stream, but the generator draws
+//! from one stream, so a slightly different model yields a differently drawn trace;
+//! `replicates` generated traces per simulation, their figures averaged, damp that
+//! noise. Measuring the generated trace rather than the reference one makes the fit's
+//! own bias part of what is corrected.
 
 pub mod targets;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::fit::{FitOptions, SourceInfo, fit_trace};
 use crate::generate::{GenerateOptions, Generator};
@@ -210,13 +213,18 @@ pub fn objective(rows: &[Row]) -> f64 {
 
 /// What the calibration adjusts, relative to the prior: multipliers (1 = the prior's
 /// value) unless named `_add`. Probabilities are scaled in odds, so they stay in (0, 1).
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Knobs {
     pub session_rate: f64,
     pub first_turn_odds: f64,
     pub later_turn_odds: f64,
+    /// The context length at which long contexts continue half as often.
+    pub long_context: f64,
     pub think_scale: f64,
     pub think_sigma_add: f64,
+    /// The floor of the think time (the short end of the gaps: how many follow-ups come
+    /// back while their context is still in a small cache).
+    pub think_floor: f64,
     /// Root weight per type, in the prior's order.
     pub type_weight: Vec<f64>,
     pub input_scale: f64,
@@ -226,6 +234,12 @@ pub struct Knobs {
     pub output_sigma_add: f64,
     /// Odds of a root carrying a system prompt.
     pub prompt_odds: f64,
+    /// Added to the Zipf exponent of every type's named prompts: how much the most
+    /// popular prompt dominates.
+    pub prompt_zipf_add: f64,
+    /// Odds of a prompted root taking a prompt from its type's long tail (prompt pool)
+    /// rather than a named one.
+    pub pool_odds: f64,
     /// Odds of a root carrying a document.
     pub document_odds: f64,
     /// Odds of reusing a live document or an earlier retrieved page.
@@ -240,8 +254,10 @@ impl Knobs {
             session_rate: 1.0,
             first_turn_odds: 1.0,
             later_turn_odds: 1.0,
+            long_context: 1.0,
             think_scale: 1.0,
             think_sigma_add: 0.0,
+            think_floor: 1.0,
             type_weight: vec![1.0; types],
             input_scale: 1.0,
             input_sigma_add: 0.0,
@@ -249,6 +265,8 @@ impl Knobs {
             output_scale: 1.0,
             output_sigma_add: 0.0,
             prompt_odds: 1.0,
+            prompt_zipf_add: 0.0,
+            pool_odds: 1.0,
             document_odds: 1.0,
             reuse_odds: 1.0,
             recency: 1.0,
@@ -291,9 +309,11 @@ pub fn apply(prior: &ReferenceConfig, k: &Knobs, t: &Targets) -> ReferenceConfig
             };
             *p = scale_odds(*p, odds);
         }
+        ty.long_context_tokens *= k.long_context;
         ty.think.base_s *= k.think_scale;
         ty.think.per_output_token_s *= k.think_scale;
         ty.think.sigma = (ty.think.sigma + k.think_sigma_add).max(0.05);
+        ty.think.floor_s *= k.think_floor;
         scale_mix(
             &mut ty.user_tokens,
             k.input_scale,
@@ -303,6 +323,10 @@ pub fn apply(prior: &ReferenceConfig, k: &Knobs, t: &Targets) -> ReferenceConfig
         if k.prompt_odds != 1.0 {
             // Only when turned: 1 - (1 - x) need not give x back exactly.
             ty.no_prompt = 1.0 - scale_odds(1.0 - ty.no_prompt, k.prompt_odds);
+        }
+        ty.prompt_zipf = (ty.prompt_zipf + k.prompt_zipf_add).max(0.0);
+        if let Some(p) = &mut ty.prompt_pool {
+            p.share = scale_odds(p.share, k.pool_odds);
         }
         if let Some(d) = &mut ty.document {
             scale_mix(
@@ -335,6 +359,10 @@ pub fn simulate(config: &ReferenceConfig, source: SourceInfo, seed: u64) -> (Mod
     let stats = generated_stats(&model, seed, config.duration_s);
     (model, stats)
 }
+
+/// Replicate `k` of a simulation generates with the targets' seed plus `k` times this,
+/// so the replicates stay clear of the neighbouring seeds a reader may check with.
+pub const REPLICATE_SEED_STRIDE: u64 = 1000;
 
 /// The figures of `duration_s` seconds generated from `model` with `seed`.
 ///
@@ -391,6 +419,7 @@ impl Calibration {
             "targets_file": source,
             "prior": targets.prior.name(),
             "seed": targets.seed,
+            "replicates": targets.replicates,
             "duration_s": targets.duration_s,
             "simulations": self.iterations,
             "best_simulation": self.best_iteration,
@@ -407,14 +436,18 @@ enum Param {
     SessionRate,
     FirstTurn,
     LaterTurns,
+    LongContext,
     ThinkScale,
     ThinkSigma,
+    ThinkFloor,
     InputScale,
     InputSigma,
     InputTail,
     OutputScale,
     OutputSigma,
     PromptOdds,
+    PromptZipf,
+    PoolOdds,
     DocumentOdds,
     ReuseOdds,
     Recency,
@@ -425,7 +458,7 @@ impl Param {
     fn additive(self) -> bool {
         matches!(
             self,
-            Param::ThinkSigma | Param::InputSigma | Param::OutputSigma
+            Param::ThinkSigma | Param::InputSigma | Param::OutputSigma | Param::PromptZipf
         )
     }
 
@@ -434,14 +467,18 @@ impl Param {
             Param::SessionRate => &mut k.session_rate,
             Param::FirstTurn => &mut k.first_turn_odds,
             Param::LaterTurns => &mut k.later_turn_odds,
+            Param::LongContext => &mut k.long_context,
             Param::ThinkScale => &mut k.think_scale,
             Param::ThinkSigma => &mut k.think_sigma_add,
+            Param::ThinkFloor => &mut k.think_floor,
             Param::InputScale => &mut k.input_scale,
             Param::InputSigma => &mut k.input_sigma_add,
             Param::InputTail => &mut k.input_tail,
             Param::OutputScale => &mut k.output_scale,
             Param::OutputSigma => &mut k.output_sigma_add,
             Param::PromptOdds => &mut k.prompt_odds,
+            Param::PromptZipf => &mut k.prompt_zipf_add,
+            Param::PoolOdds => &mut k.pool_odds,
             Param::DocumentOdds => &mut k.document_odds,
             Param::ReuseOdds => &mut k.reuse_odds,
             Param::Recency => &mut k.recency,
@@ -496,11 +533,21 @@ fn active_params(t: &Targets, prior: &ReferenceConfig) -> Vec<Param> {
     if has_turns && later && t.follow_up_share.is_some() {
         p.push(Param::LaterTurns);
     }
+    let long = prior
+        .types
+        .iter()
+        .any(|ty| ty.long_context_tokens.is_finite());
+    if has_turns && long && t.input.p50.is_some() {
+        p.push(Param::LongContext);
+    }
     if has_turns && (t.gap_p50.is_some() || t.gap_p90.is_some()) {
         p.push(Param::ThinkScale);
     }
     if has_turns && t.gap_p50.is_some() && t.gap_p90.is_some() {
         p.push(Param::ThinkSigma);
+    }
+    if has_turns && t.lru.is_some() && prior.types.iter().any(|ty| ty.think.floor_s > 0.0) {
+        p.push(Param::ThinkFloor);
     }
     let count = |l: &LengthTargets| [l.mean, l.p50, l.p99].iter().flatten().count();
     let input = count(&t.input);
@@ -523,6 +570,17 @@ fn active_params(t: &Targets, prior: &ReferenceConfig) -> Vec<Param> {
     let cache = t.ideal_hit_ratio.is_some() || t.lru.is_some() || t.cross_session_share.is_some();
     if cache {
         p.extend([Param::PromptOdds, Param::ReuseOdds]);
+        if prior.types.iter().any(|ty| ty.prompts.len() > 1) {
+            p.push(Param::PromptZipf);
+        }
+        let pooled = |ty: &crate::reference::TypeProfile| {
+            ty.prompt_pool
+                .as_ref()
+                .is_some_and(|pool| pool.share > 0.0 && pool.share < 1.0)
+        };
+        if prior.types.iter().any(pooled) {
+            p.push(Param::PoolOdds);
+        }
         if prior.types.iter().any(|ty| ty.document.is_some()) {
             p.push(Param::DocumentOdds);
         }
@@ -635,9 +693,19 @@ impl<F: FnMut(&Round<'_>)> Search<'_, F> {
         let started = std::time::Instant::now();
         let knobs = self.knobs(theta);
         let config = apply(&self.prior, &knobs, self.targets);
-        let (mut model, stats) = simulate(&config, self.source.clone(), self.targets.seed);
+        let seed = self.targets.seed;
+        let (mut model, stats) = simulate(&config, self.source.clone(), seed);
+        let mut replicates = vec![stats];
+        for k in 1..u64::from(self.targets.replicates) {
+            let seed = seed.wrapping_add(k * REPLICATE_SEED_STRIDE);
+            replicates.push(generated_stats(&model, seed, config.duration_s));
+        }
         for r in &mut self.rows {
-            r.ours = r.figure.measure(&stats);
+            r.ours = replicates
+                .iter()
+                .map(|s| r.figure.measure(s))
+                .sum::<Option<f64>>()
+                .map(|total| total / replicates.len() as f64);
         }
         let res: Vec<f64> = self.rows.iter().map(residual).collect();
         let obj = res.iter().map(|r| r * r).sum::<f64>();
@@ -835,6 +903,28 @@ mod tests {
         );
         let record = c.record(&targets, "t.toml");
         assert_eq!(record["figures"].as_array().unwrap().len(), 3);
+    }
+
+    #[test]
+    fn replicates_average_the_figures_of_several_generated_traces() {
+        let targets = Targets::parse(
+            "duration_s = 300\niterations = 1\nreplicates = 2\nrate = 6.0\n\
+             [cache]\nlru = [0.2, 0.4, 0.5, 0.55, 0.58]\n",
+            "t.toml",
+        )
+        .unwrap();
+        let c = calibrate(&targets, source(), |_| {});
+        let runs = [1, 1 + REPLICATE_SEED_STRIDE].map(|s| generated_stats(&c.model, s, 300.0));
+        for r in &c.rows {
+            let each: Vec<f64> = runs.iter().map(|s| r.figure.measure(s).unwrap()).collect();
+            assert_eq!(
+                r.ours,
+                Some((each[0] + each[1]) / 2.0),
+                "{}",
+                r.figure.key()
+            );
+        }
+        assert_eq!(c.record(&targets, "t.toml")["replicates"], 2);
     }
 
     #[test]

@@ -8,6 +8,8 @@
 //! duration_s = 7200      # seconds simulated per iteration; default 7200
 //! seed = 1               # seed of the reference build and of the generation; default 1
 //! iterations = 30        # at most this many simulate-and-adjust rounds; default 30
+//! replicates = 1         # traces generated per simulation (seeds seed, seed + 1000,
+//!                        # ...), their figures averaged; default 1
 //! rate = 5.98            # requests per second
 //!
 //! [input]                # input tokens per request
@@ -83,6 +85,9 @@ pub struct Targets {
     pub duration_s: f64,
     pub seed: u64,
     pub iterations: u32,
+    /// Traces generated from each simulation's model, their figures averaged: one
+    /// generated trace is a noisy measure of what a model produces on average.
+    pub replicates: u32,
     pub rate: Option<f64>,
     pub input: LengthTargets,
     pub output: LengthTargets,
@@ -126,6 +131,7 @@ struct RawFile {
     duration_s: Option<Spanned<f64>>,
     seed: Option<Spanned<i64>>,
     iterations: Option<Spanned<i64>>,
+    replicates: Option<Spanned<i64>>,
     rate: Option<Spanned<f64>>,
     #[serde(default)]
     input: RawLengths,
@@ -267,6 +273,13 @@ impl Targets {
                 _ => return Err(c.error(s.span(), "iterations", "must be 1..=1000")),
             },
         };
+        let replicates = match &raw.replicates {
+            None => 1,
+            Some(s) => match u32::try_from(*s.get_ref()) {
+                Ok(n @ 1..=16) => n,
+                _ => return Err(c.error(s.span(), "replicates", "must be 1..=16")),
+            },
+        };
         let same = c.share(&raw.cache.same_session_share, "cache.same_session_share")?;
         let cross = c.share(&raw.cache.cross_session_share, "cache.cross_session_share")?;
         let cross_session_share = match (same, cross) {
@@ -338,6 +351,7 @@ impl Targets {
             duration_s,
             seed,
             iterations,
+            replicates,
             rate: c.positive(&raw.rate, "rate")?,
             input: c.lengths(&raw.input, "input")?,
             output: c.lengths(&raw.output, "output")?,
@@ -369,13 +383,15 @@ mod tests {
         let t = Targets::parse("", "t.toml").unwrap();
         assert_eq!(t.prior, Prior::TraceA);
         assert_eq!((t.duration_s, t.seed, t.iterations), (7200.0, 1, 30));
+        assert_eq!(t.replicates, 1);
         assert!(t.rate.is_none() && t.lru.is_none() && t.types.is_empty());
     }
 
     #[test]
     fn every_key_is_read() {
         let t = Targets::parse(
-            "prior = \"api\"\nduration_s = 600\nseed = 3\niterations = 5\nrate = 24\n\
+            "prior = \"api\"\nduration_s = 600\nseed = 3\niterations = 5\nreplicates = 2\n\
+             rate = 24\n\
              [input]\nmean = 915\np50 = 574\np99 = 6294\n[output]\np50 = 39\n\
              [sessions]\nfollow_up_share = 0\nsingle_request_share = 1.0\n\
              gap_p50 = 1\ngap_p90 = 2\n\
@@ -386,6 +402,7 @@ mod tests {
         .unwrap();
         assert_eq!(t.prior, Prior::Api);
         assert_eq!((t.duration_s, t.seed, t.iterations), (600.0, 3, 5));
+        assert_eq!(t.replicates, 2);
         assert_eq!(t.rate, Some(24.0));
         assert_eq!(t.input.p99, Some(6294.0));
         assert_eq!(t.output.mean, None);
@@ -419,6 +436,8 @@ mod tests {
         assert!(e.starts_with("t.toml:3: `input.p99`: is below p50"), "{e}");
         let e = err("iterations = 0\n");
         assert!(e.starts_with("t.toml:1: `iterations`"), "{e}");
+        let e = err("replicates = 0\n");
+        assert!(e.starts_with("t.toml:1: `replicates`"), "{e}");
     }
 
     #[test]
