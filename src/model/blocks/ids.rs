@@ -7,10 +7,13 @@
 
 use std::ops::Range;
 
-/// Ids as consecutive runs, in order.
+use smallvec::SmallVec;
+
+/// Ids as consecutive runs, in order. A request has a few runs (its shared prefix, what
+/// each earlier turn added, its own content and tail), held inline up to this many.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct IdRuns {
-    runs: Vec<Range<u64>>,
+    runs: SmallVec<[Range<u64>; 4]>,
     len: usize,
 }
 
@@ -110,7 +113,7 @@ mod tests {
     #[test]
     fn consecutive_runs_join() {
         let r = runs(&[(10, 3), (13, 2), (40, 1), (7, 0)]);
-        assert_eq!(r.runs, vec![10..15, 40..41]);
+        assert_eq!(r.runs.to_vec(), vec![10..15, 40..41]);
         assert_eq!(r.len(), 6);
         assert_eq!(r.to_vec(), vec![10, 11, 12, 13, 14, 40]);
     }
