@@ -665,3 +665,90 @@ fn measure_clock(m: &ClientMix, days: usize) {
         100.0 * exact as f64 / judged.max(1) as f64
     );
 }
+
+/// End to end: `generate` from an imported model draws each root from the client clock:
+/// the trace passes `check`, every request is a single-request session of the clients'
+/// type, a day's arrivals per 10-minute window follow the summed client rates, and
+/// shards merge back into the one-run bytes.
+#[test]
+fn generate_follows_the_imported_clients() {
+    let t = TestDir::new();
+    let model = import(&t, &vendored(), &[]);
+    let m = mix(&model);
+    t.run(&[
+        "generate",
+        "-q",
+        "-m",
+        "model.json",
+        "--duration",
+        "1d",
+        "--seed",
+        "3",
+        "-o",
+        "day.jsonl",
+    ])
+    .expect_code(0);
+    util::assert_checks_clean(&t, &t.path("day.jsonl"));
+    let trace = tracesynth::trace::read_trace(t.path("day.jsonl").to_str().unwrap(), None)
+        .expect("readable");
+    assert!(trace.requests.iter().all(|r| {
+        let s = r.session.as_ref().unwrap();
+        s.parent_chat_id == -1 && s.turn == 1 && s.req_type == "text"
+    }));
+    let mut per_window = vec![0.0; 144];
+    for r in &trace.requests {
+        per_window[(r.timestamp / 600.0) as usize] += 1.0;
+    }
+    let expected: Vec<f64> = m.total_rates().iter().map(|r| r * 600.0).collect();
+    let (seen, wanted): (f64, f64) = (per_window.iter().sum(), expected.iter().sum());
+    assert!(
+        (seen / wanted - 1.0).abs() < 0.05,
+        "{seen} requests in a day, the clients' rates give {wanted:.0}"
+    );
+    // The daily swing is kept: the busiest and the quietest hours differ as in the data.
+    let hourly = |v: &[f64]| -> Vec<f64> { v.chunks(6).map(|c| c.iter().sum()).collect() };
+    let (ours, theirs) = (hourly(&per_window), hourly(&expected));
+    let spread = |h: &[f64]| {
+        h.iter().cloned().fold(f64::MIN, f64::max) / h.iter().cloned().fold(f64::MAX, f64::min)
+    };
+    assert!(
+        (spread(&ours) / spread(&theirs) - 1.0).abs() < 0.3,
+        "busiest/quietest hour {:.2} vs {:.2} in the data",
+        spread(&ours),
+        spread(&theirs)
+    );
+    // Sharding works for client models too.
+    for i in 0..2 {
+        t.run(&[
+            "generate",
+            "-q",
+            "-m",
+            "model.json",
+            "--duration",
+            "2h",
+            "--seed",
+            "3",
+            "--shard",
+            &format!("{i}/2"),
+            "-o",
+            &format!("p{i}.jsonl"),
+        ])
+        .expect_code(0);
+    }
+    t.run(&["merge", "-q", "p0.jsonl", "p1.jsonl", "-o", "merged.jsonl"])
+        .expect_code(0);
+    t.run(&[
+        "generate",
+        "-q",
+        "-m",
+        "model.json",
+        "--duration",
+        "2h",
+        "--seed",
+        "3",
+        "-o",
+        "whole.jsonl",
+    ])
+    .expect_code(0);
+    assert!(t.read("merged.jsonl") == t.read("whole.jsonl"));
+}

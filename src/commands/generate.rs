@@ -70,6 +70,13 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         "flat" => RateProfileChoice::Flat,
         path => RateProfileChoice::Steps(read_steps(path)?),
     };
+    if model.clients.is_some() && rate_profile != RateProfileChoice::Repeat {
+        bail!(
+            "--rate-profile {}: a model of ServeGen clients follows each client's own rates \
+             (use --rate-scale to scale them all)",
+            args.rate_profile
+        );
+    }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let formatter =
         LineFormatter::new(args.format, Some(model.block_size)).map_err(anyhow::Error::msg)?;

@@ -23,6 +23,7 @@ use rand_chacha::ChaCha8Rng;
 use crate::model::Model;
 use crate::model::arrivals::{GapSampler, RateProfile, RootClock};
 use crate::model::blocks::{BlockSampler, IdRuns, IdsExhausted};
+use crate::model::clients::ClientClock;
 use crate::model::schedule::Schedule;
 use crate::model::sessions::sample_index;
 use crate::trace::{Request, Session};
@@ -172,17 +173,28 @@ struct Booked {
     keep: Option<f64>,
 }
 
+/// Where session starts come from.
+enum Roots {
+    /// The fitted arrival model: a rate profile, and unit-mean gaps in its operational
+    /// time (the integrated rate, `op_time` reached so far).
+    Fitted {
+        clock: RootClock,
+        gaps: GapSampler,
+        op_time: f64,
+    },
+    /// One renewal process per client (a model imported from ServeGen); `next` is the
+    /// client of the next root.
+    Clients { clock: ClientClock, next: usize },
+}
+
 /// Plans a synthetic trace, request by request in output order. Times inside are model
 /// seconds; output timestamps are scaled by `time_scale` and put on the model's time grid.
 pub struct Planner<'m> {
     model: &'m Model,
     options: GenerateOptions,
     rng: ChaCha8Rng,
-    clock: RootClock,
-    gaps: GapSampler,
+    roots: Roots,
     blocks: BlockSampler<'m>,
-    /// Integrated rate reached by the root process.
-    op_time: f64,
     next_root: f64,
     roots_done: bool,
     booked: Schedule<Booked>,
@@ -212,14 +224,23 @@ impl<'m> Planner<'m> {
             (None, None, None) => model.span,
             _ => f64::INFINITY,
         };
+        let roots = match &model.clients {
+            Some(mix) => Roots::Clients {
+                clock: ClientClock::new(mix, scale, -model.warm_up),
+                next: 0,
+            },
+            None => Roots::Fitted {
+                clock: RootClock::new(profile, base, options.seed, -model.warm_up),
+                gaps: base.gap_sampler(),
+                op_time: 0.0,
+            },
+        };
         let mut generator = Planner {
             model,
             rng: ChaCha8Rng::seed_from_u64(options.seed),
-            gaps: base.gap_sampler(),
+            roots,
             blocks: BlockSampler::new(&model.blocks, model.block_size, model.types.len()),
-            clock: RootClock::new(profile, base, options.seed, -model.warm_up),
             options,
-            op_time: 0.0,
             next_root: 0.0,
             roots_done: false,
             booked: Schedule::default(),
@@ -229,17 +250,38 @@ impl<'m> Planner<'m> {
             horizon,
             failed: false,
         };
-        // Sessions run from before the first written request, as in a real trace cut
-        // out of a stationary stream; the first root falls a random fraction of a gap
-        // after the warm-up starts, as in a renewal process seen from any moment.
-        let first = generator.gaps.sample(&mut generator.rng) * generator.rng.random::<f64>();
-        generator.advance_roots(first);
+        generator.advance_roots(true);
         generator
     }
 
-    fn advance_roots(&mut self, gap: f64) {
-        self.op_time += gap;
-        self.next_root = self.clock.time_at(self.op_time);
+    /// Draw the next root's time (and client).
+    fn advance_roots(&mut self, first: bool) {
+        self.next_root = match &mut self.roots {
+            Roots::Fitted {
+                clock,
+                gaps,
+                op_time,
+            } => {
+                // Sessions run from before the first written request, as in a real trace
+                // cut out of a stationary stream; the first root falls a random fraction
+                // of a gap after the warm-up starts, as in a renewal process seen from
+                // any moment.
+                let gap = gaps.sample(&mut self.rng);
+                *op_time += if first {
+                    gap * self.rng.random::<f64>()
+                } else {
+                    gap
+                };
+                clock.time_at(*op_time)
+            }
+            Roots::Clients { clock, next } => match clock.next(&mut self.rng) {
+                Some((t, client)) => {
+                    *next = client;
+                    t
+                }
+                None => f64::INFINITY,
+            },
+        };
     }
 
     fn output_time(&self, t: f64) -> f64 {
@@ -250,10 +292,25 @@ impl<'m> Planner<'m> {
         }
     }
 
-    fn emit_root(&mut self, t: f64) -> Result<Option<Planned>, IdsExhausted> {
+    /// A new session at `t`, from `client` for a model of clients.
+    fn emit_root(
+        &mut self,
+        t: f64,
+        client: Option<usize>,
+    ) -> Result<Option<Planned>, IdsExhausted> {
         let model = self.model;
         let session = self.roots_drawn;
         self.roots_drawn += 1;
+        if let (Some(client), Some(mix)) = (client, &model.clients) {
+            // Clients share no prefixes: ServeGen has no block data.
+            let ty = mix.client_type(client);
+            let (input, output) = mix.sample_lengths(client, t, &mut self.rng);
+            let tail = model.blocks.tails.root_prob[ty];
+            let ids = self
+                .blocks
+                .complete(&mut self.rng, &IdRuns::new(), input, tail)?;
+            return Ok(self.finish(session, t, ty, 1, None, input, output, ids));
+        }
         let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
         let (prefix, shared_blocks, kind) = self.blocks.root_prefix(&mut self.rng, ty, t)?;
         let draw = model.lengths.per_type[ty]
@@ -414,9 +471,12 @@ impl Planner<'_> {
                 if t >= 0.0 {
                     self.roots_started += 1;
                 }
-                let gap = self.gaps.sample(&mut self.rng);
-                self.advance_roots(gap);
-                self.emit_root(t)
+                let client = match self.roots {
+                    Roots::Clients { next, .. } => Some(next),
+                    Roots::Fitted { .. } => None,
+                };
+                self.advance_roots(false);
+                self.emit_root(t, client)
             } else {
                 let (t, b) = self.booked.pop()?;
                 if t >= self.horizon {
