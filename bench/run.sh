@@ -101,8 +101,10 @@ rm -f "$TMP/gen2.jsonl"
 echo "sharded generation: ${SHARDS:=4} parts, one after the other..." >&2
 PARTS=()
 for ((i = 0; i < SHARDS; i++)); do
-    measure "generate --shard $i/$SHARDS -> file" 0 0 -- \
+    measure "generate --shard $i/$SHARDS -> /dev/null" 0 0 -- \
         "$BIN" --quiet generate -m "$MODEL" --requests "$GEN_REQUESTS" --shard "$i/$SHARDS" \
+        -o /dev/null
+    "$BIN" --quiet generate -m "$MODEL" --requests "$GEN_REQUESTS" --shard "$i/$SHARDS" \
         -o "$TMP/part-$i.jsonl"
     PARTS+=("$TMP/part-$i.jsonl")
 done
