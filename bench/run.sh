@@ -8,7 +8,8 @@
 #   bench/run.sh --quick    # skip the 10M-request memory run
 #
 # Environment: GEN_REQUESTS (default 1000000) requests for the throughput run,
-# BIG_MB (default 100) size of the fit/stats/compare input, KEEP=1 keeps the temp dir.
+# BIG_MB (default 100) size of the fit/stats/compare input, SHARDS (default 4) parts of
+# the sharded run, KEEP=1 keeps the temp dir.
 #
 # Times are wall-clock seconds from /usr/bin/time on one thread; CPU is user+sys. On a
 # shared machine the CPU column is the steadier of the two. "MB" is 10^6 bytes.
@@ -88,6 +89,29 @@ measure "generate ${GEN_REQUESTS} req -> file" "$GEN_BYTES" "$GEN_LINES" -- \
     "$BIN" --quiet generate -m "$MODEL" --requests "$GEN_REQUESTS" -o "$TMP/gen2.jsonl"
 cmp -s "$TMP/gen.jsonl" "$TMP/gen2.jsonl" || { echo "generate is not deterministic" >&2; exit 1; }
 rm -f "$TMP/gen2.jsonl"
+for threads in 2 $(( $(nproc) > 2 ? $(nproc) : 0 )); do
+    [[ $threads == 0 ]] && continue
+    measure "generate ${GEN_REQUESTS} req --threads $threads -> /dev/null" "$GEN_BYTES" "$GEN_LINES" -- \
+        "$BIN" --quiet generate -m "$MODEL" --requests "$GEN_REQUESTS" --threads "$threads" -o /dev/null
+done
+"$BIN" --quiet generate -m "$MODEL" --requests "$GEN_REQUESTS" --threads 2 -o "$TMP/gen2.jsonl"
+cmp -s "$TMP/gen.jsonl" "$TMP/gen2.jsonl" || { echo "--threads 2 changed the output" >&2; exit 1; }
+rm -f "$TMP/gen2.jsonl"
+
+echo "sharded generation: ${SHARDS:=4} parts, one after the other..." >&2
+PARTS=()
+for ((i = 0; i < SHARDS; i++)); do
+    measure "generate --shard $i/$SHARDS -> /dev/null" 0 0 -- \
+        "$BIN" --quiet generate -m "$MODEL" --requests "$GEN_REQUESTS" --shard "$i/$SHARDS" \
+        -o /dev/null
+    "$BIN" --quiet generate -m "$MODEL" --requests "$GEN_REQUESTS" --shard "$i/$SHARDS" \
+        -o "$TMP/part-$i.jsonl"
+    PARTS+=("$TMP/part-$i.jsonl")
+done
+measure "merge $SHARDS parts -> file" "$GEN_BYTES" "$GEN_LINES" -- \
+    "$BIN" --quiet merge "${PARTS[@]}" -o "$TMP/merged.jsonl"
+cmp -s "$TMP/gen.jsonl" "$TMP/merged.jsonl" || { echo "merged parts differ from one run" >&2; exit 1; }
+rm -f "${PARTS[@]}" "$TMP/merged.jsonl"
 
 echo "making the ${BIG_MB} MB input..." >&2
 head -c "$((BIG_MB * 1000000))" "$TMP/gen.jsonl" | head -n -1 > "$TMP/big.jsonl"

@@ -32,6 +32,10 @@ pub enum Command {
     Fit(commands::fit::FitArgs),
     /// Generate a synthetic trace from a model (the built-in default without --model).
     Generate(commands::generate::GenerateArgs),
+    /// Build a model from ServeGen per-client data (arrival windows and length PMFs).
+    ImportServegen(commands::import_servegen::ImportServegenArgs),
+    /// Join the parts of `generate --shard I/N` into the trace one run writes.
+    Merge(commands::merge::MergeArgs),
     /// Build a model from summary statistics (calibrated, not fitted).
     #[command(long_about = commands::calibrate::ABOUT)]
     Calibrate(commands::calibrate::CalibrateArgs),

@@ -14,5 +14,6 @@ pub mod generate;
 pub mod metrics;
 pub mod model;
 pub mod reference;
+pub mod servegen;
 pub mod trace;
 pub mod validate;

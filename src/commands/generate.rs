@@ -5,10 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use tracesynth::generate::{GenerateOptions, Generator, RateProfileChoice};
+use std::io::Write;
+
+use tracesynth::generate::{GenerateOptions, RateProfileChoice, Shard, write_trace};
 use tracesynth::model::Model;
-use tracesynth::model::blocks::IdsExhausted;
-use tracesynth::trace::{Format, OutputFile, Request, writer_for};
+use tracesynth::trace::mooncake::TieSorter;
+use tracesynth::trace::{Format, LineFormatter, OutputFile};
 
 use super::Global;
 
@@ -47,14 +49,16 @@ pub struct GenerateArgs {
     /// `chat_id` of the first request.
     #[arg(long, default_value_t = 0)]
     pub start_id: u64,
-    /// Threads: 2 or more generate on one thread while another formats and writes (the
-    /// output is the same bytes as with 1). More than 2 do not help yet.
+    /// Threads that format the output while another plans it; the bytes are the same as
+    /// with 1.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
     pub threads: u32,
+    /// Write only part I of N (`0/8` .. `7/8`): the sessions of that part, with the chat
+    /// ids and block ids of the whole run. `tracesynth merge` joins the parts into the
+    /// bytes of the whole run.
+    #[arg(long, value_parser = parse_shard, value_name = "I/N")]
+    pub shard: Option<Shard>,
 }
-
-/// Requests per batch handed from the generating thread to the writing one.
-const BATCH: usize = 2048;
 
 pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     let model = match &args.model {
@@ -66,6 +70,25 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         "flat" => RateProfileChoice::Flat,
         path => RateProfileChoice::Steps(read_steps(path)?),
     };
+    if model.clients.is_some() && rate_profile != RateProfileChoice::Repeat {
+        bail!(
+            "--rate-profile {}: a model of ServeGen clients follows each client's own rates \
+             (use --rate-scale to scale them all)",
+            args.rate_profile
+        );
+    }
+    let shard = args.shard.unwrap_or(Shard::WHOLE);
+    let formatter =
+        LineFormatter::new(args.format, Some(model.block_size)).map_err(anyhow::Error::msg)?;
+    if shard != Shard::WHOLE && !formatter.is_stateless() {
+        bail!(
+            "--shard: writing {}-token blocks as --format {} numbers the new blocks in order \
+             of appearance across the whole trace, which a part cannot know; use --format {}",
+            model.block_size,
+            args.format,
+            native_format(model.block_size)
+        );
+    }
     let options = GenerateOptions {
         seed: args.seed,
         duration: args.duration,
@@ -75,31 +98,34 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         time_scale: args.time_scale,
         rate_profile,
         start_id: args.start_id,
+        shard,
     };
     let mut out = OutputFile::create(&args.output)?;
     let progress = global.counter("generating");
-    {
-        let mut writer = writer_for(args.format, &mut out, Some(model.block_size))
-            .map_err(anyhow::Error::msg)?;
-        let mut written = 0u64;
-        let mut write = |req: &Request| -> anyhow::Result<()> {
-            writer.write(req).context("writing the output")?;
-            written += 1;
-            if let Some(p) = &progress
-                && written.is_multiple_of(4096)
-            {
-                p.set_position(written);
-            }
-            Ok(())
-        };
-        if args.threads <= 1 {
-            for req in Generator::new(&model, options) {
-                write(&req?)?;
-            }
-        } else {
-            pipelined(&model, options, &mut write)?;
+    let mut report = |written: u64| {
+        if let Some(p) = &progress {
+            p.set_position(written);
         }
-        writer.flush().context("writing the output")?;
+    };
+    let threads = args.threads as usize;
+    match args.format {
+        // Equal timestamps go out in a content-defined order, so parts merge back into
+        // the same bytes.
+        Format::Mooncake => {
+            let mut sorted = TieSorter::new(&mut out);
+            write_trace(
+                &model,
+                options,
+                threads,
+                formatter,
+                &mut sorted,
+                &mut report,
+            )?;
+            sorted.flush().context("writing the output")?;
+        }
+        _ => {
+            write_trace(&model, options, threads, formatter, &mut out, &mut report)?;
+        }
     }
     if let Some(p) = progress {
         p.finish_and_clear();
@@ -108,58 +134,26 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Generate on a second thread and hand batches over, so formatting and writing overlap
-/// with generating. Order is kept, so the bytes are those of the one-thread run. Written
-/// batches go back to the generating thread to be freed there: freeing memory another
-/// thread allocated is what made a plain hand-over slower than one thread.
-fn pipelined(
-    model: &Model,
-    options: GenerateOptions,
-    write: &mut dyn FnMut(&Request) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Result<Vec<Request>, IdsExhausted>>(4);
-        let (back_tx, back_rx) = std::sync::mpsc::channel::<Vec<Request>>();
-        scope.spawn(move || {
-            let mut batch = Vec::with_capacity(BATCH);
-            for req in Generator::new(model, options) {
-                let failed = req.is_err();
-                match req {
-                    Ok(r) => batch.push(r),
-                    Err(e) => {
-                        let _ = tx.send(Err(e));
-                    }
-                }
-                if failed {
-                    return;
-                }
-                if batch.len() == BATCH {
-                    let next = match back_rx.try_recv() {
-                        Ok(mut used) => {
-                            used.clear();
-                            used
-                        }
-                        Err(_) => Vec::with_capacity(BATCH),
-                    };
-                    // A closed channel means the writer stopped (an error, or `| head`).
-                    if tx.send(Ok(std::mem::replace(&mut batch, next))).is_err() {
-                        return;
-                    }
-                }
-            }
-            if !batch.is_empty() {
-                let _ = tx.send(Ok(batch));
-            }
-        });
-        for batch in rx {
-            let batch = batch?;
-            for req in &batch {
-                write(req)?;
-            }
-            let _ = back_tx.send(batch);
-        }
-        Ok(())
-    })
+/// The format whose block size is `block`.
+fn native_format(block: u32) -> Format {
+    if block == tracesynth::trace::MOONCAKE_BLOCK {
+        Format::Mooncake
+    } else {
+        Format::Bailian
+    }
+}
+
+/// `I/N` -> part I of N.
+fn parse_shard(text: &str) -> Result<Shard, String> {
+    let (i, n) = text
+        .split_once('/')
+        .ok_or_else(|| format!("`{text}` is not a part like 0/8"))?;
+    let num = |s: &str| {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|_| format!("`{text}` is not a part like 0/8"))
+    };
+    Shard::new(num(i)?, num(n)?)
 }
 
 /// `90`, `90s`, `30m`, `2h`, `1d`, `1.5h` -> seconds.

@@ -7,6 +7,8 @@ pub mod compare;
 pub mod convert;
 pub mod fit;
 pub mod generate;
+pub mod import_servegen;
+pub mod merge;
 pub mod reference;
 pub mod stats;
 mod table;
@@ -125,6 +127,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Stats(args) => stats::run(&args, global),
         Command::Fit(args) => fit::run(&args, global),
         Command::Generate(args) => generate::run(&args, global),
+        Command::ImportServegen(args) => import_servegen::run(&args, global),
+        Command::Merge(args) => merge::run(&args, global),
         Command::Compare(args) => compare::run(&args, global),
         Command::Reference(args) => reference::run(&args, global),
         Command::Validate(args) => validate::run(&args, global),

@@ -67,7 +67,7 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
         provenance: Provenance {
             source: source.name,
             source_sha256: source.sha256,
-            source_format: format,
+            source_format: format.into(),
             records,
             span_seconds: raw_span,
             tracesynth_version: env!("CARGO_PKG_VERSION").to_string(),
@@ -85,6 +85,7 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
         sessions,
         lengths,
         blocks,
+        clients: None,
     }
 }
 

@@ -153,8 +153,17 @@ impl ArrivalModel {
 
     /// A sampler of unit-mean operational-time gaps, zeros included.
     pub fn gap_sampler(&self) -> GapSampler {
-        let nonzero_mean = 1.0 / (1.0 - self.zero_gap_prob);
-        let kind = match &self.gaps {
+        self.gaps.sampler(self.zero_gap_prob)
+    }
+}
+
+impl GapDist {
+    /// A sampler of unit-mean gaps: a share `zero_prob` of them exactly zero, the rest
+    /// from this distribution scaled so that the overall mean stays 1. The shape must be
+    /// valid (see [`ArrivalModel::validate`]).
+    pub fn sampler(&self, zero_prob: f64) -> GapSampler {
+        let nonzero_mean = 1.0 / (1.0 - zero_prob);
+        let kind = match self {
             GapDist::Gamma { shape } => {
                 GapKind::Gamma(GammaSampler::new(*shape, 1.0 / shape).expect("validated shape"))
             }
@@ -166,7 +175,7 @@ impl ArrivalModel {
         };
         GapSampler {
             kind,
-            zero_prob: self.zero_gap_prob,
+            zero_prob,
             nonzero_mean,
         }
     }

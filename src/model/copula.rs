@@ -30,7 +30,12 @@ impl GaussianCopula {
     /// Fit from paired samples through Spearman's rho (`rho = 2 sin(pi rho_s / 6)`, exact
     /// for the Gaussian copula).
     pub fn fit(xs: &[f64], ys: &[f64]) -> Self {
-        let rs = spearman(xs, ys);
+        GaussianCopula::from_spearman(spearman(xs, ys))
+    }
+
+    /// The copula with this Spearman rank correlation (where only the target rank
+    /// correlation is known, not paired samples).
+    pub fn from_spearman(rs: f64) -> Self {
         let rho = (2.0 * (std::f64::consts::PI * rs / 6.0).sin()).clamp(-0.999, 0.999);
         GaussianCopula { rho, spearman: rs }
     }

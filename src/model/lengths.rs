@@ -34,6 +34,16 @@ pub struct TypeLengths {
 }
 
 impl TypeLengths {
+    /// Lengths of a type whose requests are all roots (a source without sessions):
+    /// generated follow-ups cannot occur, but the model still needs a rule for them.
+    pub fn roots_only(root: RootLengths) -> TypeLengths {
+        TypeLengths {
+            followup: default_followup(&root),
+            root,
+            root_by_prefix: vec![],
+        }
+    }
+
     pub fn root_for(&self, kind: PrefixKind) -> &RootLengths {
         self.root_by_prefix
             .get(kind.index())

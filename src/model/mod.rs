@@ -4,6 +4,7 @@
 
 pub mod arrivals;
 pub mod blocks;
+pub mod clients;
 pub mod copula;
 pub mod lengths;
 pub mod quantile;
@@ -56,13 +57,34 @@ impl ModelError {
     }
 }
 
+/// What a model was made from: a trace in one of the formats `fit` reads, or ServeGen's
+/// per-client data (`import-servegen`), which is not a trace of requests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceFormat {
+    Bailian,
+    Mooncake,
+    Azure,
+    Servegen,
+}
+
+impl From<Format> for SourceFormat {
+    fn from(format: Format) -> Self {
+        match format {
+            Format::Bailian => SourceFormat::Bailian,
+            Format::Mooncake => SourceFormat::Mooncake,
+            Format::Azure => SourceFormat::Azure,
+        }
+    }
+}
+
 /// Where a model came from.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Provenance {
     /// File name of the fitted trace (no directories: they leak local paths).
     pub source: String,
     pub source_sha256: String,
-    pub source_format: Format,
+    pub source_format: SourceFormat,
     pub records: u64,
     /// Seconds from the first to the last record.
     pub span_seconds: f64,
@@ -100,6 +122,11 @@ pub struct Model {
     pub sessions: sessions::SessionModel,
     pub lengths: lengths::LengthModel,
     pub blocks: blocks::BlockModel,
+    /// Per-client arrivals and lengths (models imported from ServeGen client data). The
+    /// sections above then describe the aggregate of the clients, so the model also works
+    /// as an ordinary one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<clients::ClientMix>,
 }
 
 impl Model {
@@ -172,6 +199,9 @@ impl Model {
         self.sessions.validate(n)?;
         self.lengths.validate(n)?;
         self.blocks.validate(n)?;
+        if let Some(clients) = &self.clients {
+            clients.validate(n)?;
+        }
         Ok(())
     }
 }

@@ -5,31 +5,35 @@
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 
+/// The heap orders small keys; the items wait in slots, so reordering the heap never
+/// moves them (a booked follow-up is much larger than its key).
 #[derive(Debug)]
 pub struct Schedule<T> {
-    heap: BinaryHeap<Reverse<Entry<T>>>,
+    heap: BinaryHeap<Reverse<Key>>,
+    slots: Vec<Option<T>>,
+    free: Vec<usize>,
     booked: u64,
 }
 
 #[derive(Debug)]
-struct Entry<T> {
+struct Key {
     at: f64,
     seq: u64,
-    item: T,
+    slot: usize,
 }
 
-impl<T> PartialEq for Entry<T> {
+impl PartialEq for Key {
     fn eq(&self, other: &Self) -> bool {
         self.cmp(other) == Ordering::Equal
     }
 }
-impl<T> Eq for Entry<T> {}
-impl<T> PartialOrd for Entry<T> {
+impl Eq for Key {}
+impl PartialOrd for Key {
     fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
         Some(self.cmp(other))
     }
 }
-impl<T> Ord for Entry<T> {
+impl Ord for Key {
     fn cmp(&self, other: &Self) -> Ordering {
         self.at.total_cmp(&other.at).then(self.seq.cmp(&other.seq))
     }
@@ -39,6 +43,8 @@ impl<T> Default for Schedule<T> {
     fn default() -> Self {
         Schedule {
             heap: BinaryHeap::new(),
+            slots: Vec::new(),
+            free: Vec::new(),
             booked: 0,
         }
     }
@@ -47,21 +53,36 @@ impl<T> Default for Schedule<T> {
 impl<T> Schedule<T> {
     pub fn push(&mut self, at: f64, item: T) {
         self.booked += 1;
-        self.heap.push(Reverse(Entry {
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.slots[slot] = Some(item);
+                slot
+            }
+            None => {
+                self.slots.push(Some(item));
+                self.slots.len() - 1
+            }
+        };
+        self.heap.push(Reverse(Key {
             at,
             seq: self.booked,
-            item,
+            slot,
         }));
     }
 
     /// When the earliest item is due.
     pub fn next_time(&self) -> Option<f64> {
-        self.heap.peek().map(|Reverse(e)| e.at)
+        self.heap.peek().map(|Reverse(k)| k.at)
     }
 
     /// The earliest item and its time.
     pub fn pop(&mut self) -> Option<(f64, T)> {
-        self.heap.pop().map(|Reverse(e)| (e.at, e.item))
+        let Reverse(key) = self.heap.pop()?;
+        self.free.push(key.slot);
+        let item = self.slots[key.slot]
+            .take()
+            .expect("a booked slot holds its item");
+        Some((key.at, item))
     }
 
     /// The earliest item if it is due by `now`.
@@ -75,6 +96,8 @@ impl<T> Schedule<T> {
 
     pub fn clear(&mut self) {
         self.heap.clear();
+        self.slots.clear();
+        self.free.clear();
     }
 
     pub fn len(&self) -> usize {

@@ -174,6 +174,35 @@ pub fn sample_index<R: Rng + ?Sized>(rng: &mut R, weights: &[f64]) -> usize {
 }
 
 impl SessionModel {
+    /// Sessions of one request each (no follow-ups), roots of the types in proportion to
+    /// `type_weights`: what a source without session data supports.
+    pub fn roots_only(type_weights: Vec<f64>) -> SessionModel {
+        let n_types = type_weights.len();
+        SessionModel {
+            root_type_mix: normalise(type_weights),
+            per_type: (0..n_types)
+                .map(|ty| {
+                    let mut child_type = vec![0.0; n_types];
+                    child_type[ty] = 1.0;
+                    TypeSessions {
+                        input_bounds: vec![],
+                        child_prob: vec![vec![0.0]],
+                        children_count: vec![1.0],
+                        child_type,
+                        think_time: ThinkTime {
+                            output_bounds: vec![],
+                            buckets: vec![Quantile::constant(0.0)],
+                            spearman: 0.0,
+                        },
+                        truncated_share: 0.0,
+                        truncated_keep: None,
+                    }
+                })
+                .collect(),
+            min_parent_blocks: 0,
+        }
+    }
+
     pub fn fit(p: &Prepared) -> SessionModel {
         let min_parent_blocks = match p.lineage {
             crate::fit::prepared::Lineage::InferredFromBlocks => 3,

@@ -37,8 +37,8 @@ pub fn parse_line(line: &str) -> Result<Request, FieldError> {
 
 /// Append one record in the upstream style (field order, `": "` and `", "` spacing,
 /// millisecond timestamps printed as Python prints a float) to `out`, with a newline.
-/// `session` supplies the session fields for requests that have none.
-pub fn write_line(out: &mut Vec<u8>, req: &Request, session: &Session) {
+/// `session` supplies the session fields for requests that have none, `ids` the blocks.
+pub fn write_line(out: &mut Vec<u8>, req: &Request, session: &Session, ids: &[u64]) {
     let mut ints = itoa::Buffer::new();
     out.extend_from_slice(b"{\"chat_id\": ");
     out.extend_from_slice(ints.format(session.chat_id).as_bytes());
@@ -55,7 +55,7 @@ pub fn write_line(out: &mut Vec<u8>, req: &Request, session: &Session) {
     out.extend_from_slice(b", \"turn\": ");
     out.extend_from_slice(ints.format(session.turn).as_bytes());
     out.extend_from_slice(b", \"hash_ids\": [");
-    push_ids(out, req.ids());
+    push_ids(out, ids);
     out.extend_from_slice(b"]}\n");
 }
 
@@ -165,7 +165,7 @@ mod tests {
         assert_eq!(session.chat_id, 201);
         assert_eq!(session.parent(), Some(166));
         let mut out = Vec::new();
-        write_line(&mut out, &req, &session);
+        write_line(&mut out, &req, &session, req.ids());
         assert_eq!(String::from_utf8(out).unwrap(), format!("{LINE}\n"));
     }
 

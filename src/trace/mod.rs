@@ -8,7 +8,8 @@ mod bailian;
 mod detect;
 mod input;
 mod jsonl;
-mod mooncake;
+pub mod merge;
+pub mod mooncake;
 mod reader;
 pub mod reblock;
 mod writer;
@@ -16,7 +17,7 @@ mod writer;
 pub use detect::Format;
 pub use input::open_input;
 pub use reader::{TraceReader, read_trace, read_trace_with};
-pub use writer::{BailianWriter, MooncakeWriter, OutputFile, TraceWriter, writer_for};
+pub use writer::{LineFormatter, LineWriter, OutputFile, TraceWriter, writer_for};
 
 /// Tokens per block in Bailian traces (one hash id per 16 input tokens).
 pub const BAILIAN_BLOCK: u32 = 16;

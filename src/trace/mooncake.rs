@@ -1,5 +1,7 @@
 //! Mooncake JSONL: integer millisecond timestamps, 512-token blocks, no sessions.
 
+use std::io::{self, Write};
+
 use super::Request;
 use super::bailian::push_ids;
 use super::jsonl::{FieldError, parse_raw, require_length, require_timestamp};
@@ -35,9 +37,119 @@ pub fn write_line(out: &mut Vec<u8>, req: &Request, ids: &[u64]) {
     out.extend_from_slice(b"]}\n");
 }
 
+/// The millisecond timestamp of a Mooncake line as this crate writes it, if it starts
+/// like one.
+pub fn line_timestamp(line: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(b"{\"timestamp\": ")?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
+/// Writes Mooncake lines with every group of equal timestamps in byte order.
+///
+/// A Mooncake record has no id, so nothing in a file tells which of two requests of the
+/// same millisecond came first. Generated traces put such a group in the order of its
+/// lines' bytes, which the lines themselves carry: any split of a trace into parts
+/// (`generate --shard`) then merges back into exactly the same bytes (`tracesynth
+/// merge`). Identical lines are interchangeable, so the order is total.
+pub struct TieSorter<W: Write> {
+    out: W,
+    /// Complete lines of the current group, then the start of an unfinished line.
+    buf: Vec<u8>,
+    /// Start of each complete line in `buf`.
+    starts: Vec<usize>,
+    /// End of the last complete line.
+    complete: usize,
+    key: Option<u64>,
+}
+
+impl<W: Write> TieSorter<W> {
+    pub fn new(out: W) -> Self {
+        TieSorter {
+            out,
+            buf: Vec::new(),
+            starts: Vec::new(),
+            complete: 0,
+            key: None,
+        }
+    }
+
+    fn flush_group(&mut self) -> io::Result<()> {
+        if self.starts.len() > 1 {
+            let mut lines: Vec<&[u8]> = self
+                .starts
+                .iter()
+                .zip(self.starts[1..].iter().chain([&self.complete]))
+                .map(|(&a, &b)| &self.buf[a..b])
+                .collect();
+            lines.sort_unstable();
+            for line in lines {
+                self.out.write_all(line)?;
+            }
+        } else {
+            self.out.write_all(&self.buf[..self.complete])?;
+        }
+        self.buf.drain(..self.complete);
+        self.starts.clear();
+        self.complete = 0;
+        Ok(())
+    }
+}
+
+impl<W: Write> Write for TieSorter<W> {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        while let Some(n) = self.buf[self.complete..].iter().position(|&b| b == b'\n') {
+            let start = self.complete;
+            let key = line_timestamp(&self.buf[start..]);
+            if key != self.key || key.is_none() {
+                self.flush_group()?;
+                self.key = key;
+            }
+            let start = self.complete;
+            self.starts.push(start);
+            self.complete = start + n + 1;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.flush_group()?;
+        self.key = None;
+        self.out.write_all(&self.buf)?;
+        self.buf.clear();
+        self.out.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn equal_timestamps_come_out_in_byte_order() {
+        let lines = [
+            "{\"timestamp\": 5, \"input_length\": 9}\n",
+            "{\"timestamp\": 7, \"input_length\": 3}\n",
+            "{\"timestamp\": 7, \"input_length\": 1}\n",
+            "{\"timestamp\": 7, \"input_length\": 2}\n",
+            "{\"timestamp\": 8, \"input_length\": 0}\n",
+        ];
+        let mut out = Vec::new();
+        {
+            let mut w = TieSorter::new(&mut out);
+            // Written in pieces that cut lines anywhere.
+            let all = lines.concat();
+            for chunk in all.as_bytes().chunks(7) {
+                w.write_all(chunk).unwrap();
+            }
+            w.flush().unwrap();
+        }
+        let expected = [lines[0], lines[2], lines[3], lines[1], lines[4]].concat();
+        assert_eq!(String::from_utf8(out).unwrap(), expected);
+        assert_eq!(line_timestamp(lines[1].as_bytes()), Some(7));
+        assert_eq!(line_timestamp(b"{\"chat_id\": 1"), None);
+    }
 
     #[test]
     fn round_trips_a_line_byte_for_byte() {

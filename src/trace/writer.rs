@@ -22,109 +22,127 @@ pub fn writer_for<'a, W: Write + 'a>(
     out: W,
     source_block: Option<u32>,
 ) -> Result<Box<dyn TraceWriter + 'a>, String> {
-    match format {
-        Format::Bailian => Ok(Box::new(BailianWriter::new(out, source_block))),
-        Format::Mooncake => Ok(Box::new(MooncakeWriter::new(out, source_block))),
-        Format::Azure => Err("writing the Azure CSV format is not supported".to_string()),
-    }
+    Ok(Box::new(LineWriter::new(
+        out,
+        LineFormatter::new(format, source_block)?,
+    )))
 }
 
-/// Bailian JSONL in the upstream style. Requests without session fields (from Mooncake or
-/// Azure input) are written as single-request sessions of type `text`, numbered in order.
-pub struct BailianWriter<W: Write> {
-    out: W,
-    line: Vec<u8>,
+/// Turns records into lines of one output format, translating block ids on the way.
+///
+/// Bailian JSONL is written in the upstream style; requests without session fields (from
+/// Mooncake or Azure input) become single-request sessions of type `text`, numbered in
+/// order. Mooncake JSONL re-blocks ids to 512 tokens when the source has another block
+/// size.
+#[derive(Debug)]
+pub struct LineFormatter {
+    format: Format,
     ids: IdMapper,
     mapped: Vec<u64>,
     next_chat_id: u64,
 }
 
-impl<W: Write> BailianWriter<W> {
-    pub fn new(out: W, source_block: Option<u32>) -> Self {
-        BailianWriter {
-            out,
-            line: Vec::with_capacity(4096),
-            ids: IdMapper::new(source_block, super::BAILIAN_BLOCK),
+impl LineFormatter {
+    pub fn new(format: Format, source_block: Option<u32>) -> Result<Self, String> {
+        let target = match format {
+            Format::Bailian => super::BAILIAN_BLOCK,
+            Format::Mooncake => super::MOONCAKE_BLOCK,
+            Format::Azure => {
+                return Err("writing the Azure CSV format is not supported".to_string());
+            }
+        };
+        Ok(LineFormatter {
+            format,
+            ids: IdMapper::new(source_block, target),
+            mapped: Vec::new(),
+            next_chat_id: 0,
+        })
+    }
+
+    /// Whether a line depends on its own record only, never on the records before it, so
+    /// that several formatters on several threads write the same bytes as one. Records
+    /// must carry their session fields.
+    pub fn is_stateless(&self) -> bool {
+        matches!(self.ids, IdMapper::Keep | IdMapper::Refine)
+    }
+
+    /// A fresh formatter of the same kind (for another thread).
+    pub fn fresh(&self) -> LineFormatter {
+        LineFormatter {
+            format: self.format,
+            ids: match self.ids {
+                IdMapper::Keep => IdMapper::Keep,
+                IdMapper::Refine => IdMapper::Refine,
+                IdMapper::Coarsen { .. } => IdMapper::Coarsen {
+                    ids: Default::default(),
+                    next: 0,
+                },
+                IdMapper::Fresh { .. } => IdMapper::Fresh { next: 0 },
+            },
             mapped: Vec::new(),
             next_chat_id: 0,
         }
     }
-}
 
-impl<W: Write> TraceWriter for BailianWriter<W> {
-    fn write(&mut self, req: &Request) -> io::Result<()> {
-        self.line.clear();
-        let invented;
-        let session = match &req.session {
-            Some(s) => s,
-            None => {
-                invented = Session {
-                    chat_id: self.next_chat_id,
-                    parent_chat_id: -1,
-                    turn: 1,
-                    req_type: "text".to_string(),
-                };
-                &invented
-            }
+    /// Append the line of `req` to `out`.
+    pub fn format(&mut self, req: &Request, out: &mut Vec<u8>) -> io::Result<()> {
+        let block = match self.format {
+            Format::Bailian => super::BAILIAN_BLOCK,
+            _ => super::MOONCAKE_BLOCK,
         };
-        self.next_chat_id += 1;
-        if matches!(self.ids, IdMapper::Keep) {
-            bailian::write_line(&mut self.line, req, session);
+        let ids = if matches!(self.ids, IdMapper::Keep) {
+            req.ids()
         } else {
             self.ids
-                .map(
-                    req.ids(),
-                    req.input_length,
-                    super::BAILIAN_BLOCK,
-                    &mut self.mapped,
-                )
+                .map(req.ids(), req.input_length, block, &mut self.mapped)
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            let with_ids = Request {
-                hash_ids: Some(std::mem::take(&mut self.mapped)),
-                ..req.clone()
-            };
-            bailian::write_line(&mut self.line, &with_ids, session);
-            self.mapped = with_ids.hash_ids.unwrap_or_default();
+            &self.mapped
+        };
+        match self.format {
+            Format::Bailian => {
+                let invented;
+                let session = match &req.session {
+                    Some(s) => s,
+                    None => {
+                        invented = Session {
+                            chat_id: self.next_chat_id,
+                            parent_chat_id: -1,
+                            turn: 1,
+                            req_type: "text".to_string(),
+                        };
+                        &invented
+                    }
+                };
+                self.next_chat_id += 1;
+                bailian::write_line(out, req, session, ids);
+            }
+            _ => mooncake::write_line(out, req, ids),
         }
-        self.out.write_all(&self.line)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.out.flush()
+        Ok(())
     }
 }
 
-/// Mooncake JSONL, re-blocking ids to 512 tokens when the source has another block size.
-pub struct MooncakeWriter<W: Write> {
+/// A [`TraceWriter`] writing one formatted line per record.
+pub struct LineWriter<W: Write> {
     out: W,
+    format: LineFormatter,
     line: Vec<u8>,
-    ids: IdMapper,
-    mapped: Vec<u64>,
 }
 
-impl<W: Write> MooncakeWriter<W> {
-    pub fn new(out: W, source_block: Option<u32>) -> Self {
-        MooncakeWriter {
+impl<W: Write> LineWriter<W> {
+    pub fn new(out: W, format: LineFormatter) -> Self {
+        LineWriter {
             out,
+            format,
             line: Vec::with_capacity(4096),
-            ids: IdMapper::new(source_block, super::MOONCAKE_BLOCK),
-            mapped: Vec::new(),
         }
     }
 }
 
-impl<W: Write> TraceWriter for MooncakeWriter<W> {
+impl<W: Write> TraceWriter for LineWriter<W> {
     fn write(&mut self, req: &Request) -> io::Result<()> {
         self.line.clear();
-        self.ids
-            .map(
-                req.ids(),
-                req.input_length,
-                super::MOONCAKE_BLOCK,
-                &mut self.mapped,
-            )
-            .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        mooncake::write_line(&mut self.line, req, &self.mapped);
+        self.format.format(req, &mut self.line)?;
         self.out.write_all(&self.line)
     }
 

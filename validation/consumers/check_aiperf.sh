@@ -81,8 +81,9 @@ gen() { # gen NAME FORMAT ARGS...: generate NAME.jsonl
     "$ts" generate -q --format "$format" -o "$name.jsonl" "$@"
     if [[ "$format" == bailian ]]; then bailian+=("$name.jsonl"); else mooncake+=("$name.jsonl"); fi
 }
-# The built-in default model is the fit of the vendored Mooncake trace; the other models
-# are fitted on the vendored real Bailian excerpt and on a reference trace.
+# The built-in default model (calibrated trace A), models fitted on the vendored real
+# Bailian excerpt and on a reference trace, one imported from ServeGen client data, and
+# the fitted Mooncake model as merged shards.
 "$ts" reference -q --preset trace-a --duration 30m -o reference-trace-a.jsonl
 bailian+=(reference-trace-a.jsonl)
 "$ts" fit -q reference-trace-a.jsonl -o reference-model.json
@@ -98,6 +99,14 @@ gen excerpt-model bailian --model excerpt-model.json --duration 1h
 gen default-mc mooncake --duration 10m
 gen reference-model-mc mooncake --model reference-model.json --duration 10m
 gen excerpt-model-mc mooncake --model excerpt-model.json --duration 1h
+"$ts" import-servegen -q "$root/validation/data/servegen/reason/deepseek-r1" -o servegen-model.json
+gen servegen-model bailian --model servegen-model.json --duration 2h
+for i in 0 1 2; do
+    "$ts" generate -q --model "$root/models/mooncake-conversation.json" --format mooncake \
+        --duration 20m --shard "$i/3" -o "mc-part-$i.jsonl"
+done
+"$ts" merge -q mc-part-0.jsonl mc-part-1.jsonl mc-part-2.jsonl -o mooncake-merged.jsonl
+mooncake+=(mooncake-merged.jsonl)
 
 # --- 3. the checks -------------------------------------------------------------------
 "$vpy" -c 'import aiperf.cli, aiperf.cli_commands.validate' 2>"$work/import.err" || {

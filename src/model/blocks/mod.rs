@@ -14,6 +14,7 @@
 //! - Everything else is fresh content.
 
 mod fit;
+pub mod ids;
 mod sampler;
 mod tree;
 
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 use super::ModelError;
 use super::sessions::check_distribution;
 
+pub use ids::IdRuns;
 pub use sampler::{BlockSampler, IdsExhausted};
 
 /// A prefix is persistent when it is used at least this often...

@@ -5,17 +5,22 @@ use std::rc::Rc;
 
 use rand::{Rng, RngExt};
 
+use super::ids::IdRuns;
 use super::{BlockModel, PrefixKind};
 use crate::model::schedule::Schedule;
 
 /// The generator's side of the blocks model: mints ids, remembers persistent prefixes
 /// and the ephemeral prefixes that still have reuses to come.
+///
+/// Ids are minted in the order the generator asks for them, so they depend only on the
+/// model, the options and the seed: every shard of a sharded run replays the same
+/// sequence and numbers its own records exactly as one whole run would.
 pub struct BlockSampler<'m> {
     model: &'m BlockModel,
     block: u64,
     next_id: u64,
     /// Full id path of each persistent prefix, minted at its first use.
-    minted: Vec<Option<Rc<Vec<u64>>>>,
+    minted: Vec<Option<Rc<IdRuns>>>,
     /// Per type: ephemeral prefixes waiting for a root to reuse them, earliest first.
     reservations: Vec<Schedule<Reservation>>,
     tail_ids: HashMap<(usize, u64), u64>,
@@ -31,8 +36,9 @@ struct Reservation {
 /// A live ephemeral prefix: its persistent parent's path and its own blocks.
 #[derive(Debug)]
 struct EphemeralPrefix {
-    parent_path: Rc<Vec<u64>>,
-    own: Vec<u64>,
+    parent_path: Rc<IdRuns>,
+    own_start: u64,
+    own_blocks: u64,
 }
 
 /// Ids would no longer fit in 32 bits (Dynamo's mocker maps ids to u32 tokens).
@@ -57,27 +63,26 @@ impl<'m> BlockSampler<'m> {
         self.next_id
     }
 
-    fn fresh(&mut self) -> Result<u64, IdsExhausted> {
-        if self.next_id >= crate::trace::MAX_HASH_ID {
+    /// The first of `n` new consecutive ids.
+    fn fresh(&mut self, n: u64) -> Result<u64, IdsExhausted> {
+        if self.next_id + n > crate::trace::MAX_HASH_ID {
             return Err(IdsExhausted);
         }
-        self.next_id += 1;
-        Ok(self.next_id - 1)
+        self.next_id += n;
+        Ok(self.next_id - n)
     }
 
-    fn persistent_path(&mut self, node: usize) -> Result<Rc<Vec<u64>>, IdsExhausted> {
+    fn persistent_path(&mut self, node: usize) -> Result<Rc<IdRuns>, IdsExhausted> {
         if let Some(path) = &self.minted[node] {
             return Ok(path.clone());
         }
         let spec = &self.model.prefixes[node];
-        let (parent, blocks) = (spec.parent, spec.blocks);
+        let (parent, blocks) = (spec.parent, u64::from(spec.blocks));
         let mut path = match parent {
             Some(p) => self.persistent_path(p)?.as_ref().clone(),
-            None => Vec::new(),
+            None => IdRuns::new(),
         };
-        for _ in 0..blocks {
-            path.push(self.fresh()?);
-        }
+        path.push_run(self.fresh(blocks)?, blocks);
         let path = Rc::new(path);
         self.minted[node] = Some(path.clone());
         Ok(path)
@@ -91,9 +96,9 @@ impl<'m> BlockSampler<'m> {
         rng: &mut R,
         ty: usize,
         now: f64,
-    ) -> Result<(Rc<Vec<u64>>, usize, PrefixKind), IdsExhausted> {
+    ) -> Result<(Rc<IdRuns>, usize, PrefixKind), IdsExhausted> {
         let shared = |kind: PrefixKind| {
-            move |path: Rc<Vec<u64>>| {
+            move |path: Rc<IdRuns>| {
                 let n = path.len();
                 (path, n, kind)
             }
@@ -104,7 +109,7 @@ impl<'m> BlockSampler<'m> {
         let choice = &self.model.root_choice[ty];
         let mut x = rng.random::<f64>() * choice.total();
         if x < choice.none {
-            return Ok((Rc::new(Vec::new()), 0, PrefixKind::None));
+            return Ok((Rc::new(IdRuns::new()), 0, PrefixKind::None));
         }
         x -= choice.none;
         for &(node, w) in &choice.persistent {
@@ -126,7 +131,7 @@ impl<'m> BlockSampler<'m> {
             .or(choice.birth.last())
             .map(|e| e.0);
         let Some(parent) = parent else {
-            return Ok((Rc::new(Vec::new()), 0, PrefixKind::None));
+            return Ok((Rc::new(IdRuns::new()), 0, PrefixKind::None));
         };
         let parent_blocks = match parent {
             Some(node) => self.persistent_path(node)?.len(),
@@ -146,24 +151,25 @@ impl<'m> BlockSampler<'m> {
         ty: usize,
         now: f64,
         parent: Option<usize>,
-    ) -> Result<Rc<Vec<u64>>, IdsExhausted> {
+    ) -> Result<Rc<IdRuns>, IdsExhausted> {
         let templates = &self.model.ephemeral[ty].templates;
         let template =
             (!templates.is_empty()).then(|| &templates[rng.random_range(0..templates.len())]);
-        let blocks = template.map_or(1, |t| t.blocks);
+        let blocks = template.map_or(1, |t| u64::from(t.blocks));
         let parent_path = match parent {
             Some(p) => self.persistent_path(p)?,
-            None => Rc::new(Vec::new()),
+            None => Rc::new(IdRuns::new()),
         };
-        let mut own = Vec::with_capacity(blocks as usize);
-        for _ in 0..blocks {
-            own.push(self.fresh()?);
-        }
+        let own_start = self.fresh(blocks)?;
         let mut path = parent_path.as_ref().clone();
-        path.extend_from_slice(&own);
+        path.push_run(own_start, blocks);
         let reuses = template.map_or(&[][..], |t| &t.reuses[..]);
         if !reuses.is_empty() {
-            let prefix = Rc::new(EphemeralPrefix { parent_path, own });
+            let prefix = Rc::new(EphemeralPrefix {
+                parent_path,
+                own_start,
+                own_blocks: blocks,
+            });
             for &(lag, share) in reuses {
                 self.reservations[ty].push(
                     now + lag,
@@ -182,26 +188,24 @@ impl<'m> BlockSampler<'m> {
     pub fn complete<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
-        prefix: &[u64],
+        prefix: &IdRuns,
         input_length: u64,
         tail_prob: f64,
-    ) -> Result<Vec<u64>, IdsExhausted> {
+    ) -> Result<IdRuns, IdsExhausted> {
         let n = input_length.div_ceil(self.block) as usize;
         let partial = !input_length.is_multiple_of(self.block);
-        let mut ids = Vec::with_capacity(n);
         if n <= prefix.len() {
-            ids.extend_from_slice(&prefix[..n]);
+            let mut ids = prefix.prefix(n);
             // A prefix block is full; a partial one is other content and gets its own id.
             if partial {
                 ids.pop();
-                ids.push(self.fresh()?);
+                ids.push(self.fresh(1)?);
             }
             return Ok(ids);
         }
-        ids.extend_from_slice(prefix);
-        while ids.len() + 1 < n {
-            ids.push(self.fresh()?);
-        }
+        let mut ids = prefix.clone();
+        let own = (n - 1 - prefix.len()) as u64;
+        ids.push_run(self.fresh(own)?, own);
         let weights = &self.model.tails.weights;
         let last = if !weights.is_empty() && tail_prob > 0.0 && rng.random::<f64>() < tail_prob {
             let slot = crate::model::sessions::sample_index(rng, weights);
@@ -209,13 +213,13 @@ impl<'m> BlockSampler<'m> {
             match self.tail_ids.get(&(slot, fill)) {
                 Some(&id) => id,
                 None => {
-                    let id = self.fresh()?;
+                    let id = self.fresh(1)?;
                     self.tail_ids.insert((slot, fill), id);
                     id
                 }
             }
         } else {
-            self.fresh()?
+            self.fresh(1)?
         };
         ids.push(last);
         Ok(ids)
@@ -223,11 +227,11 @@ impl<'m> BlockSampler<'m> {
 }
 
 /// The prefix of a root reusing a live ephemeral prefix to `share` of its depth.
-fn reuse(prefix: &EphemeralPrefix, share: f64) -> Rc<Vec<u64>> {
-    let n = prefix.own.len();
-    let depth = ((share * n as f64).round() as usize).clamp(1, n);
+fn reuse(prefix: &EphemeralPrefix, share: f64) -> Rc<IdRuns> {
+    let n = prefix.own_blocks;
+    let depth = ((share * n as f64).round() as u64).clamp(1, n);
     let mut path = prefix.parent_path.as_ref().clone();
-    path.extend_from_slice(&prefix.own[..depth]);
+    path.push_run(prefix.own_start, depth);
     Rc::new(path)
 }
 
@@ -252,9 +256,10 @@ mod tests {
         let model = sampler_model();
         let mut s = BlockSampler::new(&model, 16, 1);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let a = s.complete(&mut rng, &[], 40, 1.0).unwrap(); // last block holds 8 tokens
-        let b = s.complete(&mut rng, &[], 24, 1.0).unwrap(); // 8 again
-        let c = s.complete(&mut rng, &[], 20, 1.0).unwrap(); // 4
+        let none = IdRuns::new();
+        let a = s.complete(&mut rng, &none, 40, 1.0).unwrap().to_vec(); // last block: 8 tokens
+        let b = s.complete(&mut rng, &none, 24, 1.0).unwrap().to_vec(); // 8 again
+        let c = s.complete(&mut rng, &none, 20, 1.0).unwrap().to_vec(); // 4
         assert_eq!(a.len(), 3);
         assert_eq!(a.last(), b.last());
         assert_ne!(a.last(), c.last());
@@ -267,14 +272,16 @@ mod tests {
         let model = BlockModel::unshared(1);
         let mut s = BlockSampler::new(&model, 16, 1);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
-        let prefix = [100, 101, 102, 103, 104];
+        let mut runs = IdRuns::new();
+        runs.push_run(100, 5);
+        let prefix = runs.to_vec();
         // 40 tokens: two full blocks of the prefix, then 8 tokens that are other content.
-        let ids = s.complete(&mut rng, &prefix, 40, 0.0).unwrap();
+        let ids = s.complete(&mut rng, &runs, 40, 0.0).unwrap().to_vec();
         assert_eq!(&ids[..2], &prefix[..2]);
         assert!(!prefix.contains(&ids[2]));
         // 48 tokens end on a block boundary: three full prefix blocks.
         assert_eq!(
-            s.complete(&mut rng, &prefix, 48, 0.0).unwrap(),
+            s.complete(&mut rng, &runs, 48, 0.0).unwrap().to_vec(),
             prefix[..3].to_vec()
         );
     }

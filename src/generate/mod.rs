@@ -5,6 +5,15 @@
 //! time later in a queue. The next request is whichever comes first. Memory holds the
 //! open sessions (booked follow-ups with their parent's ids) and the shared prefixes,
 //! never the output.
+//!
+//! The [`Planner`] decides everything about every request, its ids as a few runs of
+//! consecutive ids ([`IdRuns`]), from one random stream. Spelling the ids out and
+//! formatting the line, most of the work, is left to whoever consumes a [`Planned`]
+//! record, possibly on other threads. A shard (`--shard I/N`) runs the same planner and
+//! keeps the sessions that are its own, so its records are exactly those of the whole
+//! run, chat ids and block ids included.
+
+mod output;
 
 use std::rc::Rc;
 
@@ -13,10 +22,13 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::model::Model;
 use crate::model::arrivals::{GapSampler, RateProfile, RootClock};
-use crate::model::blocks::{BlockSampler, IdsExhausted};
+use crate::model::blocks::{BlockSampler, IdRuns, IdsExhausted};
+use crate::model::clients::ClientClock;
 use crate::model::schedule::Schedule;
 use crate::model::sessions::sample_index;
 use crate::trace::{Request, Session};
+
+pub use output::{OutputError, write_trace};
 
 /// How the root rate behaves over time.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,6 +58,34 @@ pub struct GenerateOptions {
     pub rate_profile: RateProfileChoice,
     /// `chat_id` of the first request.
     pub start_id: u64,
+    /// Keep only this part of the sessions.
+    pub shard: Shard,
+}
+
+/// Part `index` of `count` (`0 <= index < count`): the sessions whose root is the k-th
+/// drawn with `k % count == index`. Sessions are never split, and the parts together are
+/// the whole run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    pub index: u64,
+    pub count: u64,
+}
+
+impl Shard {
+    pub const WHOLE: Shard = Shard { index: 0, count: 1 };
+
+    pub fn new(index: u64, count: u64) -> Result<Shard, String> {
+        if count == 0 || index >= count {
+            return Err(format!(
+                "shard {index}/{count}: the part must be at least 0 and below the count"
+            ));
+        }
+        Ok(Shard { index, count })
+    }
+
+    pub fn holds(&self, session: u64) -> bool {
+        session % self.count == self.index
+    }
 }
 
 impl Default for GenerateOptions {
@@ -59,46 +99,116 @@ impl Default for GenerateOptions {
             time_scale: 1.0,
             rate_profile: RateProfileChoice::Repeat,
             start_id: 0,
+            shard: Shard::WHOLE,
         }
+    }
+}
+
+/// One request as planned: all its fields, its ids as runs.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Planned {
+    /// Ordinal of the root that started its session among all roots drawn (warm-up
+    /// included): the unit shards split on.
+    pub session: u64,
+    /// Output seconds.
+    pub timestamp: f64,
+    pub input_length: u64,
+    pub output_length: u64,
+    pub chat_id: u64,
+    /// `-1` for a root.
+    pub parent_chat_id: i64,
+    pub turn: u32,
+    /// Index into the model's `types`.
+    pub ty: usize,
+    pub ids: IdRuns,
+}
+
+impl Planned {
+    /// Overwrite `req` with this record, reusing its buffers (no allocation once they
+    /// have grown).
+    pub fn fill(&self, types: &[String], req: &mut Request) {
+        req.timestamp = self.timestamp;
+        req.input_length = self.input_length;
+        req.output_length = self.output_length;
+        let ids = req.hash_ids.get_or_insert_with(Vec::new);
+        ids.clear();
+        self.ids.expand_into(ids);
+        let session = req.session.get_or_insert_with(|| Session {
+            chat_id: 0,
+            parent_chat_id: -1,
+            turn: 1,
+            req_type: String::new(),
+        });
+        session.chat_id = self.chat_id;
+        session.parent_chat_id = self.parent_chat_id;
+        session.turn = self.turn;
+        session.req_type.clear();
+        session.req_type.push_str(&types[self.ty]);
+    }
+
+    pub fn to_request(&self, types: &[String]) -> Request {
+        let mut req = Request {
+            timestamp: 0.0,
+            input_length: 0,
+            output_length: 0,
+            hash_ids: Some(Vec::with_capacity(self.ids.len())),
+            session: None,
+        };
+        self.fill(types, &mut req);
+        req
     }
 }
 
 /// A follow-up booked by its parent.
 struct Booked {
+    session: u64,
     ty: usize,
     turn: u32,
     /// `None` when the parent fell in the warm-up and was not written.
     parent_chat_id: Option<u64>,
     parent_input: u64,
     parent_output: u64,
-    parent_ids: Rc<Vec<u64>>,
+    parent_ids: Rc<IdRuns>,
     /// For a truncated follow-up: the share of the parent's context it keeps.
     keep: Option<f64>,
 }
 
-/// Streams a synthetic trace. Times inside are model seconds; output timestamps are
-/// scaled by `time_scale` and put on the model's time grid.
-pub struct Generator<'m> {
+/// Where session starts come from.
+enum Roots {
+    /// The fitted arrival model: a rate profile, and unit-mean gaps in its operational
+    /// time (the integrated rate, `op_time` reached so far).
+    Fitted {
+        clock: RootClock,
+        gaps: GapSampler,
+        op_time: f64,
+    },
+    /// One renewal process per client (a model imported from ServeGen); `next` is the
+    /// client of the next root.
+    Clients { clock: ClientClock, next: usize },
+}
+
+/// Plans a synthetic trace, request by request in output order. Times inside are model
+/// seconds; output timestamps are scaled by `time_scale` and put on the model's time grid.
+pub struct Planner<'m> {
     model: &'m Model,
     options: GenerateOptions,
     rng: ChaCha8Rng,
-    clock: RootClock,
-    gaps: GapSampler,
+    roots: Roots,
     blocks: BlockSampler<'m>,
-    /// Integrated rate reached by the root process.
-    op_time: f64,
     next_root: f64,
     roots_done: bool,
     booked: Schedule<Booked>,
     emitted: u64,
+    /// Roots drawn, warm-up included: the next root's session ordinal.
+    roots_drawn: u64,
     roots_started: u64,
     /// Model seconds after which nothing is emitted.
     horizon: f64,
     failed: bool,
 }
 
-impl<'m> Generator<'m> {
-    pub fn new(model: &'m Model, options: GenerateOptions) -> Generator<'m> {
+impl<'m> Planner<'m> {
+    pub fn new(model: &'m Model, options: GenerateOptions) -> Planner<'m> {
         let base = &model.arrivals;
         let scale = options.rate_scale;
         let profile = match &options.rate_profile {
@@ -114,33 +224,64 @@ impl<'m> Generator<'m> {
             (None, None, None) => model.span,
             _ => f64::INFINITY,
         };
-        let mut generator = Generator {
+        let roots = match &model.clients {
+            Some(mix) => Roots::Clients {
+                clock: ClientClock::new(mix, scale, -model.warm_up),
+                next: 0,
+            },
+            None => Roots::Fitted {
+                clock: RootClock::new(profile, base, options.seed, -model.warm_up),
+                gaps: base.gap_sampler(),
+                op_time: 0.0,
+            },
+        };
+        let mut generator = Planner {
             model,
             rng: ChaCha8Rng::seed_from_u64(options.seed),
-            gaps: base.gap_sampler(),
+            roots,
             blocks: BlockSampler::new(&model.blocks, model.block_size, model.types.len()),
-            clock: RootClock::new(profile, base, options.seed, -model.warm_up),
             options,
-            op_time: 0.0,
             next_root: 0.0,
             roots_done: false,
             booked: Schedule::default(),
             emitted: 0,
+            roots_drawn: 0,
             roots_started: 0,
             horizon,
             failed: false,
         };
-        // Sessions run from before the first written request, as in a real trace cut
-        // out of a stationary stream; the first root falls a random fraction of a gap
-        // after the warm-up starts, as in a renewal process seen from any moment.
-        let first = generator.gaps.sample(&mut generator.rng) * generator.rng.random::<f64>();
-        generator.advance_roots(first);
+        generator.advance_roots(true);
         generator
     }
 
-    fn advance_roots(&mut self, gap: f64) {
-        self.op_time += gap;
-        self.next_root = self.clock.time_at(self.op_time);
+    /// Draw the next root's time (and client).
+    fn advance_roots(&mut self, first: bool) {
+        self.next_root = match &mut self.roots {
+            Roots::Fitted {
+                clock,
+                gaps,
+                op_time,
+            } => {
+                // Sessions run from before the first written request, as in a real trace
+                // cut out of a stationary stream; the first root falls a random fraction
+                // of a gap after the warm-up starts, as in a renewal process seen from
+                // any moment.
+                let gap = gaps.sample(&mut self.rng);
+                *op_time += if first {
+                    gap * self.rng.random::<f64>()
+                } else {
+                    gap
+                };
+                clock.time_at(*op_time)
+            }
+            Roots::Clients { clock, next } => match clock.next(&mut self.rng) {
+                Some((t, client)) => {
+                    *next = client;
+                    t
+                }
+                None => f64::INFINITY,
+            },
+        };
     }
 
     fn output_time(&self, t: f64) -> f64 {
@@ -151,8 +292,25 @@ impl<'m> Generator<'m> {
         }
     }
 
-    fn emit_root(&mut self, t: f64) -> Result<Option<Request>, IdsExhausted> {
+    /// A new session at `t`, from `client` for a model of clients.
+    fn emit_root(
+        &mut self,
+        t: f64,
+        client: Option<usize>,
+    ) -> Result<Option<Planned>, IdsExhausted> {
         let model = self.model;
+        let session = self.roots_drawn;
+        self.roots_drawn += 1;
+        if let (Some(client), Some(mix)) = (client, &model.clients) {
+            // Clients share no prefixes: ServeGen has no block data.
+            let ty = mix.client_type(client);
+            let (input, output) = mix.sample_lengths(client, t, &mut self.rng);
+            let tail = model.blocks.tails.root_prob[ty];
+            let ids = self
+                .blocks
+                .complete(&mut self.rng, &IdRuns::new(), input, tail)?;
+            return Ok(self.finish(session, t, ty, 1, None, input, output, ids));
+        }
         let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
         let (prefix, shared_blocks, kind) = self.blocks.root_prefix(&mut self.rng, ty, t)?;
         let draw = model.lengths.per_type[ty]
@@ -162,10 +320,10 @@ impl<'m> Generator<'m> {
         let input = (shared + draw.own_input).max(1);
         let tail = model.blocks.tails.root_prob[ty];
         let ids = self.blocks.complete(&mut self.rng, &prefix, input, tail)?;
-        Ok(self.finish(t, ty, 1, None, input, draw.output, ids))
+        Ok(self.finish(session, t, ty, 1, None, input, draw.output, ids))
     }
 
-    fn emit_followup(&mut self, t: f64, b: Booked) -> Result<Option<Request>, IdsExhausted> {
+    fn emit_followup(&mut self, t: f64, b: Booked) -> Result<Option<Planned>, IdsExhausted> {
         let model = self.model;
         let rule = &model.lengths.per_type[b.ty].followup;
         let context = b.parent_ids.len().saturating_sub(1);
@@ -176,16 +334,16 @@ impl<'m> Generator<'m> {
                 .map(|lengths| (kept, lengths))
         });
         let (inherited, (input, output)) = match truncated {
-            Some((kept, lengths)) => (&b.parent_ids[..kept.min(context)], lengths),
+            Some((kept, lengths)) => (b.parent_ids.prefix(kept.min(context)), lengths),
             None => (
-                &b.parent_ids[..context],
+                b.parent_ids.prefix(context),
                 rule.sample(&mut self.rng, b.parent_input, b.parent_output),
             ),
         };
         let tail = model.blocks.tails.followup_prob[b.ty];
         let ids = self
             .blocks
-            .complete(&mut self.rng, inherited, input, tail)?;
+            .complete(&mut self.rng, &inherited, input, tail)?;
         // A follow-up of a warm-up request starts its session as far as the output can
         // tell, exactly as a real trace shows a conversation begun before its window.
         let turn = if b.parent_chat_id.is_some() {
@@ -193,7 +351,16 @@ impl<'m> Generator<'m> {
         } else {
             1
         };
-        Ok(self.finish(t, b.ty, turn, b.parent_chat_id, input, output, ids))
+        Ok(self.finish(
+            b.session,
+            t,
+            b.ty,
+            turn,
+            b.parent_chat_id,
+            input,
+            output,
+            ids,
+        ))
     }
 
     /// Number the request, book its follow-ups, and build the record (`None` during the
@@ -201,14 +368,15 @@ impl<'m> Generator<'m> {
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &mut self,
+        session: u64,
         t: f64,
         ty: usize,
         turn: u32,
         parent: Option<u64>,
         input: u64,
         output: u64,
-        ids: Vec<u64>,
-    ) -> Option<Request> {
+        ids: IdRuns,
+    ) -> Option<Planned> {
         let written = t >= 0.0;
         let chat_id = written.then(|| self.options.start_id + self.emitted);
         if written {
@@ -234,6 +402,7 @@ impl<'m> Generator<'m> {
                     _ => None,
                 };
                 let booked = Booked {
+                    session,
                     ty: child_ty,
                     turn: turn + 1,
                     parent_chat_id: chat_id,
@@ -246,17 +415,16 @@ impl<'m> Generator<'m> {
             }
         }
         let chat_id = chat_id?;
-        Some(Request {
+        Some(Planned {
+            session,
             timestamp: self.output_time(t),
             input_length: input,
             output_length: output,
-            hash_ids: Some(ids),
-            session: Some(Session {
-                chat_id,
-                parent_chat_id: parent.map_or(-1, |p| p as i64),
-                turn,
-                req_type: self.model.types[ty].clone(),
-            }),
+            chat_id,
+            parent_chat_id: parent.map_or(-1, |p| p as i64),
+            turn,
+            ty,
+            ids,
         })
     }
 
@@ -266,10 +434,23 @@ impl<'m> Generator<'m> {
     }
 }
 
-impl Iterator for Generator<'_> {
-    type Item = Result<Request, IdsExhausted>;
+impl Iterator for Planner<'_> {
+    type Item = Result<Planned, IdsExhausted>;
 
+    /// The next record of this shard. Records of other shards are planned all the same
+    /// (they draw from the stream and take chat ids and block ids) and dropped here.
     fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            match self.next_planned()? {
+                Ok(p) if !self.options.shard.holds(p.session) => continue,
+                other => return Some(other),
+            }
+        }
+    }
+}
+
+impl Planner<'_> {
+    fn next_planned(&mut self) -> Option<Result<Planned, IdsExhausted>> {
         if self.failed || self.options.requests.is_some_and(|n| self.emitted >= n) {
             return None;
         }
@@ -290,9 +471,12 @@ impl Iterator for Generator<'_> {
                 if t >= 0.0 {
                     self.roots_started += 1;
                 }
-                let gap = self.gaps.sample(&mut self.rng);
-                self.advance_roots(gap);
-                self.emit_root(t)
+                let client = match self.roots {
+                    Roots::Clients { next, .. } => Some(next),
+                    Roots::Fitted { .. } => None,
+                };
+                self.advance_roots(false);
+                self.emit_root(t, client)
             } else {
                 let (t, b) = self.booked.pop()?;
                 if t >= self.horizon {
@@ -311,6 +495,34 @@ impl Iterator for Generator<'_> {
                 }
             }
         }
+    }
+}
+
+/// Streams a synthetic trace as [`Request`]s: the [`Planner`] with every record spelled
+/// out.
+pub struct Generator<'m> {
+    planner: Planner<'m>,
+}
+
+impl<'m> Generator<'m> {
+    pub fn new(model: &'m Model, options: GenerateOptions) -> Generator<'m> {
+        Generator {
+            planner: Planner::new(model, options),
+        }
+    }
+
+    /// Distinct blocks minted so far.
+    pub fn blocks_minted(&self) -> u64 {
+        self.planner.blocks_minted()
+    }
+}
+
+impl Iterator for Generator<'_> {
+    type Item = Result<Request, IdsExhausted>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let types = &self.planner.model.types;
+        Some(self.planner.next()?.map(|p| p.to_request(types)))
     }
 }
 

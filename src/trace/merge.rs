@@ -1,0 +1,230 @@
+//! Joining the parts of a sharded run (`generate --shard I/N`) into the one trace the
+//! whole run writes.
+//!
+//! Every part carries the chat ids and block ids of the whole run, so joining is a k-way
+//! merge of lines, copied byte for byte: Bailian lines by `chat_id` (the order the whole
+//! run numbers them in), Mooncake lines by timestamp and, among equal timestamps, by
+//! their bytes (the order generated Mooncake traces use, see
+//! [`super::mooncake::TieSorter`]).
+
+use std::cmp::{Ordering, Reverse};
+use std::collections::BinaryHeap;
+use std::io::{self, BufRead, Write};
+
+use super::input::open_input;
+use super::mooncake::line_timestamp;
+use crate::error::TraceError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum MergeError {
+    #[error(transparent)]
+    Open(#[from] TraceError),
+    #[error("{path}: {source}")]
+    Read {
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{path}:{line}: {message}")]
+    Part {
+        path: String,
+        line: u64,
+        message: String,
+    },
+    #[error("writing the output: {0}")]
+    Write(#[source] io::Error),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PartFormat {
+    Bailian,
+    Mooncake,
+}
+
+impl PartFormat {
+    fn of(line: &[u8]) -> Option<PartFormat> {
+        if line.starts_with(b"{\"chat_id\": ") {
+            Some(PartFormat::Bailian)
+        } else if line.starts_with(b"{\"timestamp\": ") {
+            Some(PartFormat::Mooncake)
+        } else {
+            None
+        }
+    }
+
+    /// The merge key of a line: the chat id or the timestamp.
+    fn key(self, line: &[u8]) -> Option<u64> {
+        match self {
+            PartFormat::Bailian => {
+                let rest = line.strip_prefix(b"{\"chat_id\": ")?;
+                let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+                std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+            }
+            PartFormat::Mooncake => line_timestamp(line),
+        }
+    }
+}
+
+struct Part {
+    path: String,
+    input: Box<dyn BufRead + Send>,
+    line_no: u64,
+}
+
+/// The current line of one part.
+struct Head {
+    key: u64,
+    /// Compared only for Mooncake lines, whose order among equal keys is by bytes.
+    line: Vec<u8>,
+    by_bytes: bool,
+    part: usize,
+}
+
+impl Head {
+    fn order(&self, other: &Head) -> Ordering {
+        let by_key = self.key.cmp(&other.key);
+        if self.by_bytes {
+            by_key.then_with(|| self.line.cmp(&other.line))
+        } else {
+            by_key
+        }
+    }
+}
+
+impl PartialEq for Head {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+impl Eq for Head {}
+impl PartialOrd for Head {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Head {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.order(other).then(self.part.cmp(&other.part))
+    }
+}
+
+impl Part {
+    /// The next line into `buf` (with its newline); `false` at the end.
+    fn read(&mut self, buf: &mut Vec<u8>) -> Result<bool, MergeError> {
+        buf.clear();
+        let n = self
+            .input
+            .read_until(b'\n', buf)
+            .map_err(|source| MergeError::Read {
+                path: self.path.clone(),
+                source,
+            })?;
+        if n == 0 {
+            return Ok(false);
+        }
+        self.line_no += 1;
+        if buf.last() != Some(&b'\n') {
+            return Err(self.error("the last line has no newline: is the part complete?"));
+        }
+        Ok(true)
+    }
+
+    fn error(&self, message: impl Into<String>) -> MergeError {
+        MergeError::Part {
+            path: self.path.clone(),
+            line: self.line_no,
+            message: message.into(),
+        }
+    }
+}
+
+/// Merge the part files at `paths` into `out`; `progress` is told the lines written from
+/// time to time. Returns the number of lines.
+pub fn merge_parts(
+    paths: &[String],
+    out: &mut dyn Write,
+    progress: &mut dyn FnMut(u64),
+) -> Result<u64, MergeError> {
+    let mut parts = Vec::with_capacity(paths.len());
+    for path in paths {
+        parts.push(Part {
+            path: path.clone(),
+            input: open_input(path)?,
+            line_no: 0,
+        });
+    }
+    let mut format: Option<(PartFormat, usize)> = None;
+    let mut heap = BinaryHeap::with_capacity(parts.len());
+    for i in 0..parts.len() {
+        let mut line = Vec::new();
+        if !parts[i].read(&mut line)? {
+            continue;
+        }
+        let f = PartFormat::of(&line).ok_or_else(|| {
+            parts[i].error("not a line of tracesynth generate output (Bailian or Mooncake)")
+        })?;
+        match format {
+            None => format = Some((f, i)),
+            Some((g, first)) if g != f => {
+                return Err(parts[i].error(format!(
+                    "this part is {f:?} but {} is {g:?}",
+                    parts[first].path
+                )));
+            }
+            Some(_) => {}
+        }
+        heap.push(Reverse(head(&parts[i], f, line, i)?));
+    }
+    let Some((format, _)) = format else {
+        return Ok(0);
+    };
+    let mut written = 0u64;
+    let mut last: Option<Head> = None;
+    let mut spare = Vec::new();
+    while let Some(Reverse(current)) = heap.pop() {
+        if let Some(prev) = &last
+            && format == PartFormat::Bailian
+            && prev.key == current.key
+        {
+            return Err(parts[current.part].error(format!(
+                "chat_id {} is also in {}: these are not parts of one run",
+                current.key, parts[prev.part].path
+            )));
+        }
+        out.write_all(&current.line).map_err(MergeError::Write)?;
+        written += 1;
+        if written.is_multiple_of(1 << 16) {
+            progress(written);
+        }
+        let i = current.part;
+        if parts[i].read(&mut spare)? {
+            let next = head(&parts[i], format, std::mem::take(&mut spare), i)?;
+            if next.order(&current) != Ordering::Greater
+                && !(format == PartFormat::Mooncake && next.line == current.line)
+            {
+                return Err(parts[i].error(
+                    "out of order: a part must be one `generate --shard` output, unchanged",
+                ));
+            }
+            heap.push(Reverse(next));
+        }
+        spare = last.replace(current).map(|h| h.line).unwrap_or_default();
+    }
+    progress(written);
+    Ok(written)
+}
+
+fn head(part: &Part, format: PartFormat, line: Vec<u8>, i: usize) -> Result<Head, MergeError> {
+    let key = format.key(&line).ok_or_else(|| {
+        part.error(match format {
+            PartFormat::Bailian => "expected a line starting with an integer `chat_id`",
+            PartFormat::Mooncake => "expected a line starting with an integer `timestamp`",
+        })
+    })?;
+    Ok(Head {
+        key,
+        line,
+        by_bytes: format == PartFormat::Mooncake,
+        part: i,
+    })
+}
