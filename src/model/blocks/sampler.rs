@@ -17,6 +17,9 @@ use crate::model::schedule::Schedule;
 /// sequence and numbers its own records exactly as one whole run would.
 pub struct BlockSampler<'m> {
     model: &'m BlockModel,
+    /// Per type: the root choices with their cumulative weights, for a binary search (a
+    /// model can have hundreds of persistent prefixes).
+    choices: Vec<ChoiceTable>,
     block: u64,
     next_id: u64,
     /// Full id path of each persistent prefix, minted at its first use.
@@ -24,6 +27,53 @@ pub struct BlockSampler<'m> {
     /// Per type: ephemeral prefixes waiting for a root to reuse them, earliest first.
     reservations: Vec<Schedule<Reservation>>,
     tail_ids: HashMap<(usize, u64), u64>,
+}
+
+/// What a root that reuses no live ephemeral prefix starts with.
+#[derive(Debug, Clone, Copy)]
+enum Choice {
+    None,
+    Persistent(usize),
+    /// A new ephemeral prefix extending a persistent one, or nothing.
+    Birth(Option<usize>),
+}
+
+#[derive(Debug)]
+struct ChoiceTable {
+    choices: Vec<Choice>,
+    /// Running sums of the choices' weights.
+    cumulative: Vec<f64>,
+}
+
+impl ChoiceTable {
+    fn new(choice: &super::RootChoice) -> ChoiceTable {
+        let entries = std::iter::once((Choice::None, choice.none))
+            .chain(
+                choice
+                    .persistent
+                    .iter()
+                    .map(|&(n, w)| (Choice::Persistent(n), w)),
+            )
+            .chain(choice.birth.iter().map(|&(p, w)| (Choice::Birth(p), w)));
+        let mut total = 0.0;
+        let (mut choices, mut cumulative) = (Vec::new(), Vec::new());
+        for (c, w) in entries {
+            total += w;
+            choices.push(c);
+            cumulative.push(total);
+        }
+        ChoiceTable {
+            choices,
+            cumulative,
+        }
+    }
+
+    fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> Choice {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        let x = rng.random::<f64>() * total;
+        let i = self.cumulative.partition_point(|&c| c <= x);
+        self.choices[i.min(self.choices.len() - 1)]
+    }
 }
 
 #[derive(Debug)]
@@ -50,6 +100,7 @@ impl<'m> BlockSampler<'m> {
     pub fn new(model: &'m BlockModel, block_size: u32, n_types: usize) -> Self {
         BlockSampler {
             model,
+            choices: model.root_choice.iter().map(ChoiceTable::new).collect(),
             block: u64::from(block_size),
             next_id: 0,
             minted: vec![None; model.prefixes.len()],
@@ -106,32 +157,14 @@ impl<'m> BlockSampler<'m> {
         if let Some(r) = self.reservations[ty].pop_due(now) {
             return Ok(reuse(&r.prefix, r.share)).map(shared(PrefixKind::Reuse));
         }
-        let choice = &self.model.root_choice[ty];
-        let mut x = rng.random::<f64>() * choice.total();
-        if x < choice.none {
-            return Ok((Rc::new(IdRuns::new()), 0, PrefixKind::None));
-        }
-        x -= choice.none;
-        for &(node, w) in &choice.persistent {
-            if x < w {
+        let parent = match self.choices[ty].sample(rng) {
+            Choice::None => return Ok((Rc::new(IdRuns::new()), 0, PrefixKind::None)),
+            Choice::Persistent(node) => {
                 return self
                     .persistent_path(node)
                     .map(shared(PrefixKind::Persistent));
             }
-            x -= w;
-        }
-        let parent = choice
-            .birth
-            .iter()
-            .find(|e| {
-                let hit = x < e.1;
-                x -= e.1;
-                hit
-            })
-            .or(choice.birth.last())
-            .map(|e| e.0);
-        let Some(parent) = parent else {
-            return Ok((Rc::new(IdRuns::new()), 0, PrefixKind::None));
+            Choice::Birth(parent) => parent,
         };
         let parent_blocks = match parent {
             Some(node) => self.persistent_path(node)?.len(),
