@@ -3,118 +3,17 @@
 //! figures (BRIEF section 4) on the rows asserted below. Run with `TRACESYNTH_BLESS=1`
 //! to rewrite `validation/QWEN.md`, the full table (every figure, seeds 1 and 2).
 
-use std::fmt::Write;
 use std::path::Path;
 
-use tracesynth::calibrate::{Figure, NOTE, Row, Targets, generated_stats, rows_for};
-use tracesynth::model::Model;
-
-const TWO_HOURS: f64 = 7200.0;
+use tracesynth::calibrate::NOTE;
+use tracesynth::validate::qwen::{QwenCheck, check, table};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-struct Checked {
-    name: &'static str,
-    model: Model,
-    rows: Vec<Row>,
-    seed2: Vec<Option<f64>>,
-}
-
-fn check(name: &'static str) -> Checked {
-    let model = Model::load(&root().join(format!("models/{name}.json"))).expect("loads");
-    let targets = Targets::load(
-        root()
-            .join(format!("validation/targets/{name}.toml"))
-            .to_str()
-            .unwrap(),
-    )
-    .unwrap();
-    let s1 = generated_stats(&model, 1, TWO_HOURS);
-    let s2 = generated_stats(&model, 2, TWO_HOURS);
-    let mut rows = rows_for(&targets);
-    let mut seed2 = Vec::new();
-    for r in &mut rows {
-        r.ours = r.figure.measure(&s1);
-        seed2.push(r.figure.measure(&s2));
-    }
-    Checked {
-        name,
-        model,
-        rows,
-        seed2,
-    }
-}
-
-fn fmt(figure: &Figure, v: Option<f64>) -> String {
-    let Some(v) = v else { return "-".into() };
-    match figure {
-        Figure::Input(_) | Figure::Output(_) => format!("{v:.0}"),
-        Figure::Rate | Figure::GapP50 | Figure::GapP90 => format!("{v:.2}"),
-        _ => format!("{v:.3}"),
-    }
-}
-
-fn table(c: &Checked) -> String {
-    let mut s = String::new();
-    let p = &c.model.provenance;
-    writeln!(
-        s,
-        "## {} (`models/{}.json`, {} KB)\n\nProvenance note: \"{}\". Targets: \
-         `validation/targets/{}.toml`.\n",
-        c.name,
-        c.name,
-        std::fs::metadata(root().join(format!("models/{}.json", c.name)))
-            .unwrap()
-            .len()
-            / 1024,
-        p.note.as_deref().unwrap_or(""),
-        c.name
-    )
-    .unwrap();
-    writeln!(
-        s,
-        "| figure | published | ours (seed 1) | distance | tolerance | pass | ours (seed 2) |"
-    )
-    .unwrap();
-    writeln!(s, "|---|---:|---:|---:|---|:---:|---:|").unwrap();
-    for (r, o2) in c.rows.iter().zip(&c.seed2) {
-        let tol = match r.figure.tolerance() {
-            tracesynth::calibrate::Tolerance::Relative(t) => format!("{:.0} %", t * 100.0),
-            tracesynth::calibrate::Tolerance::Absolute(t) => format!("{t}"),
-        };
-        let d = r
-            .distance()
-            .map_or("-".into(), |d| match r.figure.tolerance() {
-                tracesynth::calibrate::Tolerance::Relative(_) => format!("{:.1} %", d * 100.0),
-                tracesynth::calibrate::Tolerance::Absolute(_) => format!("{d:.3}"),
-            });
-        writeln!(
-            s,
-            "| {} | {} | {} | {} | {} | {} | {} |",
-            r.figure.key(),
-            fmt(&r.figure, Some(r.target)),
-            fmt(&r.figure, r.ours),
-            d,
-            tol,
-            if r.passes() { "pass" } else { "**FAIL**" },
-            fmt(&r.figure, *o2),
-        )
-        .unwrap();
-    }
-    let passed = c.rows.iter().filter(|r| r.passes()).count();
-    writeln!(
-        s,
-        "\n{passed} of {} figures within tolerance.\n",
-        c.rows.len()
-    )
-    .unwrap();
-    s
-}
-
 /// Rows that hold with margin on both seeds; the others are reported in QWEN.md.
-fn assert_robust(c: &Checked, keys: &[&str]) {
+fn assert_robust(c: &QwenCheck, keys: &[&str]) {
     for key in keys {
         let r = c
             .rows
@@ -133,19 +32,16 @@ fn assert_robust(c: &Checked, keys: &[&str]) {
 
 #[test]
 fn the_calibrated_qwen_models_reproduce_the_published_figures() {
-    let a = check("qwen-trace-a");
-    let b = check("qwen-trace-b");
+    let a = check(root(), "qwen-trace-a").expect("measures");
+    let b = check(root(), "qwen-trace-b").expect("measures");
     for c in [&a, &b] {
         assert_eq!(c.model.provenance.note.as_deref(), Some(NOTE), "{}", c.name);
-        let size = std::fs::metadata(root().join(format!("models/{}.json", c.name)))
-            .unwrap()
-            .len();
-        assert!(size < 1 << 20, "{}: {size} bytes", c.name);
+        assert!(c.bytes < 1 << 20, "{}: {} bytes", c.name, c.bytes);
     }
     if std::env::var_os("TRACESYNTH_BLESS").is_some() {
         let mut doc = String::from(QWEN_HEADER);
-        doc.push_str(&table(&a));
-        doc.push_str(&table(&b));
+        doc.push_str(&table(&a, "##"));
+        doc.push_str(&table(&b, "##"));
         doc.push_str(QWEN_FOOTER);
         std::fs::write(root().join("validation/QWEN.md"), doc).unwrap();
     }

@@ -50,6 +50,17 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
     if let Some(bar) = spinner {
         bar.finish_and_clear();
     }
+    // The shipped calibrated models, read from the repository the data lives in.
+    let root = args.data.join("../..");
+    let qwen = if root.join("models").is_dir() {
+        tracesynth::validate::qwen::MODELS
+            .iter()
+            .map(|name| tracesynth::validate::qwen::check(&root, name))
+            .collect::<Result<Vec<_>, _>>()
+            .context("measuring the calibrated Qwen models")?
+    } else {
+        Vec::new()
+    };
     let suite = Suite {
         meta: Meta {
             date: utc_now(),
@@ -61,6 +72,7 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
         },
         subjects,
         round_trip,
+        qwen,
     };
     let written = write(&suite, &args.out)?;
     if !global.quiet {

@@ -13,6 +13,7 @@
 //! `tracesynth validate` runs it all and writes `validation/REPORT.md`; `tests/fidelity.rs`
 //! runs a reduced version with the default tolerances as assertions.
 
+pub mod qwen;
 pub mod report;
 pub mod round_trip;
 pub mod thin;
