@@ -752,3 +752,53 @@ fn generate_follows_the_imported_clients() {
     .expect_code(0);
     assert!(t.read("merged.jsonl") == t.read("whole.jsonl"));
 }
+
+/// `--start-at` begins the output that far into the clients' daily profile: ten minutes
+/// from a busy hour and from a quiet one hold the counts the rates of those hours give,
+/// and timestamps still start at 0.
+#[test]
+fn start_at_begins_inside_the_daily_profile() {
+    let t = TestDir::new();
+    let model = import(&t, &vendored(), &[]);
+    let rates = mix(&model).total_rates();
+    let hourly: Vec<f64> = rates
+        .chunks(6)
+        .map(|c| c.iter().sum::<f64>() * 600.0)
+        .collect();
+    let busiest = (0..24)
+        .max_by(|&a, &b| hourly[a].total_cmp(&hourly[b]))
+        .unwrap();
+    let quietest = (0..24)
+        .min_by(|&a, &b| hourly[a].total_cmp(&hourly[b]))
+        .unwrap();
+    assert!(hourly[busiest] > 2.0 * hourly[quietest], "{hourly:?}");
+    for hour in [busiest, quietest] {
+        let start = format!("{hour}h");
+        t.run(&[
+            "generate",
+            "-q",
+            "-m",
+            "model.json",
+            "--start-at",
+            &start,
+            "--duration",
+            "1h",
+            "--seed",
+            "5",
+            "-o",
+            "hour.jsonl",
+        ])
+        .expect_code(0);
+        let recs = util::records(&t.read("hour.jsonl"));
+        let n = recs.len() as f64;
+        assert!(
+            (n / hourly[hour] - 1.0).abs() < 0.25,
+            "hour {hour}: {n} requests, the rates give {:.0}",
+            hourly[hour]
+        );
+        assert!(recs.iter().all(|r| {
+            let ts = r["timestamp"].as_f64().unwrap();
+            (0.0..3600.0).contains(&ts)
+        }));
+    }
+}

@@ -49,6 +49,10 @@ pub struct GenerateArgs {
     /// `chat_id` of the first request.
     #[arg(long, default_value_t = 0)]
     pub start_id: u64,
+    /// Begin this far into the model's rate profile, e.g. `14h` for the 14th hour of a
+    /// daily profile (timestamps still start at 0).
+    #[arg(long, value_parser = parse_offset)]
+    pub start_at: Option<f64>,
     /// Threads that format the output while another plans it; the bytes are the same as
     /// with 1.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
@@ -98,6 +102,7 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         time_scale: args.time_scale,
         rate_profile,
         start_id: args.start_id,
+        start_at: args.start_at.unwrap_or(0.0),
         shard,
     };
     let mut out = OutputFile::create(&args.output)?;
@@ -185,6 +190,16 @@ pub fn parse_duration(text: &str) -> Result<f64, String> {
     Ok(seconds)
 }
 
+/// A duration that may be zero (`0`, `0h`).
+fn parse_offset(text: &str) -> Result<f64, String> {
+    let zero = text
+        .trim()
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse::<f64>()
+        .is_ok_and(|v| v == 0.0);
+    if zero { Ok(0.0) } else { parse_duration(text) }
+}
+
 pub(crate) fn parse_positive(text: &str) -> Result<f64, String> {
     match text.parse::<f64>() {
         Ok(v) if v.is_finite() && v > 0.0 => Ok(v),
@@ -245,5 +260,8 @@ mod tests {
         assert_eq!(parse_duration("1.5d"), Ok(129_600.0));
         assert!(parse_duration("2x").is_err());
         assert!(parse_duration("-5m").is_err());
+        assert_eq!(parse_offset("0h"), Ok(0.0));
+        assert_eq!(parse_offset("14h"), Ok(50_400.0));
+        assert!(parse_offset("-1h").is_err());
     }
 }

@@ -58,6 +58,9 @@ pub struct GenerateOptions {
     pub rate_profile: RateProfileChoice,
     /// `chat_id` of the first request.
     pub start_id: u64,
+    /// Model seconds into the rate profile at which output begins (its timestamps still
+    /// start at 0): 14 h starts a daily profile at its 14th hour.
+    pub start_at: f64,
     /// Keep only this part of the sessions.
     pub shard: Shard,
 }
@@ -99,6 +102,7 @@ impl Default for GenerateOptions {
             time_scale: 1.0,
             rate_profile: RateProfileChoice::Repeat,
             start_id: 0,
+            start_at: 0.0,
             shard: Shard::WHOLE,
         }
     }
@@ -219,18 +223,19 @@ impl<'m> Planner<'m> {
             RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
             RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
         };
+        let start = options.start_at;
         let horizon = match (options.duration, options.requests, options.sessions) {
-            (Some(d), _, _) => d / options.time_scale,
-            (None, None, None) => model.span,
+            (Some(d), _, _) => start + d / options.time_scale,
+            (None, None, None) => start + model.span,
             _ => f64::INFINITY,
         };
         let roots = match &model.clients {
             Some(mix) => Roots::Clients {
-                clock: ClientClock::new(mix, scale, -model.warm_up),
+                clock: ClientClock::new(mix, scale, start - model.warm_up),
                 next: 0,
             },
             None => Roots::Fitted {
-                clock: RootClock::new(profile, base, options.seed, -model.warm_up),
+                clock: RootClock::new(profile, base, options.seed, start - model.warm_up),
                 gaps: base.gap_sampler(),
                 op_time: 0.0,
             },
@@ -285,7 +290,7 @@ impl<'m> Planner<'m> {
     }
 
     fn output_time(&self, t: f64) -> f64 {
-        let t = t * self.options.time_scale;
+        let t = (t - self.options.start_at) * self.options.time_scale;
         match self.model.time_quantum {
             Some(q) => (t / q).floor() * q,
             None => t,
@@ -377,7 +382,7 @@ impl<'m> Planner<'m> {
         output: u64,
         ids: IdRuns,
     ) -> Option<Planned> {
-        let written = t >= 0.0;
+        let written = t >= self.options.start_at;
         let chat_id = written.then(|| self.options.start_id + self.emitted);
         if written {
             self.emitted += 1;
@@ -468,7 +473,7 @@ impl Planner<'_> {
                     self.roots_done = true;
                     continue;
                 }
-                if t >= 0.0 {
+                if t >= self.options.start_at {
                     self.roots_started += 1;
                 }
                 let client = match self.roots {
