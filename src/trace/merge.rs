@@ -12,7 +12,7 @@ use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
 
 use super::input::open_input;
-use super::mooncake::line_timestamp;
+use super::mooncake::{leading_int, line_timestamp};
 use crate::error::TraceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,11 +55,7 @@ impl PartFormat {
     /// The merge key of a line: the chat id or the timestamp.
     fn key(self, line: &[u8]) -> Option<u64> {
         match self {
-            PartFormat::Bailian => {
-                let rest = line.strip_prefix(b"{\"chat_id\": ")?;
-                let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-                std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
-            }
+            PartFormat::Bailian => leading_int(line, b"{\"chat_id\": "),
             PartFormat::Mooncake => line_timestamp(line),
         }
     }

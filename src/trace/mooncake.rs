@@ -37,12 +37,18 @@ pub fn write_line(out: &mut Vec<u8>, req: &Request, ids: &[u64]) {
     out.extend_from_slice(b"]}\n");
 }
 
+/// The integer that opens a line written by this crate as `{"FIELD": N` (`prefix` is
+/// everything before `N`), if it opens that way: read without parsing the line.
+pub fn leading_int(line: &[u8], prefix: &[u8]) -> Option<u64> {
+    let rest = line.strip_prefix(prefix)?;
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+}
+
 /// The millisecond timestamp of a Mooncake line as this crate writes it, if it starts
 /// like one.
 pub fn line_timestamp(line: &[u8]) -> Option<u64> {
-    let rest = line.strip_prefix(b"{\"timestamp\": ")?;
-    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
-    std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()
+    leading_int(line, b"{\"timestamp\": ")
 }
 
 /// Writes Mooncake lines with every group of equal timestamps in byte order.
