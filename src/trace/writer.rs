@@ -37,6 +37,9 @@ pub fn writer_for<'a, W: Write + 'a>(
 #[derive(Debug)]
 pub struct LineFormatter {
     format: Format,
+    /// What the ids are translated from and to.
+    source_block: Option<u32>,
+    target_block: u32,
     ids: IdMapper,
     mapped: Vec<u64>,
     next_chat_id: u64,
@@ -53,6 +56,8 @@ impl LineFormatter {
         };
         Ok(LineFormatter {
             format,
+            source_block,
+            target_block: target,
             ids: IdMapper::new(source_block, target),
             mapped: Vec::new(),
             next_chat_id: 0,
@@ -69,27 +74,16 @@ impl LineFormatter {
     /// A fresh formatter of the same kind (for another thread).
     pub fn fresh(&self) -> LineFormatter {
         LineFormatter {
-            format: self.format,
-            ids: match self.ids {
-                IdMapper::Keep => IdMapper::Keep,
-                IdMapper::Refine => IdMapper::Refine,
-                IdMapper::Coarsen { .. } => IdMapper::Coarsen {
-                    ids: Default::default(),
-                    next: 0,
-                },
-                IdMapper::Fresh { .. } => IdMapper::Fresh { next: 0 },
-            },
+            ids: IdMapper::new(self.source_block, self.target_block),
             mapped: Vec::new(),
             next_chat_id: 0,
+            ..*self
         }
     }
 
     /// Append the line of `req` to `out`.
     pub fn format(&mut self, req: &Request, out: &mut Vec<u8>) -> io::Result<()> {
-        let block = match self.format {
-            Format::Bailian => super::BAILIAN_BLOCK,
-            _ => super::MOONCAKE_BLOCK,
-        };
+        let block = self.target_block;
         let ids = if matches!(self.ids, IdMapper::Keep) {
             req.ids()
         } else {
