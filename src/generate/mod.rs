@@ -306,26 +306,27 @@ impl<'m> Planner<'m> {
         let model = self.model;
         let session = self.roots_drawn;
         self.roots_drawn += 1;
-        if let (Some(client), Some(mix)) = (client, &model.clients) {
+        let (ty, prefix, input, output) = match (client, &model.clients) {
             // Clients share no prefixes: ServeGen has no block data.
-            let ty = mix.client_type(client);
-            let (input, output) = mix.sample_lengths(client, t, &mut self.rng);
-            let tail = model.blocks.tails.root_prob[ty];
-            let ids = self
-                .blocks
-                .complete(&mut self.rng, &IdRuns::new(), input, tail)?;
-            return Ok(self.finish(session, t, ty, 1, None, input, output, ids));
-        }
-        let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
-        let (prefix, shared_blocks, kind) = self.blocks.root_prefix(&mut self.rng, ty, t)?;
-        let draw = model.lengths.per_type[ty]
-            .root_for(kind)
-            .sample(&mut self.rng);
-        let shared = shared_blocks as u64 * u64::from(model.block_size);
-        let input = (shared + draw.own_input).max(1);
+            (Some(client), Some(mix)) => {
+                let ty = mix.client_type(client);
+                let (input, output) = mix.sample_lengths(client, t, &mut self.rng);
+                (ty, Rc::new(IdRuns::new()), input, output)
+            }
+            _ => {
+                let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
+                let (prefix, shared_blocks, kind) =
+                    self.blocks.root_prefix(&mut self.rng, ty, t)?;
+                let draw = model.lengths.per_type[ty]
+                    .root_for(kind)
+                    .sample(&mut self.rng);
+                let shared = shared_blocks as u64 * u64::from(model.block_size);
+                (ty, prefix, (shared + draw.own_input).max(1), draw.output)
+            }
+        };
         let tail = model.blocks.tails.root_prob[ty];
         let ids = self.blocks.complete(&mut self.rng, &prefix, input, tail)?;
-        Ok(self.finish(session, t, ty, 1, None, input, draw.output, ids))
+        Ok(self.finish(session, t, ty, 1, None, input, output, ids))
     }
 
     fn emit_followup(&mut self, t: f64, b: Booked) -> Result<Option<Planned>, IdsExhausted> {
