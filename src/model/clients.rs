@@ -634,15 +634,6 @@ impl ClientClock {
         self.book(i, t, false, rng);
         Some((t, i))
     }
-
-    /// When the next arrival comes, without taking it (the first call draws the first
-    /// arrivals, hence the random source).
-    pub fn peek<R: Rng + ?Sized>(&mut self, rng: &mut R) -> Option<f64> {
-        if !self.started {
-            self.start(rng);
-        }
-        self.queue.next_time()
-    }
 }
 
 /// Lists of numbers written on one line: a model holds hundreds of thousands of them,
