@@ -44,6 +44,9 @@ pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
     if let Some(s) = bar {
         s.finish_and_clear();
     }
+    for w in &model.sessions.fit_warnings {
+        eprintln!("warning: {w}");
+    }
     let mut out = OutputFile::create(&args.output)?;
     out.write_all(model.to_json().as_bytes())
         .context("writing the model")?;

@@ -9,14 +9,17 @@ use super::copula::spearman;
 use super::quantile::{Quantile, inverse_window_weight};
 use crate::fit::prepared::{FitRequest, Prepared};
 
+mod branching;
+mod follow_up;
+
+pub use branching::{Branching, ObservedSessions, spectral_radius};
+
 /// Turns at and beyond this share one follow-up probability.
 const TURN_BUCKETS: usize = 8;
 /// Follow-up probabilities are split into this many input-length buckets...
 const INPUT_BUCKETS: usize = 6;
 /// ... when a type has at least this many requests.
 const MIN_INPUT_SPLIT: usize = 400;
-/// Weight (in exposed requests) of the type-wide probability when smoothing a turn's.
-const SMOOTHING: f64 = 20.0;
 /// Think times are split by parent output only with at least this many pairs.
 const MIN_SPLIT_PAIRS: usize = 300;
 /// ... and a rank correlation at least this strong.
@@ -37,6 +40,11 @@ pub struct SessionModel {
     /// twice.
     #[serde(default)]
     pub min_parent_blocks: u32,
+    /// What the fit found wrong with the session process it first estimated (a
+    /// supercritical tail, sessions far larger than the trace's) and how it fell back;
+    /// `fit` prints them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub fit_warnings: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -49,6 +57,12 @@ pub struct TypeSessions {
     /// turns continue more often, long contexts less often. Corrected for the trace end
     /// cutting off follow-ups that would have come after it.
     pub child_prob: Vec<Vec<f64>>,
+    /// Share of the type's requests at each `child_prob` row's turns that fall in each
+    /// input bucket in the fitted trace (rows may sum to less than 1: requests too short
+    /// to have follow-ups, see [`SessionModel::min_parent_blocks`]). Weighs the buckets
+    /// when the implied branching process is computed; empty: equal shares.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub input_mix: Vec<Vec<f64>>,
     /// Distribution of the number of follow-ups given at least one (index 0: one).
     pub children_count: Vec<f64>,
     /// Type of a follow-up, indexed like the model's `types`.
@@ -187,6 +201,7 @@ impl SessionModel {
                     TypeSessions {
                         input_bounds: vec![],
                         child_prob: vec![vec![0.0]],
+                        input_mix: vec![],
                         children_count: vec![1.0],
                         child_type,
                         think_time: ThinkTime {
@@ -200,9 +215,14 @@ impl SessionModel {
                 })
                 .collect(),
             min_parent_blocks: 0,
+            fit_warnings: vec![],
         }
     }
 
+    /// Fit the session structure of a trace. The follow-up process is checked against
+    /// the trace's own (see [`ObservedSessions`]); a supercritical fit, or one implying
+    /// far larger sessions than the trace holds, falls back to the trace's turn
+    /// continuation and says so in [`SessionModel::fit_warnings`].
     pub fn fit(p: &Prepared) -> SessionModel {
         let min_parent_blocks = match p.lineage {
             crate::fit::prepared::Lineage::InferredFromBlocks => 3,
@@ -250,13 +270,14 @@ impl SessionModel {
                 };
                 let gaps: Vec<f64> = own.iter().map(|p| p.1).collect();
                 let cdf = WeightedCdf::new(&gaps, end);
-                let (input_bounds, child_prob) =
-                    child_probabilities(p, ty, &cdf, end, min_parent_blocks);
                 let mut children_count = vec![0.0; MAX_CHILDREN];
                 for r in p.requests.iter().filter(|r| r.ty == ty && r.children > 0) {
                     children_count[(r.children as usize).min(MAX_CHILDREN) - 1] += 1.0;
                 }
                 trim_zeros(&mut children_count);
+                let children_count = normalise(children_count);
+                let (input_bounds, child_prob, input_mix) =
+                    child_probabilities(p, ty, &cdf, &children_count, end, min_parent_blocks);
                 let mut child_type = transitions[ty].clone();
                 if child_type.iter().sum::<f64>() == 0.0 {
                     child_type[ty] = 1.0;
@@ -265,7 +286,8 @@ impl SessionModel {
                 TypeSessions {
                     input_bounds,
                     child_prob,
-                    children_count: normalise(children_count),
+                    input_mix,
+                    children_count,
                     child_type: normalise(child_type),
                     think_time,
                     truncated_share: if children > 0 {
@@ -277,11 +299,14 @@ impl SessionModel {
                 }
             })
             .collect();
-        SessionModel {
+        let mut model = SessionModel {
             root_type_mix: normalise(root_counts),
             per_type,
             min_parent_blocks,
-        }
+            fit_warnings: vec![],
+        };
+        model.fit_warnings = branching::stabilise(&mut model, &ObservedSessions::of(p));
+        model
     }
 
     pub fn validate(&self, n_types: usize) -> Result<(), ModelError> {
@@ -304,6 +329,19 @@ impl SessionModel {
                 return Err(ModelError::invalid(
                     &at("child_prob"),
                     "rows of one probability in [0, 1) per input bucket",
+                ));
+            }
+            let bad_mix = |row: &Vec<f64>| {
+                row.len() != columns
+                    || row.iter().any(|w| !(0.0..=1.0).contains(w))
+                    || row.iter().sum::<f64>() > 1.0 + 1e-6
+            };
+            if !t.input_mix.is_empty()
+                && (t.input_mix.len() != t.child_prob.len() || t.input_mix.iter().any(bad_mix))
+            {
+                return Err(ModelError::invalid(
+                    &at("input_mix"),
+                    "one row of shares (summing to at most 1) per child_prob row and bucket",
                 ));
             }
             check_distribution(
@@ -339,27 +377,66 @@ impl SessionModel {
                 q.validate(&at(&format!("think_time.buckets[{b}]")))?;
             }
         }
-        Ok(())
+        self.check_subcritical()
+    }
+
+    /// A model whose last turn row gives a request one follow-up or more on average
+    /// makes sessions that never end: generation would grow without bound.
+    fn check_subcritical(&self) -> Result<(), ModelError> {
+        let b = self.branching();
+        if b.worst_tail_radius < 1.0 {
+            return Ok(());
+        }
+        let (i, t) = self
+            .per_type
+            .iter()
+            .enumerate()
+            .max_by(|a, b| {
+                a.1.worst_tail_offspring()
+                    .total_cmp(&b.1.worst_tail_offspring())
+            })
+            .expect("validated: one entry per type");
+        Err(ModelError::invalid(
+            &format!("sessions.per_type[{i}].child_prob"),
+            format!(
+                "the last row (turns >= {}) times the mean of children_count ({:.3}) gives \
+                 {:.3} follow-ups per request in its largest bucket (spectral radius over \
+                 types {:.3}): it must stay below 1, or sessions never end",
+                t.child_prob.len(),
+                t.mean_children(),
+                t.worst_tail_offspring(),
+                b.worst_tail_radius
+            ),
+        ))
     }
 }
 
-/// P(at least one follow-up | type, turn, input bucket), with each request's exposure
-/// weighted by the chance its follow-up would still fall inside the trace (the
-/// think-time CDF at the time left), so a trace's end does not bias the probability
-/// down. Sparse cells lean on the product of the turn and input margins.
+/// P(at least one follow-up | type, turn, input bucket) by the censoring-aware estimator
+/// of [`follow_up`], and the trace's mix of input buckets per turn row.
+///
+/// A request with `tau` seconds left would show at least one of its `n` follow-ups with
+/// probability `1 - (1 - F(tau))^n`, averaged over the fitted number of follow-ups.
+/// Orphans (follow-ups whose parent came before the trace) are left out: their turn is
+/// unknown.
 fn child_probabilities(
     p: &Prepared,
     ty: usize,
     cdf: &WeightedCdf,
+    children_count: &[f64],
     end: f64,
     min_parent_blocks: u32,
-) -> (Vec<f64>, Vec<Vec<f64>>) {
-    let eligible: Vec<&FitRequest> = p
+) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
+    let of_type: Vec<&FitRequest> = p
         .requests
         .iter()
-        .filter(|r| r.ty == ty && r.ids.len() >= min_parent_blocks as usize)
+        .filter(|r| r.ty == ty && !r.orphan)
         .collect();
-    let mut inputs: Vec<f64> = eligible.iter().map(|r| r.input as f64).collect();
+    let eligible = |r: &FitRequest| r.ids.len() >= min_parent_blocks as usize;
+    let mut inputs: Vec<f64> = of_type
+        .iter()
+        .filter(|r| eligible(r))
+        .map(|r| r.input as f64)
+        .collect();
     inputs.sort_by(f64::total_cmp);
     let bounds: Vec<f64> = if inputs.len() >= MIN_INPUT_SPLIT {
         let mut b: Vec<f64> = (1..INPUT_BUCKETS)
@@ -377,45 +454,79 @@ fn child_probabilities(
             .position(|&ub| input as f64 <= ub)
             .unwrap_or(cols - 1)
     };
-    let mut hits = vec![vec![0.0; cols]; TURN_BUCKETS];
-    let mut exposure = vec![vec![0.0; cols]; TURN_BUCKETS];
-    for r in &eligible {
-        let (row, col) = ((r.turn as usize - 1).min(TURN_BUCKETS - 1), col_of(r.input));
-        exposure[row][col] += cdf.at(end - r.t).max(0.05);
-        if r.children > 0 {
-            hits[row][col] += 1.0;
+    let seen_by = |tau: f64| {
+        let f = cdf.at(tau);
+        children_count
+            .iter()
+            .enumerate()
+            .map(|(i, w)| w * (1.0 - (1.0 - f).powi(i as i32 + 1)))
+            .sum::<f64>()
+    };
+    let mut cells = vec![follow_up::CellBuilder::default(); TURN_BUCKETS * cols];
+    let mut in_row = [0.0; TURN_BUCKETS];
+    let mut in_cell = vec![0.0; TURN_BUCKETS * cols];
+    let mut log_turn = [0.0; TURN_BUCKETS];
+    let mut log_input = vec![0.0; cols];
+    let mut in_col = vec![0.0; cols];
+    for r in &of_type {
+        let row = (r.turn as usize - 1).min(TURN_BUCKETS - 1);
+        in_row[row] += 1.0;
+        if !eligible(r) {
+            continue;
         }
+        let col = col_of(r.input);
+        in_cell[row * cols + col] += 1.0;
+        log_turn[row] += f64::from(r.turn).ln();
+        log_input[col] += (r.input as f64 + 1.0).ln();
+        in_col[col] += 1.0;
+        cells[row * cols + col].add(r.children > 0, seen_by(end - r.t));
     }
-    let total = |m: &[Vec<f64>]| m.iter().flatten().sum::<f64>();
-    let overall = (total(&hits) / total(&exposure).max(1e-9)).min(0.999);
-    let ratio = |h: f64, e: f64| (h + SMOOTHING * overall) / (e + SMOOTHING);
-    let row_p: Vec<f64> = (0..TURN_BUCKETS)
-        .map(|r| ratio(hits[r].iter().sum(), exposure[r].iter().sum()))
-        .collect();
-    let col_p: Vec<f64> = (0..cols)
-        .map(|c| {
-            ratio(
-                hits.iter().map(|h| h[c]).sum(),
-                exposure.iter().map(|e| e[c]).sum(),
-            )
+    // Covariates of the curve: whether the row is the first turn, its mean log turn (the
+    // last row pools later turns), a column's mean log input; rows and columns without
+    // requests get their nominal ones.
+    let x: Vec<follow_up::Covariates> = (0..TURN_BUCKETS * cols)
+        .map(|i| {
+            let (row, col) = (i / cols, i % cols);
+            let n_row: f64 = in_cell[row * cols..(row + 1) * cols].iter().sum();
+            let lt = if n_row > 0.0 {
+                log_turn[row] / n_row
+            } else {
+                ((row + 1) as f64).ln()
+            };
+            let li = if in_col[col] > 0.0 {
+                log_input[col] / in_col[col]
+            } else {
+                let total: f64 = in_col.iter().sum();
+                if total > 0.0 {
+                    log_input.iter().sum::<f64>() / total
+                } else {
+                    0.0
+                }
+            };
+            [f64::from(u8::from(row == 0)), lt, li]
         })
         .collect();
-    let table = (0..TURN_BUCKETS)
-        .map(|r| {
-            (0..cols)
-                .map(|c| {
-                    let prior = if overall > 0.0 {
-                        (row_p[r] * col_p[c] / overall).min(0.999)
-                    } else {
-                        0.0
-                    };
-                    ((hits[r][c] + SMOOTHING * prior) / (exposure[r][c] + SMOOTHING))
-                        .clamp(0.0, 0.999)
-                })
-                .collect()
+    let cells: Vec<follow_up::Cell> = cells.into_iter().map(|c| c.build()).collect();
+    let estimate = follow_up::estimate(&cells, &x);
+    let table = estimate.chunks(cols).map(<[f64]>::to_vec).collect();
+    let overall: Vec<f64> = (0..cols)
+        .map(|c| (0..TURN_BUCKETS).map(|r| in_cell[r * cols + c]).sum())
+        .collect();
+    let all: f64 = in_row.iter().sum();
+    let mix = (0..TURN_BUCKETS)
+        .map(|row| {
+            if in_row[row] > 0.0 {
+                (0..cols)
+                    .map(|c| in_cell[row * cols + c] / in_row[row])
+                    .collect()
+            } else if all > 0.0 {
+                overall.iter().map(|n| n / all).collect()
+            } else {
+                vec![1.0 / cols as f64; cols]
+            }
         })
         .collect();
-    (bounds, table)
+    (bounds, table, mix)
 }
 
 /// The think-time CDF corrected for the window's end, as [`ThinkTime::fit`] does.
