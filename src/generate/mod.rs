@@ -13,6 +13,7 @@
 //! keeps the sessions that are its own, so its records are exactly those of the whole
 //! run, chat ids and block ids included.
 
+pub mod estimate;
 mod output;
 
 use std::rc::Rc;
@@ -63,6 +64,9 @@ pub struct GenerateOptions {
     pub start_at: f64,
     /// Keep only this part of the sessions.
     pub shard: Shard,
+    /// Independent copies of the service interleaved in one trace (1: the service
+    /// itself).
+    pub tenants: u32,
 }
 
 /// Part `index` of `count` (`0 <= index < count`): the sessions whose root is the k-th
@@ -104,6 +108,7 @@ impl Default for GenerateOptions {
             start_id: 0,
             start_at: 0.0,
             shard: Shard::WHOLE,
+            tenants: 1,
         }
     }
 }
@@ -208,6 +213,8 @@ pub struct Planner<'m> {
     roots_started: u64,
     /// Model seconds after which nothing is emitted.
     horizon: f64,
+    /// Output seconds between ticks of the clock timestamps are floored to, if any.
+    grid: Option<f64>,
     failed: bool,
 }
 
@@ -215,14 +222,7 @@ impl<'m> Planner<'m> {
     pub fn new(model: &'m Model, options: GenerateOptions) -> Planner<'m> {
         let base = &model.arrivals;
         let scale = options.rate_scale;
-        let profile = match &options.rate_profile {
-            RateProfileChoice::Repeat => RateProfile::new(
-                base.bin_width,
-                base.rates.iter().map(|r| r * scale).collect(),
-            ),
-            RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
-            RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
-        };
+        let profile = root_profile(model, &options);
         let start = options.start_at;
         let horizon = match (options.duration, options.requests, options.sessions) {
             (Some(d), _, _) => start + d / options.time_scale,
@@ -240,6 +240,7 @@ impl<'m> Planner<'m> {
                 op_time: 0.0,
             },
         };
+        let grid = output_grid(model.time_quantum, &options);
         let mut generator = Planner {
             model,
             rng: ChaCha8Rng::seed_from_u64(options.seed),
@@ -253,6 +254,7 @@ impl<'m> Planner<'m> {
             roots_drawn: 0,
             roots_started: 0,
             horizon,
+            grid,
             failed: false,
         };
         generator.advance_roots(true);
@@ -291,7 +293,7 @@ impl<'m> Planner<'m> {
 
     fn output_time(&self, t: f64) -> f64 {
         let t = (t - self.options.start_at) * self.options.time_scale;
-        match self.model.time_quantum {
+        match self.grid {
             Some(q) => (t / q).floor() * q,
             None => t,
         }
@@ -529,6 +531,30 @@ impl Iterator for Generator<'_> {
     fn next(&mut self) -> Option<Self::Item> {
         let types = &self.planner.model.types;
         Some(self.planner.next()?.map(|p| p.to_request(types)))
+    }
+}
+
+/// The clock output timestamps are floored to: the source's grid, stretched with time
+/// (`--time-scale` plays the same trace slower or faster, ticks included), and for K > 1
+/// times the users, K clocks of that grid at evenly spread phases, whose union is a grid
+/// K times finer (each tick then holds as many requests as one of the source's did). A
+/// single clock would pile K times the requests onto each tick, ties the real service,
+/// K times larger, would not show.
+fn output_grid(quantum: Option<f64>, options: &GenerateOptions) -> Option<f64> {
+    quantum.map(|q| q * options.time_scale / options.rate_scale.max(1.0))
+}
+
+/// The rate of roots over model time that `options` asks of `model`'s arrival model.
+fn root_profile(model: &Model, options: &GenerateOptions) -> RateProfile {
+    let base = &model.arrivals;
+    let scale = options.rate_scale;
+    match &options.rate_profile {
+        RateProfileChoice::Repeat => RateProfile::new(
+            base.bin_width,
+            base.rates.iter().map(|r| r * scale).collect(),
+        ),
+        RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
+        RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
     }
 }
 
