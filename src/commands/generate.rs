@@ -8,10 +8,10 @@ use clap::Args;
 use std::io::{IsTerminal, Write};
 
 use tracesynth::generate::estimate::{EstimateLimits, estimate};
-use tracesynth::generate::{GenerateOptions, RateProfileChoice, Shard, write_trace};
+use tracesynth::generate::{GenerateOptions, RateProfileChoice, Shard, id_stride, write_trace};
 use tracesynth::model::Model;
 use tracesynth::trace::mooncake::TieSorter;
-use tracesynth::trace::{Format, LineFormatter, MAX_HASH_ID, OutputFile};
+use tracesynth::trace::{Format, LineFormatter, OutputFile};
 
 use super::Global;
 
@@ -32,9 +32,17 @@ pub struct GenerateArgs {
     /// Start this many sessions (their follow-ups still come).
     #[arg(long)]
     pub sessions: Option<u64>,
-    /// K times more sessions per second, same per-session behaviour.
+    /// K times the users of the same service: K times the sessions per second, each
+    /// behaving as before, sharing the service's content (system prompts and documents
+    /// get more reuse). Compare --tenants.
     #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
     pub rate_scale: f64,
+    /// K independent copies of the service in one trace: disjoint content (separate
+    /// system prompts and documents), disjoint chat ids, each copy behaving as one run,
+    /// interleaved by time. This is what Dynamo's and AIPerf's prefix-root multipliers
+    /// mean; combined with --rate-scale, each copy is scaled. --sessions counts per copy.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
     /// Stretch (K > 1) or compress (K < 1) time.
     #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
     pub time_scale: f64,
@@ -116,7 +124,7 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         start_id: args.start_id,
         start_at: args.start_at.unwrap_or(0.0),
         shard,
-        tenants: 1,
+        tenants: args.tenants,
     };
     guard(&model, &options, &formatter, args, global)?;
     let mut out = OutputFile::create(&args.output)?;
@@ -163,15 +171,16 @@ fn guard(
     global: Global,
 ) -> anyhow::Result<()> {
     let e = estimate(model, options, formatter, &EstimateLimits::default())?;
-    let blocks_needed = e.blocks_per_copy * f64::from(options.tenants);
-    if options.tenants > 1 && blocks_needed >= MAX_HASH_ID as f64 {
+    let stride = id_stride(model, u64::from(options.tenants));
+    if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
         bail!(
-            "--tenants {}: each copy mints about {:.3e} block ids, so {} disjoint copies need \
-             {:.3e}, more than the 2^32 ids consumers accept; use fewer tenants or a shorter run",
+            "--tenants {}: each copy mints about {:.3e} block ids, more than the {:.3e} a copy \
+             can have when {} disjoint copies share the 2^32 ids consumers accept; use fewer \
+             tenants or a shorter run",
             options.tenants,
             e.blocks_per_copy,
-            options.tenants,
-            blocks_needed
+            stride as f64,
+            options.tenants
         );
     }
     let bounded = args.force || args.requests.is_some();

@@ -340,7 +340,10 @@ mod tests {
             let real = Planner::new(&model, options).count() as f64;
             assert!(!e.exact && !e.runaway, "{name}: {e:?}");
             let error = e.requests / real - 1.0;
-            eprintln!("{name} x{rate_scale} {spans} spans: estimate {:.0}, real {real}, {error:+.3}", e.requests);
+            eprintln!(
+                "{name} x{rate_scale} {spans} spans: estimate {:.0}, real {real}, {error:+.3}",
+                e.requests
+            );
             assert!(
                 error.abs() < 0.25,
                 "{name}: estimate {} against {real} ({error:+.3})",

@@ -15,6 +15,7 @@
 
 pub mod estimate;
 mod output;
+mod tenants;
 
 use std::rc::Rc;
 
@@ -30,6 +31,7 @@ use crate::model::sessions::sample_index;
 use crate::trace::{Request, Session};
 
 pub use output::{OutputError, write_trace};
+pub use tenants::{Tenants, id_stride};
 
 /// How the root rate behaves over time.
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +132,8 @@ pub struct Planned {
     /// Index into the model's `types`.
     pub ty: usize,
     pub ids: IdRuns,
+    /// Follow-ups it booked (some may fall past the end).
+    pub children: u32,
 }
 
 impl Planned {
@@ -433,6 +437,7 @@ impl<'m> Planner<'m> {
             turn,
             ty,
             ids,
+            children: children as u32,
         })
     }
 
@@ -506,22 +511,32 @@ impl Planner<'_> {
     }
 }
 
-/// Streams a synthetic trace as [`Request`]s: the [`Planner`] with every record spelled
+/// The records `options` asks for, in output order: the planner's, or with several
+/// tenants their interleaving.
+pub fn records<'m>(
+    model: &'m Model,
+    options: GenerateOptions,
+) -> Box<dyn Iterator<Item = Result<Planned, IdsExhausted>> + 'm> {
+    if options.tenants > 1 {
+        Box::new(Tenants::new(model, options))
+    } else {
+        Box::new(Planner::new(model, options))
+    }
+}
+
+/// Streams a synthetic trace as [`Request`]s: the [`records`] with every record spelled
 /// out.
 pub struct Generator<'m> {
-    planner: Planner<'m>,
+    model: &'m Model,
+    records: Box<dyn Iterator<Item = Result<Planned, IdsExhausted>> + 'm>,
 }
 
 impl<'m> Generator<'m> {
     pub fn new(model: &'m Model, options: GenerateOptions) -> Generator<'m> {
         Generator {
-            planner: Planner::new(model, options),
+            model,
+            records: records(model, options),
         }
-    }
-
-    /// Distinct blocks minted so far.
-    pub fn blocks_minted(&self) -> u64 {
-        self.planner.blocks_minted()
     }
 }
 
@@ -529,8 +544,8 @@ impl Iterator for Generator<'_> {
     type Item = Result<Request, IdsExhausted>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let types = &self.planner.model.types;
-        Some(self.planner.next()?.map(|p| p.to_request(types)))
+        let types = &self.model.types;
+        Some(self.records.next()?.map(|p| p.to_request(types)))
     }
 }
 
