@@ -169,3 +169,47 @@ fn an_output_over_the_limit_is_refused_unless_forced_or_bounded() {
     .expect_code(0);
     assert_eq!(records(&dir.read("bounded.jsonl")).len(), 50);
 }
+
+fn timestamps(recs: &[serde_json::Value]) -> Vec<f64> {
+    recs.iter()
+        .map(|r| r["timestamp"].as_f64().unwrap())
+        .collect()
+}
+
+/// The Mooncake source's 3 s clock: stretched with time, and at four times the users
+/// four clocks (distinct ticks), not four times the requests on each of the source's.
+#[test]
+fn the_source_clock_scales_with_time_and_multiplies_with_users() {
+    let dir = TestDir::new();
+    let slow = timestamps(&generate(
+        &dir,
+        "slow.jsonl",
+        &["--duration", "20m", "--time-scale", "2"],
+    ));
+    assert!(
+        slow.iter()
+            .all(|t| (t / 6.0 - (t / 6.0).round()).abs() < 1e-6)
+    );
+    let one = timestamps(&generate(&dir, "one.jsonl", &["--duration", "20m"]));
+    let four = timestamps(&generate(
+        &dir,
+        "four.jsonl",
+        &["--duration", "20m", "--rate-scale", "4"],
+    ));
+    assert!(
+        four.windows(2).all(|w| w[0] <= w[1]),
+        "timestamps out of order"
+    );
+    let distinct = |ts: &[f64]| {
+        let mut v: Vec<u64> = ts.iter().map(|t| (t * 1000.0).round() as u64).collect();
+        v.dedup();
+        v.len() as f64
+    };
+    // Each tick holds about as many requests as one of the source's.
+    let per_tick = |ts: &[f64]| ts.len() as f64 / distinct(ts);
+    let ratio = per_tick(&four) / per_tick(&one);
+    assert!(
+        ratio < 1.6,
+        "x4 piles {ratio:.2} times the requests on a tick"
+    );
+}

@@ -217,8 +217,8 @@ pub struct Planner<'m> {
     roots_started: u64,
     /// Model seconds after which nothing is emitted.
     horizon: f64,
-    /// Output seconds between ticks of the clock timestamps are floored to, if any.
-    grid: Option<f64>,
+    /// The clocks timestamps are floored to, if the source had one.
+    grid: Option<Grid>,
     failed: bool,
 }
 
@@ -297,8 +297,8 @@ impl<'m> Planner<'m> {
 
     fn output_time(&self, t: f64) -> f64 {
         let t = (t - self.options.start_at) * self.options.time_scale;
-        match self.grid {
-            Some(q) => (t / q).floor() * q,
+        match &self.grid {
+            Some(grid) => grid.floor(t),
             None => t,
         }
     }
@@ -549,14 +549,45 @@ impl Iterator for Generator<'_> {
     }
 }
 
-/// The clock output timestamps are floored to: the source's grid, stretched with time
+/// The clocks output timestamps are floored to: the source's grid, stretched with time
 /// (`--time-scale` plays the same trace slower or faster, ticks included), and for K > 1
-/// times the users, K clocks of that grid at evenly spread phases, whose union is a grid
-/// K times finer (each tick then holds as many requests as one of the source's did). A
-/// single clock would pile K times the requests onto each tick, ties the real service,
-/// K times larger, would not show.
-fn output_grid(quantum: Option<f64>, options: &GenerateOptions) -> Option<f64> {
-    quantum.map(|q| q * options.time_scale / options.rate_scale.max(1.0))
+/// times the users, K clocks of that grid, the source's and K - 1 at random phases (drawn
+/// from the seed on a stream of their own), as K time-shifted copies of the source would
+/// show. A request goes to the latest tick of any clock, so timestamps stay in order. A
+/// single clock would pile K times the requests onto each tick, ties the real clock
+/// would not show; evenly spread phases would smooth the ticks more than random shifts do.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Grid {
+    period: f64,
+    /// Phases within a period, sorted, the first 0.
+    ticks: Vec<f64>,
+}
+
+impl Grid {
+    pub(crate) fn floor(&self, t: f64) -> f64 {
+        let cycles = (t / self.period).floor();
+        let within = t - cycles * self.period;
+        let i = self.ticks.partition_point(|&x| x <= within).max(1) - 1;
+        cycles * self.period + self.ticks[i]
+    }
+
+    pub(crate) fn period(&self) -> f64 {
+        self.period
+    }
+}
+
+/// Most clocks drawn for a large `--rate-scale`; beyond this the ticks are dense anyway.
+const MAX_CLOCKS: usize = 4096;
+
+pub(crate) fn output_grid(quantum: Option<f64>, options: &GenerateOptions) -> Option<Grid> {
+    let period = quantum? * options.time_scale;
+    let clocks = (options.rate_scale.round() as usize).clamp(1, MAX_CLOCKS);
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x7469_6d65_6772_6964);
+    let mut ticks: Vec<f64> = std::iter::once(0.0)
+        .chain((1..clocks).map(|_| rng.random::<f64>() * period))
+        .collect();
+    ticks.sort_by(f64::total_cmp);
+    Some(Grid { period, ticks })
 }
 
 /// The rate of roots over model time that `options` asks of `model`'s arrival model.

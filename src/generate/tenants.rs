@@ -62,7 +62,7 @@ pub struct Tenants<'m> {
 impl<'m> Tenants<'m> {
     pub fn new(model: &'m Model, options: GenerateOptions) -> Tenants<'m> {
         let k = u64::from(options.tenants.max(1));
-        let grid = output_grid(model.time_quantum, &options).unwrap_or(0.0);
+        let grid = output_grid(model.time_quantum, &options).map_or(0.0, |g| g.period());
         let copies = (0..k)
             .map(|i| {
                 let copy = GenerateOptions {
