@@ -59,6 +59,27 @@ pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
             model.provenance.span_seconds,
             args.output
         );
+        match &model.provenance.stability {
+            Some(s) if s.runaway => eprintln!(
+                "stability: RUNAWAY: the model's sessions grow without bound (planning \
+                 stopped at {:.1} spans, mean session size {:.2} so far); generate will \
+                 refuse it unless bounded with --requests or --force",
+                s.spans_planned, s.mean_session_size
+            ),
+            Some(s) => eprintln!(
+                "stability: mean session size {:.2}; over {:.0} spans the rate drifts \
+                 {:+.1} % (last span {} requests, first {}); expected {:.0} requests and \
+                 {:.1} MB per hour (Bailian lines)",
+                s.mean_session_size,
+                s.spans_planned,
+                100.0 * s.rate_drift,
+                s.last_span_requests,
+                s.first_span_requests,
+                s.requests_per_hour,
+                s.bytes_per_hour / 1e6
+            ),
+            None => eprintln!("stability: the model could not be planned"),
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -5,9 +5,10 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 
-use tracesynth::generate::{GenerateOptions, RateProfileChoice, Shard, write_trace};
+use tracesynth::generate::estimate::{EstimateLimits, estimate};
+use tracesynth::generate::{GenerateOptions, RateProfileChoice, Shard, id_stride, write_trace};
 use tracesynth::model::Model;
 use tracesynth::trace::mooncake::TieSorter;
 use tracesynth::trace::{Format, LineFormatter, OutputFile};
@@ -31,9 +32,17 @@ pub struct GenerateArgs {
     /// Start this many sessions (their follow-ups still come).
     #[arg(long)]
     pub sessions: Option<u64>,
-    /// K times more sessions per second, same per-session behaviour.
+    /// K times the users of the same service: K times the sessions per second, each
+    /// behaving as before, sharing the service's content (system prompts and documents
+    /// get more reuse). Compare --tenants.
     #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
     pub rate_scale: f64,
+    /// K independent copies of the service in one trace: disjoint content (separate
+    /// system prompts and documents), disjoint chat ids, each copy behaving as one run,
+    /// interleaved by time. This is what Dynamo's and AIPerf's prefix-root multipliers
+    /// mean; combined with --rate-scale, each copy is scaled. --sessions counts per copy.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub tenants: u32,
     /// Stretch (K > 1) or compress (K < 1) time.
     #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
     pub time_scale: f64,
@@ -62,7 +71,18 @@ pub struct GenerateArgs {
     /// bytes of the whole run.
     #[arg(long, value_parser = parse_shard, value_name = "I/N")]
     pub shard: Option<Shard>,
+    /// Refuse to start when the expected output is larger than this (uncompressed), e.g.
+    /// `100G`, `500M`, `2T`; `--force` or `--requests` lifts it.
+    #[arg(long, default_value = "100G", value_parser = parse_size, value_name = "SIZE")]
+    pub max_output: u64,
+    /// Write even when the expected output exceeds `--max-output` or the model runs
+    /// away (its sessions grow without bound).
+    #[arg(long)]
+    pub force: bool,
 }
+
+/// Above this expected size the estimate is printed even when stderr is not a terminal.
+const ANNOUNCE_BYTES: f64 = 10e9;
 
 pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     let model = match &args.model {
@@ -104,7 +124,9 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         start_id: args.start_id,
         start_at: args.start_at.unwrap_or(0.0),
         shard,
+        tenants: args.tenants,
     };
+    guard(&model, &options, &formatter, args, global)?;
     let mut out = OutputFile::create(&args.output)?;
     let progress = global.counter("generating");
     let mut report = |written: u64| {
@@ -137,6 +159,116 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     }
     out.commit()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Print what the run is expected to write, and refuse a run that would write more than
+/// `--max-output` or never stop growing, before any output file exists.
+fn guard(
+    model: &Model,
+    options: &GenerateOptions,
+    formatter: &LineFormatter,
+    args: &GenerateArgs,
+    global: Global,
+) -> anyhow::Result<()> {
+    let e = estimate(model, options, formatter, &EstimateLimits::default())?;
+    let stride = id_stride(model, u64::from(options.tenants));
+    if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
+        bail!(
+            "--tenants {}: each copy mints about {:.3e} block ids, more than the {:.3e} a copy \
+             can have when {} disjoint copies share the 2^32 ids consumers accept; use fewer \
+             tenants or a shorter run",
+            options.tenants,
+            e.blocks_per_copy,
+            stride as f64,
+            options.tenants
+        );
+    }
+    let bounded = args.force || args.requests.is_some();
+    let terminal = std::io::stderr().is_terminal();
+    if e.runaway {
+        if !bounded {
+            bail!(
+                "the model runs away: requests per session grew {:.1}-fold within the first \
+             {} planned requests, so the output would grow without bound; bound it with \
+             --requests N, or pass --force",
+                e.growth,
+                EstimateLimits::default().budget
+            );
+        }
+        if !global.quiet {
+            eprintln!(
+                "warning: the model runs away (requests per session grew {:.1}-fold)",
+                e.growth
+            );
+        }
+        return Ok(());
+    }
+    if !global.quiet && (terminal || e.bytes > ANNOUNCE_BYTES) {
+        eprintln!(
+            "expected output: {}{} requests, {} ({})",
+            if e.exact { "" } else { "about " },
+            human_count(e.requests),
+            human_bytes(e.bytes),
+            if e.exact {
+                "planned in full"
+            } else {
+                "extrapolated from a planned stretch"
+            },
+        );
+    }
+    if e.bytes > args.max_output as f64 && !bounded {
+        bail!(
+            "the expected output, {} ({} requests), is over --max-output {}; raise \
+             --max-output, bound the run with --requests, or pass --force",
+            human_bytes(e.bytes),
+            human_count(e.requests),
+            human_bytes(args.max_output as f64)
+        );
+    }
+    Ok(())
+}
+
+fn human_count(n: f64) -> String {
+    match n {
+        n if n >= 1e9 => format!("{:.2}G", n / 1e9),
+        n if n >= 1e6 => format!("{:.2}M", n / 1e6),
+        n if n >= 1e4 => format!("{:.1}k", n / 1e3),
+        n => format!("{n:.0}"),
+    }
+}
+
+fn human_bytes(b: f64) -> String {
+    match b {
+        b if b >= 1e12 => format!("{:.2} TB", b / 1e12),
+        b if b >= 1e9 => format!("{:.2} GB", b / 1e9),
+        b if b >= 1e6 => format!("{:.1} MB", b / 1e6),
+        b if b >= 1e3 => format!("{:.1} kB", b / 1e3),
+        b => format!("{b:.0} B"),
+    }
+}
+
+/// `100G`, `100GB`, `500M`, `2T`, `4096` (bytes; decimal units) -> bytes.
+fn parse_size(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a size like 100G, 500M or 2T"))?;
+    let factor = match unit.to_ascii_uppercase().trim_end_matches('B') {
+        "" => 1.0,
+        "K" => 1e3,
+        "M" => 1e6,
+        "G" => 1e9,
+        "T" => 1e12,
+        _ => return Err(format!("unknown unit in `{text}` (use K, M, G or T)")),
+    };
+    let bytes = value * factor;
+    if !(bytes.is_finite() && bytes > 0.0) {
+        return Err(format!("size `{text}` must be positive"));
+    }
+    Ok(bytes as u64)
 }
 
 /// The format whose block size is `block`.
@@ -263,5 +395,10 @@ mod tests {
         assert_eq!(parse_offset("0h"), Ok(0.0));
         assert_eq!(parse_offset("14h"), Ok(50_400.0));
         assert!(parse_offset("-1h").is_err());
+        assert_eq!(parse_size("100G"), Ok(100_000_000_000));
+        assert_eq!(parse_size("1.5GB"), Ok(1_500_000_000));
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert!(parse_size("0G").is_err());
+        assert!(parse_size("3X").is_err());
     }
 }

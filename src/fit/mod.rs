@@ -2,6 +2,7 @@
 //! a [`Model`].
 
 pub mod prepared;
+pub mod stability;
 
 use std::io::Read;
 
@@ -62,7 +63,7 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
         }
         _ => 0.0,
     };
-    Model {
+    let mut model = Model {
         format_version: FORMAT_VERSION,
         provenance: Provenance {
             source: source.name,
@@ -75,6 +76,7 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
             lineage: p.lineage,
             note: None,
             calibration: None,
+            stability: None,
         },
         block_size: p.block_size.unwrap_or(BAILIAN_BLOCK),
         time_quantum: p.time_quantum,
@@ -86,7 +88,11 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
         lengths,
         blocks,
         clients: None,
-    }
+    };
+    // A model that cannot be planned has no report; generate's own estimate still
+    // guards it.
+    model.provenance.stability = stability::stability(&model).ok();
+    model
 }
 
 /// Share of orphans above which a trace counts as cut from a running stream.

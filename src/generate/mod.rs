@@ -13,7 +13,9 @@
 //! keeps the sessions that are its own, so its records are exactly those of the whole
 //! run, chat ids and block ids included.
 
+pub mod estimate;
 mod output;
+mod tenants;
 
 use std::rc::Rc;
 
@@ -29,6 +31,7 @@ use crate::model::sessions::sample_index;
 use crate::trace::{Request, Session};
 
 pub use output::{OutputError, write_trace};
+pub use tenants::{Tenants, id_stride};
 
 /// How the root rate behaves over time.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,6 +66,9 @@ pub struct GenerateOptions {
     pub start_at: f64,
     /// Keep only this part of the sessions.
     pub shard: Shard,
+    /// Independent copies of the service interleaved in one trace (1: the service
+    /// itself).
+    pub tenants: u32,
 }
 
 /// Part `index` of `count` (`0 <= index < count`): the sessions whose root is the k-th
@@ -104,6 +110,7 @@ impl Default for GenerateOptions {
             start_id: 0,
             start_at: 0.0,
             shard: Shard::WHOLE,
+            tenants: 1,
         }
     }
 }
@@ -125,6 +132,8 @@ pub struct Planned {
     /// Index into the model's `types`.
     pub ty: usize,
     pub ids: IdRuns,
+    /// Follow-ups it booked (some may fall past the end).
+    pub children: u32,
 }
 
 impl Planned {
@@ -208,6 +217,8 @@ pub struct Planner<'m> {
     roots_started: u64,
     /// Model seconds after which nothing is emitted.
     horizon: f64,
+    /// The clocks timestamps are floored to, if the source had one.
+    grid: Option<Grid>,
     failed: bool,
 }
 
@@ -215,14 +226,7 @@ impl<'m> Planner<'m> {
     pub fn new(model: &'m Model, options: GenerateOptions) -> Planner<'m> {
         let base = &model.arrivals;
         let scale = options.rate_scale;
-        let profile = match &options.rate_profile {
-            RateProfileChoice::Repeat => RateProfile::new(
-                base.bin_width,
-                base.rates.iter().map(|r| r * scale).collect(),
-            ),
-            RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
-            RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
-        };
+        let profile = root_profile(model, &options);
         let start = options.start_at;
         let horizon = match (options.duration, options.requests, options.sessions) {
             (Some(d), _, _) => start + d / options.time_scale,
@@ -240,6 +244,7 @@ impl<'m> Planner<'m> {
                 op_time: 0.0,
             },
         };
+        let grid = output_grid(model.time_quantum, &options);
         let mut generator = Planner {
             model,
             rng: ChaCha8Rng::seed_from_u64(options.seed),
@@ -253,6 +258,7 @@ impl<'m> Planner<'m> {
             roots_drawn: 0,
             roots_started: 0,
             horizon,
+            grid,
             failed: false,
         };
         generator.advance_roots(true);
@@ -291,8 +297,8 @@ impl<'m> Planner<'m> {
 
     fn output_time(&self, t: f64) -> f64 {
         let t = (t - self.options.start_at) * self.options.time_scale;
-        match self.model.time_quantum {
-            Some(q) => (t / q).floor() * q,
+        match &self.grid {
+            Some(grid) => grid.floor(t),
             None => t,
         }
     }
@@ -431,6 +437,7 @@ impl<'m> Planner<'m> {
             turn,
             ty,
             ids,
+            children: children as u32,
         })
     }
 
@@ -504,22 +511,32 @@ impl Planner<'_> {
     }
 }
 
-/// Streams a synthetic trace as [`Request`]s: the [`Planner`] with every record spelled
+/// The records `options` asks for, in output order: the planner's, or with several
+/// tenants their interleaving.
+pub fn records<'m>(
+    model: &'m Model,
+    options: GenerateOptions,
+) -> Box<dyn Iterator<Item = Result<Planned, IdsExhausted>> + 'm> {
+    if options.tenants > 1 {
+        Box::new(Tenants::new(model, options))
+    } else {
+        Box::new(Planner::new(model, options))
+    }
+}
+
+/// Streams a synthetic trace as [`Request`]s: the [`records`] with every record spelled
 /// out.
 pub struct Generator<'m> {
-    planner: Planner<'m>,
+    model: &'m Model,
+    records: Box<dyn Iterator<Item = Result<Planned, IdsExhausted>> + 'm>,
 }
 
 impl<'m> Generator<'m> {
     pub fn new(model: &'m Model, options: GenerateOptions) -> Generator<'m> {
         Generator {
-            planner: Planner::new(model, options),
+            model,
+            records: records(model, options),
         }
-    }
-
-    /// Distinct blocks minted so far.
-    pub fn blocks_minted(&self) -> u64 {
-        self.planner.blocks_minted()
     }
 }
 
@@ -527,8 +544,63 @@ impl Iterator for Generator<'_> {
     type Item = Result<Request, IdsExhausted>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let types = &self.planner.model.types;
-        Some(self.planner.next()?.map(|p| p.to_request(types)))
+        let types = &self.model.types;
+        Some(self.records.next()?.map(|p| p.to_request(types)))
+    }
+}
+
+/// The clocks output timestamps are floored to: the source's grid, stretched with time
+/// (`--time-scale` plays the same trace slower or faster, ticks included), and for K > 1
+/// times the users, K clocks of that grid, the source's and K - 1 at random phases (drawn
+/// from the seed on a stream of their own), as K time-shifted copies of the source would
+/// show. A request goes to the latest tick of any clock, so timestamps stay in order. A
+/// single clock would pile K times the requests onto each tick, ties the real clock
+/// would not show; evenly spread phases would smooth the ticks more than random shifts do.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Grid {
+    period: f64,
+    /// Phases within a period, sorted, the first 0.
+    ticks: Vec<f64>,
+}
+
+impl Grid {
+    pub(crate) fn floor(&self, t: f64) -> f64 {
+        let cycles = (t / self.period).floor();
+        let within = t - cycles * self.period;
+        let i = self.ticks.partition_point(|&x| x <= within).max(1) - 1;
+        cycles * self.period + self.ticks[i]
+    }
+
+    pub(crate) fn period(&self) -> f64 {
+        self.period
+    }
+}
+
+/// Most clocks drawn for a large `--rate-scale`; beyond this the ticks are dense anyway.
+const MAX_CLOCKS: usize = 4096;
+
+pub(crate) fn output_grid(quantum: Option<f64>, options: &GenerateOptions) -> Option<Grid> {
+    let period = quantum? * options.time_scale;
+    let clocks = (options.rate_scale.round() as usize).clamp(1, MAX_CLOCKS);
+    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x7469_6d65_6772_6964);
+    let mut ticks: Vec<f64> = std::iter::once(0.0)
+        .chain((1..clocks).map(|_| rng.random::<f64>() * period))
+        .collect();
+    ticks.sort_by(f64::total_cmp);
+    Some(Grid { period, ticks })
+}
+
+/// The rate of roots over model time that `options` asks of `model`'s arrival model.
+fn root_profile(model: &Model, options: &GenerateOptions) -> RateProfile {
+    let base = &model.arrivals;
+    let scale = options.rate_scale;
+    match &options.rate_profile {
+        RateProfileChoice::Repeat => RateProfile::new(
+            base.bin_width,
+            base.rates.iter().map(|r| r * scale).collect(),
+        ),
+        RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
+        RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
     }
 }
 

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::sync::mpsc::{channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::{GenerateOptions, Planned, Planner};
+use super::{GenerateOptions, Planned, records};
 use crate::model::Model;
 use crate::model::blocks::IdsExhausted;
 use crate::trace::{LineFormatter, Request};
@@ -68,7 +68,7 @@ fn write_serial(
     let mut req = blank_request();
     let mut lines = Vec::with_capacity(2 * CHUNK);
     let mut written = 0u64;
-    for planned in Planner::new(model, options) {
+    for planned in records(model, options) {
         planned?.fill(&model.types, &mut req);
         formatter.format(&req, &mut lines)?;
         written += 1;
@@ -110,7 +110,7 @@ fn write_parallel(
         scope.spawn(move || {
             let mut seq = 0;
             let mut batch = Vec::with_capacity(BATCH);
-            for planned in Planner::new(model, options) {
+            for planned in records(model, options) {
                 match planned {
                     Ok(p) => batch.push(p),
                     Err(e) => {

@@ -10,6 +10,7 @@ pub mod lengths;
 pub mod quantile;
 pub mod schedule;
 pub mod sessions;
+pub mod stability;
 
 use std::path::Path;
 
@@ -99,6 +100,10 @@ pub struct Provenance {
     /// per target, as `calibrate` recorded them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub calibration: Option<serde_json::Value>,
+    /// What `fit` saw running the model for ten times its span (models fitted before
+    /// this report existed have none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stability: Option<stability::Stability>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -224,6 +224,7 @@ pub fn import_dir(dir: &Path, options: &ImportOptions) -> Result<Imported, Serve
             lineage: Lineage::None,
             note: Some(notes.join("; ")),
             calibration: None,
+            stability: None,
         },
         block_size: BAILIAN_BLOCK,
         time_quantum: None,

@@ -91,6 +91,19 @@ impl IdRuns {
         }
     }
 
+    /// One past the largest id (0 when empty).
+    pub fn end(&self) -> u64 {
+        self.runs.iter().map(|r| r.end).max().unwrap_or(0)
+    }
+
+    /// The same ids plus `by`.
+    pub fn shifted(&self, by: u64) -> IdRuns {
+        IdRuns {
+            runs: self.runs.iter().map(|r| r.start + by..r.end + by).collect(),
+            len: self.len,
+        }
+    }
+
     pub fn to_vec(&self) -> Vec<u64> {
         let mut out = Vec::with_capacity(self.len);
         self.expand_into(&mut out);
