@@ -16,6 +16,7 @@
 pub mod qwen;
 pub mod report;
 pub mod round_trip;
+pub mod scenarios;
 pub mod thin;
 
 use std::path::Path;
