@@ -17,7 +17,9 @@ use super::Global;
     after_help = "Runs from the repository root: same scale (3 seeds), scale up (25 % of \
     the sessions at 4x the rate), extend (first half -> whole span) on the vendored \
     Mooncake and Azure traces and on a trace-A-like reference trace (built from the \
-    brief's rules, not real data), then a round trip. Writes OUT/REPORT.md and \
+    brief's rules, not real data), then a round trip, then robustness (fit on 15/30/60 \
+    minute windows of those traces and of hard cases built for it, 1x judged, rate drift \
+    at 10x). Writes OUT/REPORT.md and \
     OUT/plots/*.svg. Exit status: 0 when the report was written (failing rows are \
     reported, not fatal), 2 when it could not be."
 )]
@@ -28,7 +30,8 @@ pub struct ValidateArgs {
     /// The vendored traces.
     #[arg(long, default_value = "validation/data")]
     pub data: PathBuf,
-    /// One seed, a one-hour reference trace and a two-hour round trip.
+    /// One seed, a one-hour reference trace, a two-hour round trip, robustness on the
+    /// first 15 minutes only.
     #[arg(long)]
     pub quick: bool,
 }
@@ -41,7 +44,7 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
         SuiteOptions::full(args.data.clone())
     };
     let spinner = global.spinner("validating");
-    let (subjects, round_trip) = run_suite(&options, |step| match &spinner {
+    let (subjects, round_trip, robustness) = run_suite(&options, |step| match &spinner {
         Some(bar) => bar.set_message(step.to_string()),
         None if !global.quiet => eprintln!("validate: {step}"),
         None => {}
@@ -73,6 +76,7 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
         subjects,
         round_trip,
         qwen,
+        robustness,
     };
     let written = write(&suite, &args.out)?;
     if !global.quiet {
@@ -91,6 +95,27 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
                     }
                 );
             }
+        }
+        for w in &suite.robustness.windows {
+            let names: Vec<&str> = w
+                .run
+                .comparison
+                .failures()
+                .map(|r| r.name.as_str())
+                .collect();
+            eprintln!(
+                "{:<16} {:>2} min {:<6}: drift at 10x {:+.1} %{}; {}",
+                w.key,
+                w.minutes,
+                w.cut.label(),
+                100.0 * w.drift.relative(),
+                if w.drift.capped { " (capped)" } else { "" },
+                if names.is_empty() {
+                    "all pass".to_string()
+                } else {
+                    format!("FAIL {}", names.join(", "))
+                }
+            );
         }
         eprintln!(
             "wrote {} files; report: {}",

@@ -8,6 +8,9 @@
 //!    with the whole trace.
 //! 4. **Round trip**: generate from a known model, fit again, set the recovered
 //!    parameters beside the true ones.
+//! 5. **Robustness** ([`robustness`]): fit on 15-, 30- and 60-minute windows of every
+//!    trace and of hard cases built for it ([`scenarios`]), judge 1x, measure the rate
+//!    drift at 10x.
 //!
 //! Every judgement is [`crate::compare`]'s; this module only prepares the inputs.
 //! `tracesynth validate` runs it all and writes `validation/REPORT.md`; `tests/fidelity.rs`
@@ -15,7 +18,9 @@
 
 pub mod qwen;
 pub mod report;
+pub mod robustness;
 pub mod round_trip;
+pub mod scenarios;
 pub mod thin;
 
 use std::path::Path;
@@ -293,6 +298,10 @@ pub struct SuiteOptions {
     /// Seeds of the same-scale scenario; the first also drives scale-up and extend.
     pub seeds: Vec<u64>,
     pub round_trip_hours: f64,
+    /// Robustness windows (minutes), where they are cut, and the hard cases' length.
+    pub robust_minutes: Vec<u32>,
+    pub robust_cuts: Vec<robustness::Cut>,
+    pub scenario_seconds: f64,
 }
 
 impl SuiteOptions {
@@ -303,25 +312,40 @@ impl SuiteOptions {
             reference_seconds: REFERENCE_SECONDS,
             seeds: vec![1, 2, 3],
             round_trip_hours: 5.0,
+            robust_minutes: robustness::WINDOW_MINUTES.to_vec(),
+            robust_cuts: vec![robustness::Cut::Start, robustness::Cut::Middle],
+            scenario_seconds: scenarios::SCENARIO_SECONDS,
         }
     }
 
-    /// A quick look: one seed, a one-hour reference, a two-hour round trip.
+    /// A quick look: one seed, a one-hour reference, a two-hour round trip, robustness on
+    /// the first 15 minutes of each trace.
     pub fn quick(data_dir: std::path::PathBuf) -> Self {
         SuiteOptions {
             data_dir,
             reference_seconds: 3600.0,
             seeds: vec![1],
             round_trip_hours: 2.0,
+            robust_minutes: vec![15],
+            robust_cuts: vec![robustness::Cut::Start],
+            scenario_seconds: 1800.0,
         }
     }
 }
+
+/// What [`run_suite`] measured: per trace, the round trip (with its trace's key), and
+/// the robustness windows.
+pub type SuiteResults = (
+    Vec<report::SubjectResults>,
+    (String, RoundTrip),
+    robustness::Robustness,
+);
 
 /// Run every scenario on every trace; `log` hears what is being done.
 pub fn run_suite(
     options: &SuiteOptions,
     mut log: impl FnMut(&str),
-) -> Result<(Vec<report::SubjectResults>, (String, RoundTrip)), ValidateError> {
+) -> Result<SuiteResults, ValidateError> {
     let seed = *options
         .seeds
         .first()
@@ -350,5 +374,19 @@ pub fn run_suite(
     let (model, s) = known.expect("the reference trace is always a subject");
     log("round trip");
     let rt = round_trip::round_trip(&model, &s.trace, options.round_trip_hours, seed)?;
-    Ok((results, (s.key.to_string(), rt)))
+    log("building the hard cases");
+    let hard = robustness::scenario_subjects(options.scenario_seconds);
+    let all: Vec<&Subject> = subjects.iter().chain(&hard).collect();
+    let windows = robustness::run(
+        &all,
+        &options.robust_minutes,
+        &options.robust_cuts,
+        seed,
+        &mut log,
+    )?;
+    let robust = robustness::Robustness {
+        traces: hard.iter().map(robustness::TraceInfo::of).collect(),
+        windows,
+    };
+    Ok((results, (s.key.to_string(), rt), robust))
 }

@@ -69,6 +69,8 @@ pub struct Suite {
     /// The calibrated Qwen models against the published figures (empty when the models
     /// were not found).
     pub qwen: Vec<crate::validate::qwen::QwenCheck>,
+    /// Scenario 6: fits on short windows of every trace and of the hard cases.
+    pub robustness: crate::validate::robustness::Robustness,
 }
 
 /// Charts kept per scenario (file stems of [`crate::compare::report::charts`]): enough
@@ -288,6 +290,8 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
         );
     }
 
+    h.push_str(&crate::validate::robustness::summary(&suite.robustness));
+
     // Scenario 1.
     h.push_str("## 1. Same scale\n\n");
     h.push_str(
@@ -367,6 +371,7 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
     // Scenario 4.
     round_trip_section(&mut h, rt_key, rt);
     qwen_section(&mut h, &suite.qwen);
+    h.push_str(&crate::validate::robustness::markdown(&suite.robustness));
     h
 }
 

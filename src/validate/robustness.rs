@@ -1,0 +1,472 @@
+//! Scenario 6, robustness: does a fit on a short window of an unseen trace give a stable,
+//! faithful model?
+//!
+//! For every trace (the repository's and the hard cases of [`super::scenarios`]), fit on
+//! windows of 15, 30 and 60 minutes cut at the start and at the middle of the trace,
+//! generate the window's span (1x) and ten times it (10x). The 1x run is judged by
+//! [`crate::compare`] with the default tolerances, like every other scenario; the 10x
+//! run gives the rate drift (the generated rate over its last window-length against the
+//! window's own rate) and the mean session size the model implies (generated requests per
+//! root over ten windows, where censoring by the end is small).
+
+use std::collections::BTreeMap;
+
+use super::scenarios::{Scenario, presets};
+use super::{Run, Subject, covering_span, fit, same_scale, thin};
+use crate::generate::{GenerateOptions, Generator};
+use crate::model::blocks::IdsExhausted;
+use crate::trace::Trace;
+
+/// Window lengths of the full suite, minutes.
+pub const WINDOW_MINUTES: [u32; 3] = [15, 30, 60];
+/// How many window-lengths the long run generates.
+pub const EXTEND_FACTOR: f64 = 10.0;
+/// The long run stops after this many times the requests the window's rate would give
+/// over its length: a supercritical model would otherwise write without bound.
+pub const CAP_FACTOR: f64 = 5.0;
+/// A window still fits a trace up to this share shorter than it: a one-hour file spans
+/// 3,502 s (Azure) or 3,537 s (Mooncake) from its first to its last request, and its
+/// 60-minute window is the whole file.
+const SLACK: f64 = 0.05;
+/// Seed of the hard-case traces.
+pub const SCENARIO_SEED: u64 = 11;
+
+/// A hard-case trace, as the report lists it.
+#[derive(Debug, Clone)]
+pub struct TraceInfo {
+    pub key: &'static str,
+    pub title: String,
+    pub origin: String,
+    pub requests: usize,
+    pub span_s: f64,
+}
+
+impl TraceInfo {
+    pub fn of(s: &Subject) -> Self {
+        TraceInfo {
+            key: s.key,
+            title: s.title.clone(),
+            origin: s.origin.clone(),
+            requests: s.trace.requests.len(),
+            span_s: s.trace.span(),
+        }
+    }
+}
+
+/// The robustness scenario's results: the hard cases it built and every window.
+#[derive(Debug, Clone, Default)]
+pub struct Robustness {
+    pub traces: Vec<TraceInfo>,
+    pub windows: Vec<WindowResult>,
+}
+
+/// Where a window is cut from its trace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Cut {
+    Start,
+    Middle,
+}
+
+impl Cut {
+    pub fn label(self) -> &'static str {
+        match self {
+            Cut::Start => "start",
+            Cut::Middle => "middle",
+        }
+    }
+}
+
+/// The hard cases as suite subjects.
+pub fn scenario_subjects(seconds: f64) -> Vec<Subject> {
+    presets(SCENARIO_SEED, seconds)
+        .into_iter()
+        .map(|Scenario { key, title, config }| Subject {
+            key,
+            title: format!("{title} (NOT real data)"),
+            origin: format!(
+                "a hard-case trace built by `validate::scenarios::build` (seed {}, {} s) from \
+                 token content, not from the model's structure",
+                config.seed, config.seconds
+            ),
+            trace: super::scenarios::build(&config),
+        })
+        .collect()
+}
+
+/// The requests of `trace` in `[start, start + seconds)` from its first request, with
+/// timestamps from the window's first request, as a file cut from a running service
+/// would hold them (parents before the cut are missing). `None` when the trace has less
+/// than `seconds` from `start` on, or the window holds fewer than two requests.
+pub fn window(trace: &Trace, minutes: u32, cut: Cut) -> Option<Trace> {
+    let seconds = f64::from(minutes) * 60.0;
+    let span = trace.span();
+    let offset = match cut {
+        Cut::Start => 0.0,
+        Cut::Middle => span / 2.0,
+    };
+    if offset + seconds * (1.0 - SLACK) > span {
+        return None;
+    }
+    let origin = trace.requests.first()?.timestamp + offset;
+    let mut requests: Vec<_> = trace
+        .requests
+        .iter()
+        .filter(|r| r.timestamp >= origin && r.timestamp < origin + seconds)
+        .cloned()
+        .collect();
+    let first = requests.first()?.timestamp;
+    for r in &mut requests {
+        r.timestamp = ((r.timestamp - first) * 1000.0).round() / 1000.0;
+    }
+    (requests.len() >= 2).then_some(Trace {
+        format: trace.format,
+        block_size: trace.block_size,
+        requests,
+    })
+}
+
+/// What the 10x run showed.
+#[derive(Debug, Clone)]
+pub struct Drift {
+    /// Requests per second of the window (over the span the model covers).
+    pub window_rate: f64,
+    /// Requests per second over the last window-length generated.
+    pub last_rate: f64,
+    /// Seconds asked for, and the time the run reached (less when capped).
+    pub target_s: f64,
+    pub reached_s: f64,
+    pub generated: u64,
+    /// The run hit [`CAP_FACTOR`]: the drift is a lower bound.
+    pub capped: bool,
+    /// Generated requests per root (the model's implied mean session size).
+    pub mean_session: f64,
+}
+
+impl Drift {
+    /// Relative drift of the rate: 0 is steady, 0.1 is 10 % faster.
+    pub fn relative(&self) -> f64 {
+        self.last_rate / self.window_rate.max(1e-12) - 1.0
+    }
+}
+
+/// One window of one trace.
+#[derive(Debug, Clone)]
+pub struct WindowResult {
+    pub key: &'static str,
+    pub minutes: u32,
+    pub cut: Cut,
+    pub requests: usize,
+    /// Requests per session in the window, by the fit's lineage (censored by the window).
+    pub window_session: f64,
+    pub run: Run,
+    pub drift: Drift,
+}
+
+/// Fit on `window`, judge 1x, measure 10x.
+pub fn run_window(
+    key: &'static str,
+    minutes: u32,
+    cut: Cut,
+    window: &Trace,
+    seed: u64,
+) -> Result<WindowResult, IdsExhausted> {
+    let model = fit(window, key);
+    let run = same_scale(window, &model, &[seed])?
+        .pop()
+        .expect("one seed gives one run");
+    let span = covering_span(window, &model);
+    let window_rate = window.requests.len() as f64 / span.max(1e-9);
+    let target_s = EXTEND_FACTOR * span;
+    let cap = (CAP_FACTOR * EXTEND_FACTOR * window.requests.len() as f64).ceil() as u64;
+    let options = GenerateOptions {
+        seed,
+        duration: Some(target_s),
+        requests: Some(cap),
+        ..Default::default()
+    };
+    let mut times = Vec::new();
+    let mut roots = 0u64;
+    for r in Generator::new(&model, options) {
+        let r = r?;
+        if r.session.as_ref().is_none_or(|s| s.is_root()) {
+            roots += 1;
+        }
+        times.push(r.timestamp);
+    }
+    let generated = times.len() as u64;
+    let capped = generated >= cap;
+    let reached_s = if capped {
+        times.last().copied().unwrap_or(0.0)
+    } else {
+        target_s
+    };
+    let from = reached_s - span;
+    let last = times
+        .iter()
+        .filter(|&&t| t >= from && t < reached_s)
+        .count();
+    let heads = thin::session_heads(window);
+    let sessions = heads.iter().enumerate().filter(|&(i, &h)| i == h).count();
+    Ok(WindowResult {
+        key,
+        minutes,
+        cut,
+        requests: window.requests.len(),
+        window_session: window.requests.len() as f64 / sessions.max(1) as f64,
+        run,
+        drift: Drift {
+            window_rate,
+            last_rate: last as f64 / span.max(1e-9),
+            target_s,
+            reached_s,
+            generated,
+            capped,
+            mean_session: generated as f64 / roots.max(1) as f64,
+        },
+    })
+}
+
+/// Every window of every subject that fits it, in subject order.
+pub fn run(
+    subjects: &[&Subject],
+    minutes: &[u32],
+    cuts: &[Cut],
+    seed: u64,
+    mut log: impl FnMut(&str),
+) -> Result<Vec<WindowResult>, IdsExhausted> {
+    let mut out = Vec::new();
+    for s in subjects {
+        for &m in minutes {
+            for &cut in cuts {
+                let Some(w) = window(&s.trace, m, cut) else {
+                    continue;
+                };
+                log(&format!(
+                    "{}: robustness {m} min at the {}",
+                    s.key,
+                    cut.label()
+                ));
+                out.push(run_window(s.key, m, cut, &w, seed)?);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// For each row name, the windows where it failed, as `trace m/cut distance`.
+pub fn failures_by_row(results: &[WindowResult]) -> BTreeMap<String, (usize, Vec<String>)> {
+    let mut by_row: BTreeMap<String, (usize, Vec<String>)> = BTreeMap::new();
+    for w in results {
+        for r in &w.run.comparison.rows {
+            if r.tolerance.is_none() {
+                continue;
+            }
+            let e = by_row.entry(r.name.clone()).or_default();
+            e.0 += 1;
+            if r.verdict == crate::compare::Verdict::Fail {
+                e.1.push(format!(
+                    "{} {}/{} {}",
+                    w.key,
+                    w.minutes,
+                    w.cut.label(),
+                    crate::compare::report::format_value(r.distance)
+                ));
+            }
+        }
+    }
+    by_row
+}
+
+/// Target of the 10x run: the rate stays within this of the window's.
+pub const DRIFT_TARGET: f64 = 0.10;
+
+fn drift_cell(d: &Drift) -> String {
+    let x = 100.0 * d.relative();
+    let text = if d.capped {
+        format!(
+            "**>= {x:+.0} %** (capped at {} requests, {:.1} of 10 windows)",
+            fmt(d.generated as f64),
+            d.reached_s / (d.target_s / EXTEND_FACTOR)
+        )
+    } else {
+        format!("{x:+.1} %")
+    };
+    if !d.capped && d.relative().abs() > DRIFT_TARGET {
+        format!("**{text}**")
+    } else {
+        text
+    }
+}
+
+/// A count with thousands separators.
+fn fmt(x: f64) -> String {
+    let digits = format!("{:.0}", x.max(0.0));
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One line for the report's summary.
+pub fn summary(r: &Robustness) -> String {
+    if r.windows.is_empty() {
+        return String::new();
+    }
+    let clean = r
+        .windows
+        .iter()
+        .filter(|w| w.run.comparison.all_pass())
+        .count();
+    let steady = r
+        .windows
+        .iter()
+        .filter(|w| !w.drift.capped && w.drift.relative().abs() <= DRIFT_TARGET)
+        .count();
+    format!(
+        "Robustness (section 6): {clean} of {n} windows pass every row at 1x; {steady} of {n} \
+         keep the rate within {:.0} % at 10x.\n\n",
+        100.0 * DRIFT_TARGET,
+        n = r.windows.len()
+    )
+}
+
+/// Section 6 of the report.
+pub fn markdown(r: &Robustness) -> String {
+    use std::fmt::Write as _;
+    let mut h = String::new();
+    if r.windows.is_empty() {
+        return h;
+    }
+    h.push_str("## 6. Robustness\n\n");
+    let _ = writeln!(
+        h,
+        "Fit on a window of each trace (15, 30 and 60 minutes, cut at the start and at the \
+         middle of the trace; windows longer than what remains are skipped), generate the \
+         window's span (1x) and {EXTEND_FACTOR} times it (10x). Every row at 1x is judged \
+         with the default tolerances against the window. *Rate drift* is the 10x run's rate \
+         over its last window-length against the window's rate (target: within {:.0} %); a \
+         run that reaches {CAP_FACTOR} times the requests a steady rate would give is \
+         stopped (*capped*) and its drift is a lower bound. *Session size*: requests per \
+         session in the window (by the fit's lineage, censored by the window's edges) and \
+         generated requests per root over the 10x run (what the model implies). Seed 1. \
+         Targets (issue #10): every row within tolerance on every window, drift under \
+         {:.0} %.\n",
+        100.0 * DRIFT_TARGET,
+        100.0 * DRIFT_TARGET
+    );
+    if !r.traces.is_empty() {
+        h.push_str(
+            "The hard cases, built by `validate::scenarios` from token content (prompts, \
+             documents, answers and user text laid into blocks as an engine would), **not \
+             real data** and not drawn from the model's own structure:\n\n\
+             | trace | requests | span | what |\n|---|---:|---:|---|\n",
+        );
+        for t in &r.traces {
+            let _ = writeln!(
+                h,
+                "| `{}` | {} | {:.0} s | {} |",
+                t.key,
+                fmt(t.requests as f64),
+                t.span_s,
+                t.title
+            );
+        }
+        h.push('\n');
+    }
+    h.push_str(
+        "| trace | window | cut | requests | pass | fail | failing rows (distance > \
+         tolerance) | rate drift at 10x | session size: window / model |\n\
+         |---|---:|---|---:|---:|---:|---|---:|---|\n",
+    );
+    for w in &r.windows {
+        let c = &w.run.comparison;
+        let (p, f, _) = c.counts();
+        let failing: Vec<String> = c
+            .failures()
+            .map(|row| {
+                format!(
+                    "`{}` {} > {}",
+                    row.name,
+                    crate::compare::report::format_value(row.distance),
+                    crate::compare::report::format_value(row.tolerance)
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            h,
+            "| {} | {} min | {} | {} | {p} | {f} | {} | {} | {:.2} / {:.2} |",
+            w.key,
+            w.minutes,
+            w.cut.label(),
+            fmt(w.requests as f64),
+            if failing.is_empty() {
+                "-".to_string()
+            } else {
+                failing.join(", ")
+            },
+            drift_cell(&w.drift),
+            w.window_session,
+            w.drift.mean_session
+        );
+    }
+    h.push_str(
+        "\nBy row: in how many windows it was judged and where it failed (trace \
+         minutes/cut distance).\n\n| row | judged | failed | where |\n|---|---:|---:|---|\n",
+    );
+    for (name, (judged, failed)) in failures_by_row(&r.windows) {
+        let _ = writeln!(
+            h,
+            "| `{name}` | {judged} | {} | {} |",
+            failed.len(),
+            if failed.is_empty() {
+                "-".to_string()
+            } else {
+                failed.join("; ")
+            }
+        );
+    }
+    h.push('\n');
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::{Format, Request};
+
+    fn trace(seconds: u32) -> Trace {
+        Trace {
+            format: Format::Azure,
+            block_size: None,
+            requests: (0..=seconds)
+                .map(|t| Request {
+                    timestamp: f64::from(t) + 5.0,
+                    input_length: 10,
+                    output_length: 5,
+                    hash_ids: None,
+                    session: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn windows_are_cut_from_the_start_and_the_middle() {
+        let t = trace(7200);
+        let w = window(&t, 15, Cut::Start).unwrap();
+        assert_eq!(w.requests.len(), 900);
+        assert_eq!(w.requests[0].timestamp, 0.0);
+        let m = window(&t, 60, Cut::Middle).unwrap();
+        assert_eq!(m.requests.len(), 3600);
+        assert_eq!(m.requests[0].timestamp, 0.0);
+        // Half of a 1 h trace holds no 60-minute window; the whole trace does.
+        let short = trace(3502);
+        assert!(window(&short, 60, Cut::Middle).is_none());
+        assert!(window(&short, 60, Cut::Start).is_some());
+        assert!(window(&short, 30, Cut::Middle).is_some());
+    }
+}
