@@ -31,7 +31,7 @@ pub struct EstimateLimits {
 impl Default for EstimateLimits {
     fn default() -> Self {
         EstimateLimits {
-            budget: 200_000,
+            budget: 100_000,
             sample_every: 16,
             runaway_factor: 20.0,
             growth_factor: 2.0,
@@ -349,6 +349,39 @@ mod tests {
                 "{name}: estimate {} against {real} ({error:+.3})",
                 e.requests
             );
+        }
+    }
+
+    /// The default limits over three days of each shipped model (heavy: about 30 M
+    /// records planned; run with `--ignored --nocapture` to see the figures).
+    #[test]
+    #[ignore]
+    fn three_day_estimates_against_the_real_counts() {
+        for name in [
+            "qwen-trace-a",
+            "qwen-trace-b",
+            "mooncake-conversation",
+            "azure-conversation",
+        ] {
+            let model = shipped(name);
+            let options = GenerateOptions {
+                duration: Some(3.0 * 86_400.0),
+                ..GenerateOptions::default()
+            };
+            let e = estimate(
+                &model,
+                &options,
+                &bailian(&model),
+                &EstimateLimits::default(),
+            )
+            .unwrap();
+            let real = Planner::new(&model, options).count() as f64;
+            let error = e.requests / real - 1.0;
+            eprintln!(
+                "{name} 3d: estimate {:.0}, real {real}, {error:+.3}",
+                e.requests
+            );
+            assert!(error.abs() < 0.25, "{name}: {error:+.3}");
         }
     }
 

@@ -3,12 +3,15 @@
 //! Each copy is a whole run of the planner with its own seed (the first keeps the run's
 //! seed, so copy 0 is the single-tenant run), its content moved into its own slice of the
 //! id space (separate system prompts, documents and tails), its clock at its own phase of
-//! the source's grid. The copies are interleaved by timestamp and numbered together:
+//! the source's clock. The copies are interleaved by timestamp and numbered together:
 //! chat ids run in output order across copies, and each follow-up names its parent's new
 //! id. This is what prefix-root multipliers (Dynamo's, AIPerf's) mean; `--rate-scale K`
 //! is the other reading, K times the users of one service.
 
 use std::collections::HashMap;
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
 
 use super::{GenerateOptions, Planned, Planner, Shard, output_grid};
 use crate::model::Model;
@@ -63,6 +66,10 @@ impl<'m> Tenants<'m> {
     pub fn new(model: &'m Model, options: GenerateOptions) -> Tenants<'m> {
         let k = u64::from(options.tenants.max(1));
         let grid = output_grid(model.time_quantum, &options).map_or(0.0, |g| g.period());
+        // Independent services keep independent clocks: copy 0 the source's, the others
+        // at random phases of it (a stream of their own, so the copies' records are those
+        // of their single runs), as time-shifted copies of the source would show.
+        let mut phases = ChaCha8Rng::seed_from_u64(options.seed ^ 0x7465_6e61_6e74_7321);
         let copies = (0..k)
             .map(|i| {
                 let copy = GenerateOptions {
@@ -77,7 +84,11 @@ impl<'m> Tenants<'m> {
                     planner: Planner::new(model, copy),
                     head: None,
                     parents: HashMap::new(),
-                    phase: grid * i as f64 / k as f64,
+                    phase: if i == 0 {
+                        0.0
+                    } else {
+                        phases.random::<f64>() * grid
+                    },
                 }
             })
             .collect();
