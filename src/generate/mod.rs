@@ -249,7 +249,12 @@ impl<'m> Planner<'m> {
             model,
             rng: ChaCha8Rng::seed_from_u64(options.seed),
             roots,
-            blocks: BlockSampler::new(&model.blocks, model.block_size, model.types.len()),
+            blocks: BlockSampler::new(
+                &model.blocks,
+                model.block_size,
+                model.types.len(),
+                options.rate_scale,
+            ),
             options,
             next_root: 0.0,
             roots_done: false,

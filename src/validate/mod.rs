@@ -4,6 +4,8 @@
 //! 1. **Same scale**: fit a trace, generate its span with several seeds, compare each.
 //! 2. **Scale up**: keep a share of the sessions (whole sessions), fit on that, generate
 //!    at the inverse rate scale, compare with the full trace.
+//!    **Scale down**: fit the whole trace, generate at a share of the users, compare with
+//!    that share of its sessions.
 //! 3. **Extend**: fit on the first half of the span, generate the whole span, compare
 //!    with the whole trace.
 //! 4. **Round trip**: generate from a known model, fit again, set the recovered
@@ -248,6 +250,38 @@ pub fn scale_up(real: &Trace, share: f64, seed: u64) -> Result<ScaleUp, Validate
     })
 }
 
+/// Scale down: fit the whole trace, generate at `--rate-scale share` (a `share` of the
+/// users), and compare with a `share` sample of the sessions, which is what fewer users
+/// of the same service would have produced (the way the ATC'25 paper downscaled trace A).
+/// The sample keeps its sessions' timestamps, so the comparison is at scale 1.
+pub fn scale_down(real: &Trace, share: f64, seed: u64) -> Result<ScaleUp, ValidateError> {
+    let thinned = thin::keep_sessions(real, share, THIN_SEED);
+    if thinned.trace.requests.len() < 2 {
+        return Err(ValidateError::Empty(
+            "thinning left fewer than two requests".into(),
+        ));
+    }
+    let model = fit(real, "full");
+    let options = GenerateOptions {
+        seed,
+        duration: Some(covering_span(real, &model)),
+        rate_scale: share,
+        ..Default::default()
+    };
+    let synth = synthesize(&model, options, real)?;
+    let comparison = compare(&thinned.trace, &synth, &CompareOptions::default());
+    Ok(ScaleUp {
+        share,
+        sessions: thinned.sessions,
+        kept_sessions: thinned.kept_sessions,
+        kept_requests: thinned.trace.requests.len(),
+        thinned_rate: rate(&thinned.trace),
+        synth_rate: rate(&synth),
+        rate_scale: share,
+        run: Run { seed, comparison },
+    })
+}
+
 /// Requests per second over a trace's span.
 pub fn rate(trace: &Trace) -> f64 {
     trace.requests.len() as f64 / trace.span().max(1e-9)
@@ -366,7 +400,12 @@ pub fn run_suite(
         let up = scale_up(&s.trace, SCALE_UP_SHARE, seed)?;
         log(&format!("{}: extend", s.key));
         let ext = extend(&s.trace, seed)?;
-        results.push(report::SubjectResults::new(s, same, up, ext));
+        let mut result = report::SubjectResults::new(s, same, up, ext);
+        if s.trace.block_size.is_some() {
+            log(&format!("{}: scale down", s.key));
+            result = result.with_scale_down(scale_down(&s.trace, SCALE_UP_SHARE, seed)?);
+        }
+        results.push(result);
         if s.key == "reference-a" {
             known = Some((model, s));
         }

@@ -33,6 +33,9 @@ pub struct SubjectResults {
     pub span_s: f64,
     pub same_scale: Vec<Run>,
     pub scale_up: ScaleUp,
+    /// The whole trace at `--rate-scale share` against a `share` sample of its sessions
+    /// (traces with blocks).
+    pub scale_down: Option<ScaleUp>,
     pub extend: Extend,
 }
 
@@ -46,17 +49,25 @@ impl SubjectResults {
             span_s: subject.trace.span(),
             same_scale,
             scale_up,
+            scale_down: None,
             extend,
         }
+    }
+
+    pub fn with_scale_down(mut self, down: ScaleUp) -> Self {
+        self.scale_down = Some(down);
+        self
     }
 
     /// Every judged run with its scenario's name: each same-scale seed, then scale up and
     /// extend.
     pub fn runs(&self) -> impl Iterator<Item = (&'static str, &Run)> {
-        self.same_scale.iter().map(|r| ("same scale", r)).chain([
-            ("scale up", &self.scale_up.run),
-            ("extend", &self.extend.run),
-        ])
+        self.same_scale
+            .iter()
+            .map(|r| ("same scale", r))
+            .chain([("scale up", &self.scale_up.run)])
+            .chain(self.scale_down.iter().map(|d| ("scale down", &d.run)))
+            .chain([("extend", &self.extend.run)])
     }
 }
 
@@ -256,6 +267,11 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
         line(&mut h, "2 scale up", s.key, &s.scale_up.run);
     }
     for s in &suite.subjects {
+        if let Some(d) = &s.scale_down {
+            line(&mut h, "2b scale down", s.key, &d.run);
+        }
+    }
+    for s in &suite.subjects {
         line(&mut h, "3 extend", s.key, &s.extend.run);
     }
     failing_rows(&mut h, suite);
@@ -337,6 +353,32 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
         single_table(&mut h, &u.run.comparison);
         notes(&mut h, &u.run.comparison);
         images(&mut h, figs, "-scaleup-");
+    }
+
+    h.push_str("## 2b. Scale down\n\n");
+    h.push_str(
+        "Fit the whole trace, generate its span at `--rate-scale share` (a share of the \
+         users of the same service), compare with a random share of its sessions (whole \
+         sessions, as in scale up), which is what fewer users would have produced. Traces \
+         with blocks only.\n\n",
+    );
+    for s in &suite.subjects {
+        let Some(d) = &s.scale_down else { continue };
+        let _ = writeln!(h, "### {} (`{}`)\n", s.title, s.key);
+        let _ = writeln!(
+            h,
+            "Sample: {} of {} sessions ({:.1} %), {} requests; rate scale {}; synthetic \
+             rate / sample rate = {:.3}; seed {}.\n",
+            v(Some(d.kept_sessions as f64)),
+            v(Some(d.sessions as f64)),
+            100.0 * d.kept_sessions as f64 / d.sessions.max(1) as f64,
+            v(Some(d.kept_requests as f64)),
+            d.rate_scale,
+            d.synth_rate / d.thinned_rate,
+            d.run.seed
+        );
+        single_table(&mut h, &d.run.comparison);
+        notes(&mut h, &d.run.comparison);
     }
 
     // Scenario 3.

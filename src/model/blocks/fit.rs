@@ -50,6 +50,8 @@ impl BlockModel {
         let mut shared_tokens = vec![0u64; p.requests.len()];
         let mut kinds = vec![PrefixKind::None; p.requests.len()];
         let mut groups: HashMap<usize, Group> = HashMap::new();
+        // When each root whose content nobody else shared arrived, by type.
+        let mut once_times: Vec<Vec<f64>> = vec![Vec::new(); n_types];
         // Prefix hashes of the roots seen so far, to measure how deep each root hits.
         let mut earlier: HashSet<u64> = HashSet::new();
         for (k, &ri) in roots.iter().enumerate() {
@@ -58,9 +60,11 @@ impl BlockModel {
             let hit = hit_depth(&r.ids, &mut earlier);
             let Some(a) = assigned[k] else {
                 none[r.ty] += 1.0;
+                once_times[r.ty].push(r.t);
                 continue;
             };
             if persistent[a] {
+                once_times[r.ty].push(r.t);
                 kinds[ri] = PrefixKind::Persistent;
                 *persistent_w[r.ty].entry(node_of[&a]).or_default() += 1.0;
                 shared_tokens[ri] = u64::from(intervals[a].depth) * block as u64;
@@ -147,6 +151,7 @@ impl BlockModel {
                 choice
             })
             .collect();
+        let population = fit_population(&groups_in_order, &once_times, p.span);
         let tails = fit_tails(p, &shared_tokens, block as u64);
         BlockFit {
             model: BlockModel {
@@ -154,10 +159,72 @@ impl BlockModel {
                 root_choice,
                 ephemeral,
                 tails,
+                population,
             },
             shared_tokens,
             kinds,
         }
+    }
+}
+
+/// Per type, the content population: every ephemeral prefix is an item used by its first
+/// root and its reuses, every root sharing nothing beyond a persistent prefix (or nothing
+/// at all, `once_times`) an item used once. Only items first used early enough to have
+/// lived their life inside the window count, as for the templates: the generator drops
+/// the reuses it books past its own end, so the law must be the uncensored one. A type
+/// with too few items of its own takes the law of all types pooled (the sampler uses the
+/// law's growth, not its mass, so a pooled law fits any type's share).
+fn fit_population(
+    groups: &[&Group],
+    once_times: &[Vec<f64>],
+    span: f64,
+) -> Vec<Option<ContentPopulation>> {
+    if groups.is_empty() {
+        return vec![];
+    }
+    let settled = settled_time(groups, span);
+    let uses_of = |ty: Option<usize>| -> Vec<u32> {
+        let of_type = |t: usize| ty.is_none_or(|x| x == t);
+        let shared = groups
+            .iter()
+            .filter(|g| of_type(g.ty) && g.birth <= settled)
+            .map(|g| 1 + g.reuses.len() as u32);
+        let single: usize = once_times
+            .iter()
+            .enumerate()
+            .filter(|&(t, _)| of_type(t))
+            .map(|(_, times)| times.iter().filter(|&&t| t <= settled).count())
+            .sum();
+        shared.chain(std::iter::repeat_n(1, single)).collect()
+    };
+    let pooled = ContentPopulation::fit(&uses_of(None));
+    (0..once_times.len())
+        .map(|ty| {
+            let own = uses_of(Some(ty));
+            let shared = own.iter().filter(|&&u| u > 1).count();
+            if shared >= MIN_TYPE_GROUPS && own.len() >= population::MIN_ITEMS {
+                ContentPopulation::fit(&own).or_else(|| pooled.clone())
+            } else {
+                pooled.clone()
+            }
+        })
+        .collect()
+}
+
+/// The time before which prefixes were born early enough to have lived most of their
+/// life inside the window (the end minus the 90th percentile reuse lag), or the end when
+/// fewer than `MIN_SETTLED_GROUPS` were.
+fn settled_time(groups: &[&Group], span: f64) -> f64 {
+    let mut lags: Vec<f64> = groups
+        .iter()
+        .flat_map(|g| g.reuses.iter().map(|u| u.0))
+        .collect();
+    lags.sort_by(f64::total_cmp);
+    let settled = span - lags.get(lags.len() * 9 / 10).copied().unwrap_or(0.0);
+    if groups.iter().filter(|g| g.birth <= settled).count() < MIN_SETTLED_GROUPS {
+        span
+    } else {
+        settled
     }
 }
 
@@ -166,16 +233,8 @@ fn fit_ephemeral(groups: &[&Group], span: f64) -> EphemeralPrefixes {
     // Reuses after the trace's end are unseen, so the templates are the prefixes born
     // early enough to have lived most of their life inside the window (before the end
     // minus the 90th percentile reuse lag), when there are enough of them.
-    let mut lags: Vec<f64> = groups
-        .iter()
-        .flat_map(|g| g.reuses.iter().map(|u| u.0))
-        .collect();
-    lags.sort_by(f64::total_cmp);
-    let settled = span - lags.get(lags.len() * 9 / 10).copied().unwrap_or(0.0);
-    let mut chosen: Vec<&&Group> = groups.iter().filter(|g| g.birth <= settled).collect();
-    if chosen.len() < MIN_SETTLED_GROUPS {
-        chosen = groups.iter().collect();
-    }
+    let settled = settled_time(groups, span);
+    let chosen: Vec<&&Group> = groups.iter().filter(|g| g.birth <= settled).collect();
     // Evenly thinned when there are very many, to keep the model file small.
     let step = chosen.len().div_ceil(MAX_TEMPLATES).max(1);
     let templates = chosen

@@ -15,7 +15,9 @@
 
 mod fit;
 pub mod ids;
+pub mod population;
 mod sampler;
+mod scaling;
 mod tree;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,7 @@ use super::ModelError;
 use super::sessions::check_distribution;
 
 pub use ids::IdRuns;
+pub use population::ContentPopulation;
 pub use sampler::{BlockSampler, IdsExhausted};
 
 /// A prefix is persistent when it is used at least this often...
@@ -48,6 +51,11 @@ pub struct BlockModel {
     /// Behaviour of ephemeral prefixes by the type of the root that started them.
     pub ephemeral: Vec<EphemeralPrefixes>,
     pub tails: TailModel,
+    /// Per type: the population of shared content, which sets how sharing grows with the
+    /// users (`--rate-scale`). Empty in models written before it existed, which then
+    /// replay each fitted prefix's reuses at any scale.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub population: Vec<Option<ContentPopulation>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -165,6 +173,7 @@ impl BlockModel {
                 followup_prob: vec![0.0; n_types],
                 weights: vec![],
             },
+            population: vec![],
         }
     }
 
@@ -229,6 +238,20 @@ impl BlockModel {
                         "blocks >= 1, reuse lags >= 0 and shares in (0, 1]",
                     ));
                 }
+            }
+        }
+        if !self.population.is_empty() && self.population.len() != n_types {
+            return Err(ModelError::invalid(
+                "blocks.population",
+                "must be empty or have one entry per type",
+            ));
+        }
+        for (t, pop) in self.population.iter().enumerate() {
+            if pop.as_ref().is_some_and(|p| !p.valid()) {
+                return Err(ModelError::invalid(
+                    &format!("blocks.population[{t}]"),
+                    "mass > 0, discount in [-2, 1), cutoff > 0 and unique >= 0",
+                ));
             }
         }
         let tails = &self.tails;

@@ -6,6 +6,7 @@ use std::rc::Rc;
 use rand::{Rng, RngExt};
 
 use super::ids::IdRuns;
+use super::scaling::Scaling;
 use super::{BlockModel, PrefixKind};
 use crate::model::schedule::Schedule;
 
@@ -27,6 +28,9 @@ pub struct BlockSampler<'m> {
     /// Per type: ephemeral prefixes waiting for a root to reuse them, earliest first.
     reservations: Vec<Schedule<Reservation>>,
     tail_ids: HashMap<(usize, u64), u64>,
+    /// Per type, when the model has a content population and the scale is not the
+    /// fitted one: how shared prefixes change with the users.
+    scaling: Vec<Option<Scaling>>,
 }
 
 /// What a root that reuses no live ephemeral prefix starts with.
@@ -46,15 +50,22 @@ struct ChoiceTable {
 }
 
 impl ChoiceTable {
-    fn new(choice: &super::RootChoice) -> ChoiceTable {
-        let entries = std::iter::once((Choice::None, choice.none))
+    /// `once` scales the choices whose content is nobody else's (no prefix, or only a
+    /// persistent one), `birth` those that open a shared prefix.
+    fn new(choice: &super::RootChoice, once: f64, birth: f64) -> ChoiceTable {
+        let entries = std::iter::once((Choice::None, choice.none * once))
             .chain(
                 choice
                     .persistent
                     .iter()
-                    .map(|&(n, w)| (Choice::Persistent(n), w)),
+                    .map(|&(n, w)| (Choice::Persistent(n), w * once)),
             )
-            .chain(choice.birth.iter().map(|&(p, w)| (Choice::Birth(p), w)));
+            .chain(
+                choice
+                    .birth
+                    .iter()
+                    .map(|&(p, w)| (Choice::Birth(p), w * birth)),
+            );
         let mut total = 0.0;
         let (mut choices, mut cumulative) = (Vec::new(), Vec::new());
         for (c, w) in entries {
@@ -97,15 +108,34 @@ struct EphemeralPrefix {
 pub struct IdsExhausted;
 
 impl<'m> BlockSampler<'m> {
-    pub fn new(model: &'m BlockModel, block_size: u32, n_types: usize) -> Self {
+    /// `users`: the generated scale in users of the fitted service (`--rate-scale`),
+    /// which sets how shared prefixes are used when the model has a content population
+    /// ([`super::scaling`]).
+    pub fn new(model: &'m BlockModel, block_size: u32, n_types: usize, users: f64) -> Self {
+        let scaling: Vec<Option<Scaling>> = (0..n_types)
+            .map(|ty| {
+                let pop = model.population.get(ty)?.as_ref()?;
+                Scaling::new(pop, &model.ephemeral.get(ty)?.templates, users)
+            })
+            .collect();
+        let choices = model
+            .root_choice
+            .iter()
+            .enumerate()
+            .map(|(ty, c)| match scaling.get(ty).and_then(|s| s.as_ref()) {
+                Some(s) => ChoiceTable::new(c, s.once, s.birth),
+                None => ChoiceTable::new(c, 1.0, 1.0),
+            })
+            .collect();
         BlockSampler {
             model,
-            choices: model.root_choice.iter().map(ChoiceTable::new).collect(),
+            choices,
             block: u64::from(block_size),
             next_id: 0,
             minted: vec![None; model.prefixes.len()],
             reservations: (0..n_types).map(|_| Schedule::default()).collect(),
             tail_ids: HashMap::new(),
+            scaling,
         }
     }
 
@@ -186,8 +216,16 @@ impl<'m> BlockSampler<'m> {
         parent: Option<usize>,
     ) -> Result<Rc<IdRuns>, IdsExhausted> {
         let templates = &self.model.ephemeral[ty].templates;
-        let template =
-            (!templates.is_empty()).then(|| &templates[rng.random_range(0..templates.len())]);
+        let (template, drawn) = match &self.scaling[ty] {
+            Some(uses) => {
+                let (t, reuses) = uses.draw(rng, templates);
+                (Some(t), Some(reuses))
+            }
+            None => (
+                (!templates.is_empty()).then(|| &templates[rng.random_range(0..templates.len())]),
+                None,
+            ),
+        };
         let blocks = template.map_or(1, |t| u64::from(t.blocks));
         let parent_path = match parent {
             Some(p) => self.persistent_path(p)?,
@@ -196,7 +234,10 @@ impl<'m> BlockSampler<'m> {
         let own_start = self.fresh(blocks)?;
         let mut path = parent_path.as_ref().clone();
         path.push_run(own_start, blocks);
-        let reuses = template.map_or(&[][..], |t| &t.reuses[..]);
+        let reuses = match &drawn {
+            Some(d) => &d[..],
+            None => template.map_or(&[][..], |t| &t.reuses[..]),
+        };
         if !reuses.is_empty() {
             let prefix = Rc::new(EphemeralPrefix {
                 parent_path,
@@ -287,7 +328,7 @@ mod tests {
     #[test]
     fn a_shared_tail_has_one_id_per_fill() {
         let model = sampler_model();
-        let mut s = BlockSampler::new(&model, 16, 1);
+        let mut s = BlockSampler::new(&model, 16, 1, 1.0);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let none = IdRuns::new();
         let a = s.complete(&mut rng, &none, 40, 1.0).unwrap().to_vec(); // last block: 8 tokens
@@ -303,7 +344,7 @@ mod tests {
     #[test]
     fn a_partial_block_inside_a_prefix_gets_its_own_id() {
         let model = BlockModel::unshared(1);
-        let mut s = BlockSampler::new(&model, 16, 1);
+        let mut s = BlockSampler::new(&model, 16, 1, 1.0);
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
         let mut runs = IdRuns::new();
         runs.push_run(100, 5);
