@@ -1,7 +1,9 @@
 //! Fitting the blocks model: the shared-prefix tree of the roots, persistent and
 //! ephemeral prefixes, and shared tails.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
+
+use rustc_hash::FxHashSet;
 
 use super::tree::{ephemeral_top, persistent_ancestor, shared_prefix_tree};
 use super::*;
@@ -53,7 +55,11 @@ impl BlockModel {
         // When each root whose content nobody else shared arrived, by type.
         let mut once_times: Vec<Vec<f64>> = vec![Vec::new(); n_types];
         // Prefix hashes of the roots seen so far, to measure how deep each root hits.
-        let mut earlier: HashSet<u64> = HashSet::new();
+        // Keys are mixed prefix hashes (the cheap hasher spreads them); sized for every
+        // root's prefixes so it never rehashes. Only looked up, never iterated.
+        let root_ids: usize = roots.iter().map(|&i| p.requests[i].ids.len()).sum();
+        let mut earlier: FxHashSet<u64> =
+            FxHashSet::with_capacity_and_hasher(root_ids, Default::default());
         for (k, &ri) in roots.iter().enumerate() {
             let r = &p.requests[ri];
             roots_of_type[r.ty] += 1.0;
@@ -284,7 +290,7 @@ struct Group {
 
 /// How many leading ids of `ids` an earlier root had (prefix semantics), then remember
 /// this root's prefixes.
-fn hit_depth(ids: &[u64], earlier: &mut HashSet<u64>) -> u32 {
+fn hit_depth(ids: &[u64], earlier: &mut FxHashSet<u64>) -> u32 {
     let mut h = PREFIX_SEED;
     let mut hit = 0;
     let mut missed = false;
