@@ -165,17 +165,25 @@ impl Prepared {
 /// is what every request under a common system prompt has.
 ///
 /// Failing that, a request that shares a long prefix (at least `MIN_KEPT_BLOCKS`, and at
-/// least half of the earlier request's context) with exactly one earlier request carries
-/// on that conversation with a truncated history. A prefix that several requests already
-/// share is a system prompt or a shared document, not one conversation's history.
+/// least half of the earlier request's context) with exactly one earlier session carries
+/// on that conversation with a truncated history.
+///
+/// A prefix that several sessions already share is a system prompt or a shared document,
+/// not one conversation's history, in either rule: a root made of a popular prompt plus a
+/// partial last block would otherwise look like the parent of every later request under
+/// that prompt, chaining unrelated sessions into endless ones. Sharing is counted in
+/// sessions, not requests, so a request's own earlier follow-ups do not hide its next.
 fn infer_parents(requests: &mut [FitRequest]) {
     // Keys are already mixed prefix hashes, so the cheap hasher spreads them (SipHash
     // was a third of this function's time). Nothing iterates these tables, so their
     // order cannot reach the model.
     let mut owner: FxHashMap<u64, usize> =
         FxHashMap::with_capacity_and_hasher(2 * requests.len(), Default::default());
-    // Every prefix seen so far: the latest request holding it, and whether several did.
-    let mut seen: FxHashMap<u64, (usize, bool)> = FxHashMap::default();
+    // Every prefix seen so far: the latest request holding it, the session of the first,
+    // and whether several sessions did.
+    let mut seen: FxHashMap<u64, (usize, usize, bool)> = FxHashMap::default();
+    // The root each request's session began with, as inferred so far.
+    let mut session: Vec<usize> = Vec::with_capacity(requests.len());
     let mut prefix_hashes: Vec<u64> = Vec::new();
     for i in 0..requests.len() {
         prefix_hashes.clear();
@@ -185,14 +193,17 @@ fn infer_parents(requests: &mut [FitRequest]) {
             prefix_hashes.push(h);
         }
         let n = prefix_hashes.len();
+        let shared_widely = |h: &u64| seen.get(h).is_some_and(|s| s.2);
         let parent = (2..=n)
             .rev()
-            .find_map(|k| owner.get(&prefix_hashes[k - 1]).copied());
+            .find_map(|k| owner.get(&prefix_hashes[k - 1]).map(|&j| (k, j)))
+            .and_then(|(k, j)| (!shared_widely(&prefix_hashes[k - 1])).then_some(j));
         requests[i].parent = parent;
         if parent.is_none() {
-            let deepest = (1..=n)
-                .rev()
-                .find_map(|k| seen.get(&prefix_hashes[k - 1]).map(|&s| (k, s)));
+            let deepest = (1..=n).rev().find_map(|k| {
+                seen.get(&prefix_hashes[k - 1])
+                    .map(|&(j, _, widely)| (k, (j, widely)))
+            });
             if let Some((k, (j, shared_widely))) = deepest {
                 let context = requests[j].ids.len().saturating_sub(1).max(1);
                 if !shared_widely && k >= MIN_KEPT_BLOCKS && 2 * k >= context && k < context {
@@ -201,10 +212,12 @@ fn infer_parents(requests: &mut [FitRequest]) {
                 }
             }
         }
+        let own = requests[i].parent.map_or(i, |p| session[p]);
+        session.push(own);
         for &ph in &prefix_hashes {
             seen.entry(ph)
-                .and_modify(|e| *e = (i, true))
-                .or_insert((i, false));
+                .and_modify(|e| *e = (i, e.1, e.2 || e.1 != own))
+                .or_insert((i, own, false));
         }
         if n >= 2 {
             owner.insert(prefix_hashes[n - 2], i);
