@@ -150,7 +150,11 @@ fn the_same_seed_gives_the_same_bytes() {
 #[test]
 fn sessions_limit_counts_roots() {
     let dir = TestDir::new();
-    let model = mooncake_model(&dir);
+    // Run cold: a warm-up's sessions (the Mooncake model is judged warm) come on top of
+    // the sessions `--sessions` counts, and their follow-ups are written as starts.
+    let mut cold = tracesynth::model::Model::load(&mooncake_model(&dir)).unwrap();
+    cold.warm_up = 0.0;
+    let model = dir.write("cold.json", cold.to_json());
     generate(
         &dir,
         &model,

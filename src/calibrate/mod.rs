@@ -16,6 +16,7 @@ pub mod targets;
 
 use serde::{Deserialize, Serialize};
 
+use crate::fit::total_rate::steady_warm_up;
 use crate::fit::{FitOptions, SourceInfo, fit_trace};
 use crate::generate::{GenerateOptions, Generator};
 use crate::metrics::{LRU_PERCENTS, TraceStats};
@@ -355,7 +356,11 @@ pub fn apply(prior: &ReferenceConfig, k: &Knobs, t: &Targets) -> ReferenceConfig
 /// it, and the figures of a trace generated from that model.
 pub fn simulate(config: &ReferenceConfig, source: SourceInfo, seed: u64) -> (Model, TraceStats) {
     let reference = build(config);
-    let model = fit_trace(reference, source, &FitOptions { seed });
+    let mut model = fit_trace(reference, source, &FitOptions { seed });
+    // The published figures come from a window of a running service, and the reference
+    // starts cold: the model runs warm, so that it is judged (and later generates) in
+    // its steady state, every window like the next.
+    model.warm_up = model.warm_up.max(steady_warm_up(&model, seed));
     let stats = generated_stats(&model, seed, config.duration_s);
     (model, stats)
 }

@@ -3,6 +3,7 @@
 
 pub mod prepared;
 pub mod stability;
+pub mod total_rate;
 
 use std::io::Read;
 
@@ -16,6 +17,7 @@ use crate::model::sessions::SessionModel;
 use crate::model::{FORMAT_VERSION, Model, Provenance};
 use crate::trace::{BAILIAN_BLOCK, Format, Trace, read_trace_with};
 use prepared::{Lineage, Prepared};
+use total_rate::{SessionKernel, StartEvidence};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FitOptions {
@@ -54,15 +56,23 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
     root_times.sort_by(f64::total_cmp);
     let span = p.span.max(1.0);
     let arrivals = ArrivalModel::fit(&root_times, span);
+    let mut times: Vec<f64> = p.requests.iter().map(|r| r.t).collect();
+    times.sort_by(f64::total_cmp);
     // Orphans (follow-ups whose parent came before the file) show the trace was cut out
-    // of a running stream; without them it started cold and is generated cold.
+    // of a running stream; where lineage is inferred they cannot be told from roots and
+    // the counts decide (see `total_rate`).
     let orphans = p.requests.iter().filter(|r| r.orphan).count();
-    let warm_up = match p.lineage {
-        Lineage::Explicit if orphans as f64 > ORPHAN_SHARE * p.requests.len() as f64 => {
-            warm_up_for(&sessions, span)
+    let evidence = match p.lineage {
+        Lineage::Explicit => {
+            StartEvidence::Orphans(orphans as f64 > ORPHAN_SHARE * p.requests.len() as f64)
         }
-        _ => 0.0,
+        _ => StartEvidence::Counts,
     };
+    let types = p.types.clone();
+    let lineage = p.lineage;
+    let block_size = p.block_size.unwrap_or(BAILIAN_BLOCK);
+    let time_quantum = p.time_quantum;
+    drop(p);
     let mut model = Model {
         format_version: FORMAT_VERSION,
         provenance: Provenance {
@@ -73,43 +83,53 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
             span_seconds: raw_span,
             tracesynth_version: env!("CARGO_PKG_VERSION").to_string(),
             fit_seed: options.seed,
-            lineage: p.lineage,
+            lineage,
             note: None,
             calibration: None,
             stability: None,
         },
-        block_size: p.block_size.unwrap_or(BAILIAN_BLOCK),
-        time_quantum: p.time_quantum,
+        block_size,
+        time_quantum,
         span,
-        warm_up,
-        types: p.types.clone(),
+        warm_up: 0.0,
+        types,
         arrivals,
         sessions,
         lengths,
         blocks,
         clients: None,
     };
-    // A model that cannot be planned has no report; generate's own estimate still
-    // guards it.
-    model.provenance.stability = stability::stability(&model).ok();
+    let kernel = if has_follow_ups(&model.sessions) {
+        let root_rate = root_times.len().max(1) as f64 / span;
+        SessionKernel::simulate(&model, root_rate, options.seed ^ KERNEL_SEED)
+    } else {
+        SessionKernel::roots_only()
+    };
+    let fitted = total_rate::fit(
+        &times,
+        &root_times,
+        span,
+        &kernel,
+        evidence,
+        options.seed ^ KERNEL_SEED,
+    );
+    model.arrivals = fitted.arrivals;
+    model.warm_up = fitted.warm_up;
     model
+}
+
+/// Mixed into the fit seed for the session-kernel simulation.
+const KERNEL_SEED: u64 = 0x6b65_726e_656c;
+
+fn has_follow_ups(sessions: &SessionModel) -> bool {
+    sessions
+        .per_type
+        .iter()
+        .any(|t| t.child_prob.iter().flatten().any(|&p| p > 0.0))
 }
 
 /// Share of orphans above which a trace counts as cut from a running stream.
 const ORPHAN_SHARE: f64 = 0.001;
-
-/// Long enough for most sessions in progress at the window's start to have begun:
-/// three times the longest type's 99th percentile think time, at most the span.
-fn warm_up_for(sessions: &SessionModel, span: f64) -> f64 {
-    let longest = sessions
-        .per_type
-        .iter()
-        .flat_map(|t| t.think_time.buckets.iter())
-        .map(|q| q.at(0.99))
-        .fold(0.0, f64::max);
-    (3.0 * longest).min(span)
-}
-
 /// Read, hash and fit a trace file (`-` for stdin, which is not hashed).
 pub fn fit_file(
     path: &str,
@@ -136,7 +156,12 @@ pub fn fit_file_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string());
-    Ok(fit_trace(trace, SourceInfo { name, sha256 }, options))
+    let mut model = fit_trace(trace, SourceInfo { name, sha256 }, options);
+    // Here and not in `fit_trace`, which calibration and the fidelity suite call many
+    // times: planning ten spans is worth it once per user-facing fit. A model that cannot
+    // be planned has no report; generate's own estimate still guards it.
+    model.provenance.stability = stability::stability(&model).ok();
+    Ok(model)
 }
 
 fn sha256_of(path: &str) -> Result<String, TraceError> {

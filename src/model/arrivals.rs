@@ -68,36 +68,43 @@ impl ArrivalModel {
     /// Fit from the sorted root times (seconds from the trace start) over `span` seconds.
     pub fn fit(root_times: &[f64], span: f64) -> ArrivalModel {
         let span = span.max(1e-3);
-        let n_bins = ((span / bin_target(span)).round() as usize).max(1);
-        let bin_width = span / n_bins as f64;
-        let mut counts = vec![0usize; n_bins];
-        for &t in root_times {
-            counts[((t / bin_width) as usize).min(n_bins - 1)] += 1;
-        }
+        let (bin_width, counts) = root_counts(root_times, span);
         let rates: Vec<f64> = counts.iter().map(|&c| c as f64 / bin_width).collect();
         let profile = RateProfile::new(bin_width, rates.clone());
-        let op: Vec<f64> = root_times.iter().map(|&t| profile.integral(t)).collect();
-        let gaps: Vec<f64> = op.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
-        let zeros = gaps.iter().filter(|&&g| g == 0.0).count();
-        let zero_gap_prob = if gaps.is_empty() {
-            0.0
-        } else {
-            zeros as f64 / gaps.len() as f64
-        };
-        let observed_cv2 = squared_cv(&gaps);
+        let gaps = RootGaps::fit(root_times, &profile);
         let (burst_bin, burst_var) =
-            fit_bursts(root_times, &profile, span, bin_width, observed_cv2);
-        let mut positive: Vec<f64> = gaps.into_iter().filter(|&g| g > 0.0).collect();
-        let (mut gaps, gap_fit_ks) = fit_gaps(&mut positive);
-        if burst_var > 0.0 {
-            gaps = without_bursts(gaps, &positive, burst_var);
-        }
+            fit_bursts(root_times, &profile, span, bin_width, gaps.squared_cv);
+        ArrivalModel::assemble(bin_width, rates, gaps, burst_bin, burst_var)
+    }
+
+    /// The model of a root rate `rates` (per bin of `bin_width`) fitted elsewhere, with
+    /// the gap shape of `gaps` and bursts of variance `burst_var`: the renewal gaps keep
+    /// only the variability the bursts do not carry.
+    pub fn assemble(
+        bin_width: f64,
+        rates: Vec<f64>,
+        gaps: RootGaps,
+        burst_bin: f64,
+        burst_var: f64,
+    ) -> ArrivalModel {
+        let RootGaps {
+            zero_gap_prob,
+            dist,
+            fit_ks,
+            positive,
+            ..
+        } = gaps;
+        let dist = if burst_var > 0.0 {
+            without_bursts(dist, &positive, burst_var)
+        } else {
+            dist
+        };
         ArrivalModel {
             bin_width,
             rates,
             zero_gap_prob,
-            gaps,
-            gap_fit_ks,
+            gaps: dist,
+            gap_fit_ks: fit_ks,
             burst_bin,
             burst_var,
         }
@@ -157,6 +164,54 @@ impl ArrivalModel {
     }
 }
 
+/// The roots' gaps in the operational time of a rate profile: their share of zeros,
+/// the fitted shape of the rest, and what the burst fit needs of them.
+#[derive(Debug, Clone)]
+pub struct RootGaps {
+    pub zero_gap_prob: f64,
+    pub dist: GapDist,
+    pub fit_ks: GapFitKs,
+    /// Squared CV of all gaps, zeros included.
+    pub squared_cv: f64,
+    /// The positive gaps, scaled to mean 1 and sorted.
+    positive: Vec<f64>,
+}
+
+impl RootGaps {
+    /// From sorted root times and the profile that turns them into operational time.
+    pub fn fit(root_times: &[f64], profile: &RateProfile) -> RootGaps {
+        let op: Vec<f64> = root_times.iter().map(|&t| profile.integral(t)).collect();
+        let gaps: Vec<f64> = op.windows(2).map(|w| (w[1] - w[0]).max(0.0)).collect();
+        let zeros = gaps.iter().filter(|&&g| g == 0.0).count();
+        let zero_gap_prob = if gaps.is_empty() {
+            0.0
+        } else {
+            zeros as f64 / gaps.len() as f64
+        };
+        let squared_cv = squared_cv(&gaps);
+        let mut positive: Vec<f64> = gaps.into_iter().filter(|&g| g > 0.0).collect();
+        let (dist, fit_ks) = fit_gaps(&mut positive);
+        RootGaps {
+            zero_gap_prob,
+            dist,
+            fit_ks,
+            squared_cv,
+            positive,
+        }
+    }
+}
+
+/// The rate bins of a span (see [`bin_target`]) and the count of `times` in each.
+pub fn root_counts(times: &[f64], span: f64) -> (f64, Vec<usize>) {
+    let n_bins = ((span / bin_target(span)).round() as usize).max(1);
+    let bin_width = span / n_bins as f64;
+    let mut counts = vec![0usize; n_bins];
+    for &t in times {
+        counts[((t / bin_width).max(0.0) as usize).min(n_bins - 1)] += 1;
+    }
+    (bin_width, counts)
+}
+
 impl GapDist {
     /// A sampler of unit-mean gaps: a share `zero_prob` of them exactly zero, the rest
     /// from this distribution scaled so that the overall mean stays 1. The shape must be
@@ -182,12 +237,12 @@ impl GapDist {
 }
 
 /// Width of the burst bins: about the length of real bursts.
-const BURST_BIN: f64 = 60.0;
+pub const BURST_BIN: f64 = 60.0;
 /// Burst variance is capped below 1, where the gap mixture's variance would diverge.
-const MAX_BURST_VAR: f64 = 0.9;
+pub const MAX_BURST_VAR: f64 = 0.9;
 
 /// Squared coefficient of variation of a sample.
-fn squared_cv(v: &[f64]) -> f64 {
+pub fn squared_cv(v: &[f64]) -> f64 {
     if v.len() < 2 {
         return 1.0;
     }
@@ -384,7 +439,8 @@ impl GapSampler {
 }
 
 /// A piecewise-constant rate and its integral. Beyond its last bin it either repeats
-/// (a daily profile) or holds its last rate (a user's step function).
+/// (a daily profile) or holds its last rate (a user's step function); before 0 it holds
+/// its first rate.
 #[derive(Debug, Clone)]
 pub struct RateProfile {
     /// Bin edges, `edges[0] == 0`, one more than `rates`.
@@ -470,14 +526,16 @@ impl RateProfile {
 
     /// Integral of the rate from 0 to `t`.
     pub fn integral(&self, t: f64) -> f64 {
+        if t < 0.0 {
+            // Before the start (a warm-up) the first rate holds: the fit takes the
+            // stream before its window to have run at the window's starting level.
+            return self.rates[0] * t;
+        }
         let (base, rem) = if self.repeat {
             let cycles = (t / self.period()).floor();
             (cycles * self.total(), t - cycles * self.period())
         } else if t >= self.period() {
             return self.total() + self.last_rate() * (t - self.period());
-        } else if t < 0.0 {
-            // The first rate also holds before the start.
-            return self.rates[0] * t;
         } else {
             (0.0, t)
         };
@@ -490,6 +548,13 @@ impl RateProfile {
     /// The time at which the integral reaches `s` (the inverse of [`Self::integral`]);
     /// infinite when the rate never gets there.
     pub fn inverse(&self, s: f64) -> f64 {
+        if s < 0.0 {
+            return if self.rates[0] > 0.0 {
+                s / self.rates[0]
+            } else {
+                0.0
+            };
+        }
         let total = self.total();
         let (base, rem) = if self.repeat {
             if total <= 0.0 {

@@ -116,10 +116,10 @@ pub struct Model {
     pub time_quantum: Option<f64>,
     /// Fitted span, seconds: the default duration and the period of the rate profile.
     pub span: f64,
-    /// Seconds the generator runs sessions before its first written request. A trace
-    /// cut from a running stream (its orphans prove it) starts with sessions in
-    /// progress; where orphans cannot be told from roots (inferred sessions), the
-    /// fitted root rate already holds them and the warm-up is 0.
+    /// Seconds the generator runs sessions (roots at the profile's first rate) before
+    /// its first written request. A trace cut from a running stream starts with
+    /// sessions in progress: its orphans show it, or where lineage is inferred its
+    /// counts do (see `fit::total_rate`). Calibrated models always run warm.
     pub warm_up: f64,
     /// Request types; every per-type list below is indexed like this one.
     pub types: Vec<String>,
