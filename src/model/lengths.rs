@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::ModelError;
 use super::blocks::PrefixKind;
-use super::copula::{GaussianCopula, GridCopula};
+use super::copula::GaussianCopula;
 use super::quantile::Quantile;
 use crate::fit::prepared::{FitRequest, Prepared};
 
@@ -59,14 +59,6 @@ pub struct RootLengths {
     pub output: Quantile,
     /// Dependence of output on own input.
     pub dependence: GaussianCopula,
-    /// The fitted pairs' own dependence, used instead of `dependence` where present
-    /// (fitted models; calibrated ones know only a rank correlation). Roots only: a
-    /// follow-up's input comes from the growth rule, so its rank under the fitted
-    /// follow-up inputs drifts along a chain, and a local conditional there, fed back into
-    /// the next turn's context, lowered Mooncake's ideal hit ratio (0.350 against 0.358,
-    /// mean of four seeds).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub joint: Option<GridCopula>,
     pub samples: usize,
 }
 
@@ -98,22 +90,8 @@ pub struct RootDraw {
 }
 
 impl RootLengths {
-    /// Fit from paired own input and output lengths. `None` for no pairs.
-    pub fn fit(own: &[f64], out: &[f64]) -> Option<RootLengths> {
-        Some(RootLengths {
-            dependence: GaussianCopula::fit(own, out),
-            joint: GridCopula::fit(own, out),
-            own_input: Quantile::fit(own)?,
-            output: Quantile::fit(out)?,
-            samples: own.len(),
-        })
-    }
-
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> RootDraw {
-        let (u1, u2) = match &self.joint {
-            Some(grid) => grid.sample(rng),
-            None => self.dependence.sample(rng),
-        };
+        let (u1, u2) = self.dependence.sample(rng);
         RootDraw {
             own_input: self.own_input.at(u1).round().max(0.0) as u64,
             output: self.output.at(u2).round().max(0.0) as u64,
@@ -206,9 +184,6 @@ impl LengthModel {
             t.root.own_input.validate(&at("root.own_input"))?;
             t.root.output.validate(&at("root.output"))?;
             t.root.dependence.validate(&at("root.dependence"))?;
-            if let Some(g) = &t.root.joint {
-                g.validate(&at("root.joint"))?;
-            }
             if t.root_by_prefix.len() > PrefixKind::ALL.len() {
                 return Err(ModelError::invalid(
                     &at("root_by_prefix"),
@@ -222,9 +197,6 @@ impl LengthModel {
                     r.own_input.validate(&at("own_input"))?;
                     r.output.validate(&at("output"))?;
                     r.dependence.validate(&at("dependence"))?;
-                    if let Some(g) = &r.joint {
-                        g.validate(&at("joint"))?;
-                    }
                 }
             }
             t.followup.new_tokens.validate(&at("followup.new_tokens"))?;
@@ -259,7 +231,12 @@ fn fit_roots(
             out.push(r.output as f64);
         }
     }
-    RootLengths::fit(&own, &out)
+    Some(RootLengths {
+        dependence: GaussianCopula::fit(&own, &out),
+        own_input: Quantile::fit(&own)?,
+        output: Quantile::fit(&out)?,
+        samples: own.len(),
+    })
 }
 
 fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
@@ -331,7 +308,6 @@ fn default_root() -> RootLengths {
         own_input: Quantile::constant(1.0),
         output: Quantile::constant(1.0),
         dependence: GaussianCopula::independent(),
-        joint: None,
         samples: 0,
     }
 }
@@ -347,90 +323,5 @@ fn default_followup(root: &RootLengths) -> FollowupLengths {
         output: root.output.clone(),
         dependence: GaussianCopula::independent(),
         samples: 0,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::metrics::classifier::{C2stOptions, Column, ColumnValues, Features, c2st};
-    use crate::metrics::spearman;
-    use rand::SeedableRng;
-    use rand_chacha::ChaCha8Rng;
-
-    fn features(pairs: &[(f64, f64)]) -> Features {
-        let col = |name, f: fn(&(f64, f64)) -> f64| Column {
-            name,
-            values: ColumnValues::Numeric(pairs.iter().map(|p| (1.0 + f(p)).ln()).collect()),
-        };
-        Features {
-            columns: vec![col("input", |p| p.0), col("output", |p| p.1)],
-        }
-    }
-
-    /// An agentic-like source unlike the vendored traces: a third of the requests are
-    /// one of four templates (exact input lengths, short fixed-range answers), the rest
-    /// long contexts whose outputs shrink as the context grows (negative dependence).
-    fn agentic(n: usize, seed: u64) -> Vec<(f64, f64)> {
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        (0..n)
-            .map(|i| {
-                if i % 3 == 0 {
-                    let input = [412.0, 1337.0, 2048.0, 5000.0][i % 4];
-                    (input, 8.0 + rng.random_range(0..8) as f64)
-                } else {
-                    let input: f64 = rng.random_range(2_000.0f64..60_000.0).round();
-                    let output = (30_000.0 / input * rng.random_range(5.0..15.0)).round();
-                    (input, output)
-                }
-            })
-            .collect()
-    }
-
-    #[test]
-    fn atoms_and_negative_dependence_survive_fit_and_sampling() {
-        let real = agentic(6000, 1);
-        let (own, out): (Vec<f64>, Vec<f64>) = real.iter().copied().unzip();
-        let model = RootLengths::fit(&own, &out).unwrap();
-        let mut rng = ChaCha8Rng::seed_from_u64(2);
-        let synth: Vec<(f64, f64)> = (0..6000)
-            .map(|_| {
-                let d = model.sample(&mut rng);
-                (d.own_input as f64, d.output as f64)
-            })
-            .collect();
-        let (si, so): (Vec<f64>, Vec<f64>) = synth.iter().copied().unzip();
-        let (rs, ss) = (spearman(&own, &out).unwrap(), spearman(&si, &so).unwrap());
-        assert!(rs < -0.3, "{rs}");
-        assert!((rs - ss).abs() < 0.05, "{rs} vs {ss}");
-        // Each template length keeps its 1/12 share exactly (not spread around it).
-        for atom in [412.0, 1337.0, 2048.0, 5000.0] {
-            let share = si.iter().filter(|&&x| x == atom).count() as f64 / si.len() as f64;
-            assert!((share - 1.0 / 12.0).abs() < 0.015, "{atom}: {share}");
-        }
-        // The template requests keep their short answers.
-        let template_out: Vec<f64> = synth
-            .iter()
-            .filter(|p| p.0 == 1337.0)
-            .map(|p| p.1)
-            .collect();
-        let short = template_out.iter().filter(|&&o| o < 16.5).count();
-        assert!(short as f64 > 0.8 * template_out.len() as f64);
-        let test = c2st(&features(&real), &features(&synth), &C2stOptions::default()).unwrap();
-        assert!(test.auc < 0.55, "{test:?}");
-        // The Gaussian copula alone cannot: it pairs the template lengths with answers
-        // from anywhere in the output range.
-        let gaussian = RootLengths {
-            joint: None,
-            ..model
-        };
-        let synth: Vec<(f64, f64)> = (0..6000)
-            .map(|_| {
-                let d = gaussian.sample(&mut rng);
-                (d.own_input as f64, d.output as f64)
-            })
-            .collect();
-        let test = c2st(&features(&real), &features(&synth), &C2stOptions::default()).unwrap();
-        assert!(test.auc > 0.6, "{test:?}");
     }
 }

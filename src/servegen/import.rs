@@ -590,7 +590,6 @@ fn aggregate_lengths(
         own_input,
         output,
         dependence: GaussianCopula::fit(&xs, &ys),
-        joint: None,
         samples: DEPENDENCE_DRAWS,
     })
 }
