@@ -31,6 +31,7 @@ pub use rows::{Group, Row, Verdict};
 pub use tolerance::{Metric, ToleranceError, Tolerances};
 
 use crate::error::TraceError;
+use crate::metrics::classifier::Features;
 use crate::metrics::{Analysis, AnalysisOptions, TraceStats, analyze_with, window_counts};
 use crate::trace::{Format, Trace, read_trace};
 
@@ -155,6 +156,8 @@ pub(crate) struct Measured {
     pub(crate) reuse_gaps: Option<Vec<f64>>,
     /// Type -> (input, output) lengths.
     pub(crate) by_type: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    /// Per-request features of the classifier two-sample test.
+    pub(crate) features: Features,
     rate: Vec<f64>,
 }
 
@@ -188,6 +191,7 @@ impl Measured {
                 .map(|(k, t)| (k, (sort(t.input_lengths), sort(t.output_lengths))))
                 .collect(),
             rate: window_counts(&times, RATE_WINDOW_S),
+            features: Features::collect(trace, gap_scale),
             analysis,
         }
     }

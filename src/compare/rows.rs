@@ -9,6 +9,7 @@ use super::Measured;
 use super::tolerance::{
     Metric, PER_TYPE_MIN, ROWS, Tolerances, per_type_ks_tolerance, split_per_type,
 };
+use crate::metrics::classifier::{C2ST_MIN, C2stOptions, c2st};
 use crate::metrics::summary::quantile_sorted;
 use crate::metrics::{ks_distance_sorted, total_variation, wasserstein1_log_sorted};
 
@@ -211,6 +212,46 @@ fn top_key(h: &BTreeMap<String, u64>) -> Option<&str> {
         .map(|(k, _)| k.as_str())
 }
 
+/// The classifier two-sample test: its AUC as a toleranced row (distance: how far above
+/// chance), and each feature's own AUC as information, so a failing trace shows what
+/// gives it away. Informational under scale: hit shares and gaps move with the rate.
+fn joint(
+    b: &mut Builder,
+    real: &Measured,
+    synth: &Measured,
+    scaled: bool,
+    notes: &mut Vec<String>,
+) {
+    let Some(test) = c2st(&real.features, &synth.features, &C2stOptions::default()) else {
+        notes.push(format!(
+            "no classifier test (fewer than {C2ST_MIN} requests in one of the traces)"
+        ));
+        return;
+    };
+    b.push(
+        Spec::new(Group::Lengths, "c2st.auc", Metric::Abs).info_if(scaled),
+        "AUC",
+        (Some(0.5), Some(test.auc)),
+        Some((test.auc - 0.5).max(0.0)),
+    );
+    for f in &test.features {
+        let name = format!("c2st.auc.{}", f.name);
+        let spec = Spec {
+            description: Some(format!(
+                "classifier AUC from {} alone (gain share {:.2})",
+                f.name, f.importance
+            )),
+            ..Spec::new(Group::Lengths, &name, Metric::Abs).info_if(true)
+        };
+        b.push(
+            spec,
+            "AUC",
+            (Some(0.5), Some(f.auc)),
+            Some((f.auc - 0.5).max(0.0)),
+        );
+    }
+}
+
 /// Every row, in table order, and the notes explaining what was left out or adjusted.
 pub(super) fn build(
     real: &Measured,
@@ -307,6 +348,7 @@ pub(super) fn build(
         ss.input_output_spearman,
         1.0,
     );
+    joint(&mut b, real, synth, scaled, &mut notes);
 
     // Arrivals.
     b.scalar(Spec::new(Arrivals, "rate", Rel), rs.rate, ss.rate, scale);

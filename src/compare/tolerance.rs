@@ -87,6 +87,14 @@ pub const ROWS: &[(&str, Metric, Option<f64>, &str)] = &[
         "Spearman correlation of input and output length",
     ),
     (
+        "c2st.auc",
+        Metric::Abs,
+        Some(0.05),
+        "classifier two-sample test: held-out AUC telling real from synthetic requests by \
+         lengths, gap, hit share, type, turn and think time (0.5: indistinguishable); \
+         distance AUC - 0.5",
+    ),
+    (
         "rate",
         Metric::Rel,
         Some(0.10),

@@ -7,6 +7,7 @@
 pub mod arrivals;
 pub mod blocks;
 pub mod cache;
+pub mod classifier;
 pub mod distance;
 pub mod lru;
 pub mod samples;
