@@ -261,8 +261,7 @@ pub fn fit(
     );
     let gaps = RootGaps::fit(root_times, &own);
     let dispersion = count_dispersion(kernel, bin_width, gaps.squared_cv, seed);
-    let (smoothed, kept) = (totals.clone(), 1.0);
-    let _ = (shrink as fn(&[f64], &[Vec<f64>], f64) -> (Vec<f64>, f64), dispersion);
+    let (smoothed, kept) = shrink(&totals, a, dispersion);
     let roots = if kernel.lags.is_empty() {
         smoothed
     } else {
