@@ -166,7 +166,9 @@ impl Prepared {
 ///
 /// Failing that, a request that shares a long prefix (at least `MIN_KEPT_BLOCKS`, and at
 /// least half of the earlier request's context) with exactly one earlier session carries
-/// on that conversation with a truncated history.
+/// on that conversation with a truncated history: a truncation is a weaker sign than
+/// inheritance, so here a prefix held by two requests of one session already counts as
+/// shared.
 ///
 /// A prefix that several sessions already share is a system prompt or a shared document,
 /// not one conversation's history, in either rule: a root made of a popular prompt plus a
@@ -180,8 +182,8 @@ fn infer_parents(requests: &mut [FitRequest]) {
     let mut owner: FxHashMap<u64, usize> =
         FxHashMap::with_capacity_and_hasher(2 * requests.len(), Default::default());
     // Every prefix seen so far: the latest request holding it, the session of the first,
-    // and whether several sessions did.
-    let mut seen: FxHashMap<u64, (usize, usize, bool)> = FxHashMap::default();
+    // whether several sessions did and whether several requests did.
+    let mut seen: FxHashMap<u64, (usize, usize, bool, bool)> = FxHashMap::default();
     // The root each request's session began with, as inferred so far.
     let mut session: Vec<usize> = Vec::with_capacity(requests.len());
     let mut prefix_hashes: Vec<u64> = Vec::new();
@@ -202,7 +204,7 @@ fn infer_parents(requests: &mut [FitRequest]) {
         if parent.is_none() {
             let deepest = (1..=n).rev().find_map(|k| {
                 seen.get(&prefix_hashes[k - 1])
-                    .map(|&(j, _, widely)| (k, (j, widely)))
+                    .map(|&(j, _, _, several)| (k, (j, several)))
             });
             if let Some((k, (j, shared_widely))) = deepest {
                 let context = requests[j].ids.len().saturating_sub(1).max(1);
@@ -216,8 +218,8 @@ fn infer_parents(requests: &mut [FitRequest]) {
         session.push(own);
         for &ph in &prefix_hashes {
             seen.entry(ph)
-                .and_modify(|e| *e = (i, e.1, e.2 || e.1 != own))
-                .or_insert((i, own, false));
+                .and_modify(|e| *e = (i, e.1, e.2 || e.1 != own, true))
+                .or_insert((i, own, false, false));
         }
         if n >= 2 {
             owner.insert(prefix_hashes[n - 2], i);
