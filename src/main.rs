@@ -9,6 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
+    remove_temp_files_on_signals();
     match commands::run(cli) {
         Ok(code) => code,
         Err(err) => {
@@ -42,4 +43,28 @@ fn one_line(err: &anyhow::Error) -> String {
         line.push_str(&text);
     }
     line
+}
+
+/// On SIGINT, SIGTERM or SIGHUP, remove the temporary output files (an interrupted
+/// `generate` may have written gigabytes to one) and exit as the shell expects of a
+/// process ended by that signal: 128 + its number (130 for SIGINT, 143 for SIGTERM).
+fn remove_temp_files_on_signals() {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
+    let mut signals = match signal_hook::iterator::Signals::new([SIGINT, SIGTERM, SIGHUP]) {
+        Ok(signals) => signals,
+        // Without the handler the default action still ends the process; only the
+        // cleanup is lost, so say so and go on.
+        Err(e) => {
+            eprintln!(
+                "tracesynth: warning: cannot watch for signals ({e}); an interrupted run may leave a temporary file"
+            );
+            return;
+        }
+    };
+    std::thread::spawn(move || {
+        if let Some(signal) = signals.forever().next() {
+            tracesynth::trace::remove_temp_files();
+            std::process::exit(128 + signal);
+        }
+    });
 }

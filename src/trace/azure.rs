@@ -22,12 +22,23 @@ pub fn parse_row(line: &str) -> Result<(i64, Request), FieldError> {
             "expected 3 comma-separated columns: TIMESTAMP,ContextTokens,GeneratedTokens",
         ));
     };
-    let nanos = parse_datetime(ts.trim()).ok_or_else(|| {
+    let seconds = parse_datetime(ts.trim()).ok_or_else(|| {
         FieldError::field(
             "TIMESTAMP",
             format!("{ts:?} is not a time of the form YYYY-MM-DD HH:MM:SS.fffffff"),
         )
     })?;
+    // Nanoseconds since the epoch fit an i64 from 1677-09-21 to 2262-04-11 only.
+    let nanos = seconds
+        .0
+        .checked_mul(1_000_000_000)
+        .and_then(|ns| ns.checked_add(seconds.1))
+        .ok_or_else(|| {
+            FieldError::field(
+                "TIMESTAMP",
+                format!("{ts:?} is out of range: times from 1677-09-22 to 2262-04-11 fit"),
+            )
+        })?;
     let input_length = parse_tokens(input, "ContextTokens")?;
     let output_length = parse_tokens(output, "GeneratedTokens")?;
     Ok((
@@ -56,8 +67,9 @@ fn parse_tokens(text: &str, field: &str) -> Result<u64, FieldError> {
     Ok(v)
 }
 
-/// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` to nanoseconds since 1970-01-01 (no time zone).
-fn parse_datetime(s: &str) -> Option<i64> {
+/// `YYYY-MM-DD HH:MM:SS[.f{1,9}]` to (seconds since 1970-01-01, nanoseconds) (no time
+/// zone).
+fn parse_datetime(s: &str) -> Option<(i64, i64)> {
     let (date, time) = s.split_once([' ', 'T'])?;
     let mut d = date.split('-');
     let (y, mo, da): (i64, i64, i64) = (
@@ -97,7 +109,7 @@ fn parse_datetime(s: &str) -> Option<i64> {
         frac.parse::<i64>().ok()? * 10_i64.pow(9 - frac.len() as u32)
     };
     let days = days_from_civil(y, mo, da);
-    Some(((days * 86_400 + h * 3600 + mi * 60 + se) * 1_000_000_000) + frac_ns)
+    Some((days * 86_400 + h * 3600 + mi * 60 + se, frac_ns))
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).

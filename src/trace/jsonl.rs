@@ -245,8 +245,10 @@ pub fn require_length(value: Option<u64>, name: &str) -> Result<u64, FieldError>
     Ok(v)
 }
 
-/// A timestamp must be present, finite and not negative.
-pub fn require_timestamp(value: Option<f64>) -> Result<f64, FieldError> {
+/// A timestamp must be present, finite, not negative and at most
+/// [`MAX_TIMESTAMP`](super::MAX_TIMESTAMP) seconds; `per_second` is the file's unit (1 for
+/// seconds, 1000 for milliseconds). Returns seconds.
+pub fn require_timestamp(value: Option<f64>, per_second: f64) -> Result<f64, FieldError> {
     let t = value.ok_or_else(|| FieldError::missing("timestamp"))?;
     if !t.is_finite() || t < 0.0 {
         return Err(FieldError::field(
@@ -254,7 +256,17 @@ pub fn require_timestamp(value: Option<f64>) -> Result<f64, FieldError> {
             format!("{t} is not a finite, non-negative time"),
         ));
     }
-    Ok(t)
+    let seconds = t / per_second;
+    if seconds > super::MAX_TIMESTAMP {
+        return Err(FieldError::field(
+            "timestamp",
+            format!(
+                "{t} is out of range: {seconds:e} s exceeds the limit of {:e} s",
+                super::MAX_TIMESTAMP
+            ),
+        ));
+    }
+    Ok(seconds)
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ mod writer;
 pub use detect::Format;
 pub use input::open_input;
 pub use reader::{TraceReader, read_trace, read_trace_with};
-pub use writer::{LineFormatter, LineWriter, OutputFile, TraceWriter, writer_for};
+pub use writer::{
+    LineFormatter, LineWriter, OutputFile, TraceWriter, remove_temp_files, temp_files, writer_for,
+};
 
 /// Tokens per block in Bailian traces (one hash id per 16 input tokens).
 pub const BAILIAN_BLOCK: u32 = 16;
@@ -28,6 +30,14 @@ pub const MAX_HASH_ID: u64 = 1 << 32;
 /// Lengths above this are rejected as corrupt: no model serves a context this large, and
 /// accepting them would let one bad line allocate gigabytes downstream.
 pub const MAX_TOKENS: u64 = 100_000_000;
+/// Timestamps (seconds from the trace's start) above this are rejected as corrupt: 1e11 s
+/// is over 3,000 years, and an absurd time such as 1e30 would otherwise size the per-second
+/// series that `stats`, `fit` and `compare` build from the span.
+pub const MAX_TIMESTAMP: f64 = 1e11;
+/// The longest span a trace may cover, first to last record: 62 days. The published traces
+/// span hours to weeks; every series derived from the span (bins, windows, histograms)
+/// stays bounded by it.
+pub const MAX_SPAN: f64 = 62.0 * 86_400.0;
 
 /// The session fields of a Bailian record.
 #[derive(Debug, Clone, PartialEq, Eq)]

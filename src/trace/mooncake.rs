@@ -13,7 +13,7 @@ pub fn parse_line(line: &str) -> Result<Request, FieldError> {
         .hash_ids
         .ok_or_else(|| FieldError::missing("hash_ids"))?;
     Ok(Request {
-        timestamp: require_timestamp(raw.timestamp)? / 1000.0,
+        timestamp: require_timestamp(raw.timestamp, 1000.0)?,
         input_length: require_length(raw.input_length, "input_length")?,
         output_length: require_length(raw.output_length, "output_length")?,
         hash_ids: Some(hash_ids),

@@ -3,7 +3,7 @@
 use std::io::BufRead;
 
 use super::input::open_input;
-use super::{Format, Request, Trace, azure, bailian, mooncake};
+use super::{Format, MAX_SPAN, Request, Trace, azure, bailian, mooncake};
 use crate::error::{Location, RecordProblem, TraceError};
 
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
@@ -23,6 +23,9 @@ pub struct TraceReader {
     azure_origin: Option<i64>,
     failed: bool,
     bytes_read: u64,
+    /// The earliest and latest timestamps so far, with their lines, to bound the span.
+    earliest: Option<(f64, u64)>,
+    latest: Option<(f64, u64)>,
 }
 
 impl TraceReader {
@@ -40,6 +43,8 @@ impl TraceReader {
             azure_origin: None,
             failed: false,
             bytes_read: 0,
+            earliest: None,
+            latest: None,
         };
         let empty = || TraceError::Format {
             path: path.to_string(),
@@ -147,16 +152,55 @@ impl TraceReader {
                 }
                 azure::parse_row(line).map(|(nanos, mut req)| {
                     let origin = *self.azure_origin.get_or_insert(nanos);
-                    req.timestamp = (nanos - origin) as f64 / 1e9;
+                    req.timestamp = (i128::from(nanos) - i128::from(origin)) as f64 / 1e9;
                     req
                 })
             }
         };
-        Some(parsed.map_err(|e| TraceError::Record {
+        let field = |name: &str, message: String| TraceError::Record {
+            at: Location::new(&self.path, Some(line_no)),
+            field: Some(name.to_string()),
+            message,
+            problem: RecordProblem::Invalid,
+        };
+        let parsed = parsed.map_err(|e| TraceError::Record {
             at: Location::new(&self.path, Some(line_no)),
             field: e.field,
             message: e.message,
             problem: e.problem,
+        });
+        let name = if self.format == Format::Azure {
+            "TIMESTAMP"
+        } else {
+            "timestamp"
+        };
+        Some(parsed.and_then(|req| {
+            let t = req.timestamp;
+            let first = match self.earliest {
+                Some(e) if e.0 <= t => e,
+                _ => (t, line_no),
+            };
+            let last = match self.latest {
+                Some(l) if l.0 >= t => l,
+                _ => (t, line_no),
+            };
+            if last.0 - first.0 > MAX_SPAN {
+                let other = if first.1 == line_no { last.1 } else { first.1 };
+                // The record stays out of the span, so that one absurd time does not
+                // make every later record an error too.
+                return Err(field(
+                    name,
+                    format!(
+                        "{t} s is {:.1} days from line {other}'s time: a trace may span \
+                         at most {} days",
+                        (last.0 - first.0) / 86_400.0,
+                        MAX_SPAN / 86_400.0
+                    ),
+                ));
+            }
+            self.earliest = Some(first);
+            self.latest = Some(last);
+            Ok(req)
         }))
     }
 }

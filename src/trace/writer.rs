@@ -183,9 +183,15 @@ impl OutputFile {
             });
         }
         let temp = temp_name(&target);
-        let file = File::create(&temp).map_err(|source| WriteError {
-            path: target.clone(),
-            source,
+        // Registered before it exists, so that a signal arriving between the two still
+        // finds it.
+        pending().push(temp.clone());
+        let file = File::create(&temp).map_err(|source| {
+            forget_temp(&temp);
+            WriteError {
+                path: target.clone(),
+                source,
+            }
         })?;
         let buffered = BufWriter::with_capacity(1 << 20, file);
         let inner: Box<dyn Write + Send> = if path.ends_with(".gz") {
@@ -219,7 +225,9 @@ impl OutputFile {
             drop(inner);
         }
         if let Some(temp) = self.temp.take() {
-            std::fs::rename(&temp, &self.target).map_err(|source| {
+            let renamed = std::fs::rename(&temp, &self.target);
+            forget_temp(&temp);
+            renamed.map_err(|source| {
                 let _ = std::fs::remove_file(&temp);
                 WriteError {
                     path: self.target.clone(),
@@ -229,6 +237,42 @@ impl OutputFile {
         }
         Ok(())
     }
+}
+
+/// Every temporary file not yet committed or removed, so that a signal handler can remove
+/// them before the process exits ([`remove_temp_files`]).
+static PENDING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+fn pending() -> std::sync::MutexGuard<'static, Vec<PathBuf>> {
+    PENDING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn forget_temp(temp: &Path) {
+    let mut list = pending();
+    if let Some(i) = list.iter().position(|p| p == temp) {
+        list.swap_remove(i);
+    }
+}
+
+/// Remove every temporary output file still open, for a process about to exit on a signal
+/// (SIGINT, SIGTERM), and return how many were removed. The list stays locked afterwards:
+/// a thread that then tries to create or commit an output waits for the exit, so no new
+/// temporary file appears after the cleanup. Call it only right before exiting.
+pub fn remove_temp_files() -> usize {
+    let list = pending();
+    let removed = list
+        .iter()
+        .filter(|p| std::fs::remove_file(p).is_ok())
+        .count();
+    std::mem::forget(list);
+    removed
+}
+
+/// Temporary files of this process not yet committed (for tests).
+pub fn temp_files() -> Vec<PathBuf> {
+    pending().clone()
 }
 
 fn temp_name(target: &Path) -> PathBuf {
@@ -261,7 +305,8 @@ impl Drop for OutputFile {
     fn drop(&mut self) {
         if let Some(temp) = self.temp.take() {
             self.inner = None;
-            let _ = std::fs::remove_file(temp);
+            let _ = std::fs::remove_file(&temp);
+            forget_temp(&temp);
         }
     }
 }
