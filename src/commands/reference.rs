@@ -1,4 +1,5 @@
-//! `tracesynth reference --preset trace-a|api --duration 2h --seed N -o FILE` (hidden)
+//! `tracesynth reference --preset trace-a|api|documents --duration 2h --seed N
+//! [--users K] -o FILE` (hidden)
 
 use std::process::ExitCode;
 
@@ -21,9 +22,15 @@ land near the published trace-A / trace-B numbers.";
 #[derive(Debug, Args)]
 pub struct ReferenceArgs {
     /// `trace-a`: to-C chat sessions like trace A; `api`: sessionless API traffic like
-    /// trace B.
-    #[arg(long, value_parser = ["trace-a", "api"])]
+    /// trace B; `documents`: chat sessions drawing shared documents from an hourly
+    /// catalogue of the service, so sharing grows with the users.
+    #[arg(long, value_parser = ["trace-a", "api", "documents"])]
     pub preset: String,
+    /// Times the users of the preset's service: K times the sessions, the same
+    /// per-session behaviour and the same documents (the ground truth of
+    /// `generate --rate-scale K`).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_users)]
+    pub users: f64,
     /// Time to cover, e.g. `2h`, `30m`, `86400s`, `1d`.
     #[arg(long, default_value = "2h", value_parser = parse_duration)]
     pub duration: f64,
@@ -40,8 +47,13 @@ pub struct ReferenceArgs {
 pub fn run(args: &ReferenceArgs, global: Global) -> anyhow::Result<ExitCode> {
     let config = match args.preset.as_str() {
         "api" => ReferenceConfig::api_like(args.seed, args.duration),
+        "documents" => ReferenceConfig::documents(args.seed, args.duration),
         _ => ReferenceConfig::trace_a_like(args.seed, args.duration),
-    };
+    }
+    .with_users(args.users);
+    config
+        .validate()
+        .map_err(|e| anyhow::anyhow!("--users {}: {e}", args.users))?;
     let spinner = global.spinner("building the reference trace");
     let trace = build(&config);
     let mut out = OutputFile::create(&args.output)?;
@@ -66,4 +78,17 @@ pub fn run(args: &ReferenceArgs, global: Global) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A positive, finite number of times the users, at most a thousand.
+fn parse_users(text: &str) -> Result<f64, String> {
+    let users: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number"))?;
+    if users.is_finite() && users > 0.0 && users <= 1000.0 {
+        Ok(users)
+    } else {
+        Err(format!("`{text}`: users must be in (0, 1000]"))
+    }
 }

@@ -17,7 +17,7 @@
 //! changes the sessions it touches, not every later draw of the trace, which is what
 //! lets `calibrate` compare neighbouring configurations.
 
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -25,11 +25,15 @@ use rand_distr::{Distribution, Gamma, StandardNormal};
 
 use crate::trace::{BAILIAN_BLOCK, Format, MAX_HASH_ID, Request, Session, Trace};
 
+mod presets;
+
 const BLOCK: u64 = BAILIAN_BLOCK as u64;
 /// Output lengths scale with the input relative to this many tokens.
 const OUTPUT_REFERENCE_INPUT: f64 = 1000.0;
 /// Decode speed used to add the answer's generation time to a think time.
 const DECODE_TOKENS_PER_S: f64 = 40.0;
+/// Largest catalogue of documents a type may have.
+const MAX_CATALOGUE: usize = 10_000_000;
 
 /// Everything that shapes a reference trace. Start from a preset
 /// ([`ReferenceConfig::trace_a_like`], [`ReferenceConfig::api_like`]) and adjust.
@@ -170,6 +174,24 @@ pub struct DocumentSpec {
     pub tokens: LengthMix,
     /// The user's question after the document.
     pub question: LengthMix,
+    /// Draw documents from a catalogue of the service instead of the live ones (then
+    /// `reuse` and `recency_s` play no part).
+    pub catalogue: Option<Catalogue>,
+}
+
+/// The documents of a service: a catalogue of `size` documents with Zipf popularity,
+/// replaced by a new one every `epoch_s` seconds (the news of the hour, the files of the
+/// day). Every root that carries a document draws it from the catalogue of its epoch, so
+/// the catalogue is a property of the service, not of its users: more users draw the same
+/// documents more often, and documents one user would have been alone with are shared.
+/// A document (its length, its prompt) is drawn from a random stream of its own, so it is
+/// the same document whoever asks for it first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Catalogue {
+    pub size: usize,
+    /// Zipf exponent of the documents' popularity, by rank.
+    pub zipf: f64,
+    pub epoch_s: f64,
 }
 
 /// Search results: pages of blocks, some newly fetched and some already fetched for
@@ -239,368 +261,17 @@ impl LengthMix {
 }
 
 impl ReferenceConfig {
-    /// To-C chat like Qwen-Bailian trace A: text, search, image and file sessions.
-    pub fn trace_a_like(seed: u64, duration_s: f64) -> Self {
-        let range = |a: u64, b: u64| (a..b).collect::<Vec<u64>>();
-        // Ids of the most common prompts and tails are those of the real excerpt.
-        let prompts = vec![
-            // 0: the main text prompt, 45 blocks = 720 tokens.
-            PromptSpec {
-                parent: None,
-                ids: range(0, 45),
-            },
-            // 1: a short text prompt.
-            PromptSpec {
-                parent: None,
-                ids: vec![1089, 1090, 1091],
-            },
-            // 2: search, extending the short text prompt by one block.
-            PromptSpec {
-                parent: Some(1),
-                ids: vec![1092],
-            },
-            // 3: search, extending the main text prompt.
-            PromptSpec {
-                parent: Some(0),
-                ids: vec![74],
-            },
-            // 4: file.
-            PromptSpec {
-                parent: None,
-                ids: vec![50, 51],
-            },
-            // 5: image.
-            PromptSpec {
-                parent: None,
-                ids: range(60, 68),
-            },
-            // 6, 7: rarer text prompts.
-            PromptSpec {
-                parent: None,
-                ids: range(2000, 2012),
-            },
-            PromptSpec {
-                parent: None,
-                ids: range(2100, 2124),
-            },
-            // 8: a text prompt growing the short one.
-            PromptSpec {
-                parent: Some(1),
-                ids: range(2200, 2206),
-            },
-            // 9: image, extending the main text prompt.
-            PromptSpec {
-                parent: Some(0),
-                ids: vec![75, 76],
-            },
-            // 10: file, extending the file prompt.
-            PromptSpec {
-                parent: Some(4),
-                ids: range(2300, 2310),
-            },
-        ];
-        let output = |median: f64, sigma: f64| OutputSpec {
-            median,
-            sigma,
-            input_elasticity: 0.08,
-            max: 8192,
-        };
-        // Reading the answer and typing the next message take at least a while, so
-        // few follow-ups come back within seconds; the pause beyond is heavy-tailed.
-        let think = ThinkSpec {
-            floor_s: 32.0,
-            base_s: 47.0,
-            per_output_token_s: 0.094,
-            sigma: 2.1,
-        };
-        let text = TypeProfile {
-            name: "text".to_string(),
-            root_weight: 0.88,
-            prompts: vec![0, 1, 6, 7, 8],
-            prompt_zipf: 0.5,
-            no_prompt: 0.02,
-            // Agents and app features, each with a prompt of its own.
-            prompt_pool: Some(PromptPool {
-                share: 0.26,
-                count: 3000,
-                zipf: 0.8,
-                tokens: LengthMix::lognormal(300.0, 1.0),
-            }),
-            user_tokens: LengthMix::lognormal(50.0, 1.5).with_tail(0.04, 1500.0, 1.5),
-            // Popular pasted articles and app-suggested openers, shared across sessions.
-            document: Some(DocumentSpec {
-                share: 0.2,
-                reuse: 0.65,
-                recency_s: 1000.0,
-                tokens: LengthMix::lognormal(500.0, 1.0),
-                question: LengthMix::lognormal(40.0, 1.0),
-            }),
-            retrieval: None,
-            output: output(345.0, 0.62),
-            next_turn: vec![0.6, 0.77, 0.84, 0.87, 0.89],
-            long_context_tokens: 1400.0,
-            branch: 0.03,
-            stay_type: 0.93,
-            think: think.clone(),
-            tail_prob: 0.25,
-            repeat_prob: 0.02,
-        };
-        let search = TypeProfile {
-            name: "search".to_string(),
-            root_weight: 0.255,
-            prompts: vec![2, 3],
-            prompt_zipf: 0.5,
-            no_prompt: 0.01,
-            prompt_pool: None,
-            // A query and its results: the engine returns a near-fixed number of pages,
-            // so search inputs are long but narrowly spread.
-            user_tokens: LengthMix::lognormal(5000.0, 0.45),
-            // Popular queries: the query and its results, the same for every user who
-            // asks while it is trending, then the user's own words. Such one-off lookups
-            // seldom lead to a conversation, so search sessions continue less than chat.
-            document: Some(DocumentSpec {
-                share: 0.6,
-                reuse: 0.65,
-                recency_s: 1000.0,
-                tokens: LengthMix::lognormal(5000.0, 0.45),
-                question: LengthMix::lognormal(300.0, 1.0),
-            }),
-            retrieval: Some(RetrievalSpec {
-                pool_share: 0.2,
-                pool_mean_back: 200.0,
-                page_blocks: (2, 12),
-                follow_up_prob: 0.3,
-                follow_up_tokens: LengthMix::lognormal(800.0, 0.8),
-            }),
-            output: output(360.0, 0.6),
-            next_turn: vec![0.32, 0.6, 0.7],
-            long_context_tokens: f64::INFINITY,
-            branch: 0.02,
-            stay_type: 0.8,
-            think: think.clone(),
-            tail_prob: 0.1,
-            repeat_prob: 0.15,
-        };
-        let image = TypeProfile {
-            name: "image".to_string(),
-            root_weight: 0.028,
-            prompts: vec![5, 9],
-            prompt_zipf: 1.0,
-            no_prompt: 0.05,
-            prompt_pool: None,
-            user_tokens: LengthMix::lognormal(400.0, 1.0),
-            document: Some(DocumentSpec {
-                share: 0.95,
-                reuse: 0.5,
-                recency_s: 5.0,
-                tokens: LengthMix::lognormal(700.0, 0.5),
-                question: LengthMix::lognormal(30.0, 0.8),
-            }),
-            retrieval: None,
-            output: output(220.0, 0.8),
-            next_turn: vec![0.48, 0.6, 0.66],
-            long_context_tokens: f64::INFINITY,
-            branch: 0.05,
-            stay_type: 0.9,
-            // Questions about an image come in quick succession.
-            think: ThinkSpec {
-                floor_s: 0.0,
-                base_s: 3.0,
-                per_output_token_s: 0.0,
-                sigma: 1.3,
-            },
-            tail_prob: 0.2,
-            repeat_prob: 0.01,
-        };
-        let file = TypeProfile {
-            name: "file".to_string(),
-            root_weight: 0.038,
-            prompts: vec![4, 10],
-            prompt_zipf: 1.0,
-            no_prompt: 0.05,
-            prompt_pool: None,
-            user_tokens: LengthMix::lognormal(600.0, 1.2),
-            document: Some(DocumentSpec {
-                share: 0.9,
-                reuse: 0.3,
-                recency_s: 450.0,
-                tokens: LengthMix::lognormal(2500.0, 1.0).with_tail(0.025, 10000.0, 1.8),
-                question: LengthMix::lognormal(40.0, 1.0),
-            }),
-            retrieval: None,
-            output: output(420.0, 0.65),
-            next_turn: vec![0.5, 0.6, 0.66],
-            long_context_tokens: f64::INFINITY,
-            branch: 0.02,
-            stay_type: 0.95,
-            think,
-            tail_prob: 0.2,
-            repeat_prob: 0.03,
-        };
-        ReferenceConfig {
-            seed,
-            duration_s,
-            session_rate: 2.78,
-            arrivals: ArrivalShape {
-                gap_cv: 1.3,
-                swing_amplitude: 0.3,
-                swing_period_s: 86_400.0,
-                swing_phase: 0.0,
-                bursts_per_hour: 6.0,
-                burst_gain: 0.8,
-                burst_s: 60.0,
-            },
-            prompts,
-            types: vec![text, search, image, file],
-            tails: vec![
-                TailSpec {
-                    id: 1086,
-                    fill: 5,
-                    weight: 0.6,
-                },
-                TailSpec {
-                    id: 1080,
-                    fill: 4,
-                    weight: 0.3,
-                },
-                TailSpec {
-                    id: 5494,
-                    fill: 1,
-                    weight: 0.1,
-                },
-            ],
-            follow_up_tokens: LengthMix::lognormal(22.0, 0.9).with_tail(0.03, 200.0, 1.5),
-            max_input: 131_072,
-            max_turns: 64,
-            exact_requests: None,
-            fresh_id_base: 10_000,
+    /// The same service with `users` times the users: `users` times the session starts,
+    /// every per-session rule and every catalogue unchanged (and, for a preset sampled to
+    /// an exact count, `users` times the count). `users = 1` is the config itself.
+    pub fn with_users(mut self, users: f64) -> Self {
+        if users != 1.0 {
+            self.session_rate *= users;
+            self.exact_requests = self
+                .exact_requests
+                .map(|n| (n as f64 * users).round() as u64);
         }
-    }
-
-    /// To-B API traffic like trace B: `api` and `text` requests, no sessions, a few hot
-    /// system prompts, a near-fixed rate of 24 requests/s sampled to an exact count.
-    pub fn api_like(seed: u64, duration_s: f64) -> Self {
-        let mut prompts = Vec::new();
-        let mut next = 0u64;
-        for blocks in [40u64, 24, 64, 16, 32, 8, 48, 12] {
-            prompts.push(PromptSpec {
-                parent: None,
-                ids: (next..next + blocks).collect(),
-            });
-            next += blocks;
-        }
-        // 8: an api prompt extending the most popular one (a versioned template).
-        prompts.push(PromptSpec {
-            parent: Some(0),
-            ids: (next..next + 6).collect(),
-        });
-        next += 6;
-        // 9, 10: text prompts.
-        prompts.push(PromptSpec {
-            parent: None,
-            ids: (next..next + 45).collect(),
-        });
-        next += 45;
-        prompts.push(PromptSpec {
-            parent: None,
-            ids: (next..next + 3).collect(),
-        });
-        let api = TypeProfile {
-            name: "api".to_string(),
-            root_weight: 0.873,
-            prompts: vec![1, 2, 0, 3, 8, 4, 5, 6, 7],
-            prompt_zipf: 1.0,
-            no_prompt: 0.2,
-            // Besides a few big integrations, many clients with a template of their own:
-            // the popular ones stay hot, the rest come back minutes or hours apart.
-            prompt_pool: Some(PromptPool {
-                share: 0.3,
-                count: 2000,
-                zipf: 1.0,
-                tokens: LengthMix::lognormal(200.0, 1.3),
-            }),
-            user_tokens: LengthMix::lognormal(80.0, 1.5).with_tail(0.03, 2500.0, 1.6),
-            // Per-client shared context (few-shot examples, a reference document) that a
-            // handful of requests reuse: the few new blocks that are ever hit again.
-            document: Some(DocumentSpec {
-                share: 0.12,
-                reuse: 0.5,
-                recency_s: 300.0,
-                tokens: LengthMix::lognormal(250.0, 1.3),
-                question: LengthMix::lognormal(80.0, 1.2),
-            }),
-            retrieval: None,
-            output: OutputSpec {
-                median: 38.0,
-                sigma: 1.4,
-                input_elasticity: 0.1,
-                max: 4096,
-            },
-            next_turn: vec![0.0],
-            long_context_tokens: f64::INFINITY,
-            branch: 0.0,
-            stay_type: 1.0,
-            think: ThinkSpec {
-                floor_s: 0.0,
-                base_s: 1.0,
-                per_output_token_s: 0.0,
-                sigma: 1.0,
-            },
-            tail_prob: 0.15,
-            repeat_prob: 0.01,
-        };
-        let text = TypeProfile {
-            name: "text".to_string(),
-            root_weight: 0.127,
-            prompts: vec![9, 10],
-            prompt_zipf: 1.0,
-            no_prompt: 0.1,
-            prompt_pool: None,
-            user_tokens: LengthMix::lognormal(200.0, 1.2).with_tail(0.03, 3000.0, 1.5),
-            document: None,
-            output: OutputSpec {
-                median: 120.0,
-                sigma: 1.1,
-                input_elasticity: 0.1,
-                max: 4096,
-            },
-            ..api.clone()
-        };
-        let rate = 24.0;
-        ReferenceConfig {
-            seed,
-            duration_s,
-            // A surplus that the thinning to an exact count takes back.
-            session_rate: rate * 1.08,
-            arrivals: ArrivalShape {
-                gap_cv: 1.25,
-                swing_amplitude: 0.05,
-                swing_period_s: 86_400.0,
-                swing_phase: 0.0,
-                bursts_per_hour: 20.0,
-                burst_gain: 0.5,
-                burst_s: 10.0,
-            },
-            prompts,
-            types: vec![api, text],
-            tails: vec![
-                TailSpec {
-                    id: 9000,
-                    fill: 7,
-                    weight: 0.7,
-                },
-                TailSpec {
-                    id: 9001,
-                    fill: 3,
-                    weight: 0.3,
-                },
-            ],
-            follow_up_tokens: LengthMix::lognormal(20.0, 0.8),
-            max_input: 131_072,
-            max_turns: 1,
-            exact_requests: Some((rate * duration_s).round() as u64),
-            fresh_id_base: 10_000,
-        }
+        self
     }
 
     /// Why the config cannot be built, if it cannot.
@@ -697,6 +368,14 @@ impl ReferenceConfig {
                 && (!share(d.share) || !share(d.reuse) || !positive(d.recency_s))
             {
                 return bad("document shares must be in [0, 1], recency_s positive");
+            }
+            if let Some(c) = t.document.as_ref().and_then(|d| d.catalogue.as_ref())
+                && (c.size == 0
+                    || c.size > MAX_CATALOGUE
+                    || !(c.zipf.is_finite() && c.zipf >= 0.0)
+                    || !positive(c.epoch_s))
+            {
+                return bad("catalogue: size 1..=1e7, zipf >= 0, epoch_s positive");
             }
             if let Some(r) = &t.retrieval
                 && (!share(r.pool_share)
@@ -811,6 +490,9 @@ impl PagePool {
     }
 }
 
+/// A catalogue document: `(type, epoch, rank)`.
+type CatalogueKey = (usize, u64, usize);
+
 struct Builder<'a> {
     cfg: &'a ReferenceConfig,
     /// The stream of the request being built: its root's (by the root's index) or, for
@@ -830,6 +512,12 @@ struct Builder<'a> {
     tail_cum: Vec<f64>,
     next_id: u64,
     docs: Vec<Vec<Doc>>,
+    /// Per type with a catalogue: the cumulative Zipf weights of its documents.
+    catalogue_cum: Vec<Option<Vec<f64>>>,
+    /// Catalogue documents drawn so far, by `(type, epoch, rank)`: ids and prompt.
+    /// Documents of past epochs are dropped.
+    catalogue: HashMap<CatalogueKey, (Vec<u64>, Option<usize>)>,
+    catalogue_epoch: u64,
     pages: PagePool,
     pending: BinaryHeap<Pending>,
     seq: u64,
@@ -900,6 +588,16 @@ impl<'a> Builder<'a> {
             tail_cum: cumulative(cfg.tails.iter().map(|t| t.weight)),
             next_id: cfg.fresh_id_base,
             docs: cfg.types.iter().map(|_| Vec::new()).collect(),
+            catalogue_cum: cfg
+                .types
+                .iter()
+                .map(|t| {
+                    let c = t.document.as_ref()?.catalogue.as_ref()?;
+                    Some(zipf_cum(c.size, c.zipf))
+                })
+                .collect(),
+            catalogue: HashMap::new(),
+            catalogue_epoch: 0,
             pages: PagePool::default(),
             pending: BinaryHeap::new(),
             seq: 0,
@@ -1146,6 +844,9 @@ impl<'a> Builder<'a> {
         let cfg = self.cfg;
         let spec = cfg.types[k].document.as_ref().expect("document type");
         let now = ms as f64 / 1000.0;
+        if let Some(catalogue) = &spec.catalogue {
+            return self.catalogue_document(k, now, catalogue, &spec.tokens);
+        }
         // Beyond four time constants a document keeps under 2 % of its pull: forget it.
         let horizon = 4.0 * spec.recency_s;
         self.docs[k].retain(|d| now - d.born_s < horizon);
@@ -1168,6 +869,43 @@ impl<'a> Builder<'a> {
             born_s: now,
             popularity,
         });
+        (ids, prompt)
+    }
+
+    /// A document of the catalogue of `now`'s epoch for a root of type `k`, drawn by
+    /// popularity, and the prompt it comes with; its length and prompt come from its own
+    /// stream, its ids are minted when it is first used.
+    fn catalogue_document(
+        &mut self,
+        k: usize,
+        now: f64,
+        catalogue: &Catalogue,
+        tokens: &LengthMix,
+    ) -> (Vec<u64>, Option<usize>) {
+        let epoch = (now / catalogue.epoch_s).floor() as u64;
+        if epoch != self.catalogue_epoch {
+            // Roots come in time order: an epoch once left never comes back.
+            self.catalogue.retain(|key, _| key.1 >= epoch);
+            self.catalogue_epoch = epoch;
+        }
+        let cum = self.catalogue_cum[k].as_ref().expect("a catalogue type");
+        let rank = pick(cum, &mut self.rng);
+        if let Some((ids, prompt)) = self.catalogue.get(&(k, epoch, rank)) {
+            return (ids.clone(), *prompt);
+        }
+        let stream = [self.cfg.seed, k as u64, epoch, rank as u64]
+            .iter()
+            .fold(0x646f_6375_6d65_6e74_u64, |h, &x| {
+                (h ^ x).wrapping_mul(0x9e37_79b9_7f4a_7c15).rotate_left(29)
+            });
+        let root_rng = std::mem::replace(&mut self.rng, ChaCha8Rng::seed_from_u64(stream));
+        let prompted = self.rng.random::<f64>() >= self.cfg.types[k].no_prompt;
+        let prompt = prompted.then(|| self.prompt(k));
+        let blocks = tokens.sample(&mut self.rng).div_ceil(BLOCK);
+        self.rng = root_rng;
+        let ids: Vec<u64> = (0..blocks).map(|_| self.fresh()).collect();
+        self.catalogue
+            .insert((k, epoch, rank), (ids.clone(), prompt));
         (ids, prompt)
     }
 
@@ -1595,6 +1333,88 @@ mod tests {
         reuse_gaps.sort_by(f64::total_cmp);
         let median = reuse_gaps[reuse_gaps.len() / 2];
         assert!(median < 3.0 * 900.0, "documents fade: median gap {median}");
+    }
+
+    /// Roots of `ty` and the share of them whose first fresh block (a document's, or
+    /// their own content's) another root of the type starts with too.
+    fn shared_openings(trace: &Trace, config: &ReferenceConfig, ty: &str) -> (usize, f64) {
+        let mut uses: HashMap<u64, usize> = HashMap::new();
+        let mut roots = 0;
+        for r in &trace.requests {
+            let s = r.session.as_ref().unwrap();
+            if !s.is_root() || s.req_type != ty {
+                continue;
+            }
+            roots += 1;
+            if let Some(&first) = r.ids().iter().find(|&&id| id >= config.fresh_id_base) {
+                *uses.entry(first).or_default() += 1;
+            }
+        }
+        let shared: usize = uses.values().filter(|&&n| n >= 2).sum();
+        (roots, shared as f64 / roots.max(1) as f64)
+    }
+
+    #[test]
+    fn a_catalogue_is_shared_more_by_more_users() {
+        let one = ReferenceConfig::documents(3, 3600.0);
+        let four = one.clone().with_users(4.0);
+        assert_eq!(four.session_rate, 4.0 * one.session_rate);
+        assert_eq!(four.types, one.types);
+        let (small, large) = (build(&one), build(&four));
+        assert_invariants(&small, &one);
+        assert_invariants(&large, &four);
+        assert_eq!(build(&one).requests, small.requests, "deterministic");
+        for ty in ["search", "file"] {
+            let (roots_1, shared_1) = shared_openings(&small, &one, ty);
+            let (roots_4, shared_4) = shared_openings(&large, &four, ty);
+            let ratio = roots_4 as f64 / roots_1 as f64;
+            assert!(
+                (3.0..5.0).contains(&ratio),
+                "{ty}: {roots_1} -> {roots_4} roots"
+            );
+            // The same catalogue, four times the draws: more of them meet another.
+            assert!(
+                shared_4 > shared_1 + 0.1,
+                "{ty}: shared openings {shared_1:.3} at 1x, {shared_4:.3} at 4x"
+            );
+        }
+    }
+
+    #[test]
+    fn live_documents_are_shared_alike_by_more_users() {
+        // The trace-A-like preset's documents are born with a fixed reuse probability, so
+        // more users bring more documents, each as shared: the contrast the documents
+        // preset is built to show.
+        let one = ReferenceConfig::trace_a_like(3, 1800.0);
+        let four = one.clone().with_users(4.0);
+        let (_, shared_1) = shared_openings(&build(&one), &one, "search");
+        let (_, shared_4) = shared_openings(&build(&four), &four, "search");
+        assert!(
+            (shared_4 - shared_1).abs() < 0.1,
+            "{shared_1:.3} at 1x, {shared_4:.3} at 4x"
+        );
+    }
+
+    #[test]
+    fn a_bad_catalogue_is_refused() {
+        let good = ReferenceConfig::documents(1, 60.0);
+        assert_eq!(good.validate(), Ok(()));
+        for bad in [
+            |c: &mut Catalogue| c.size = 0,
+            |c: &mut Catalogue| c.zipf = f64::NAN,
+            |c: &mut Catalogue| c.epoch_s = 0.0,
+        ] {
+            let mut config = good.clone();
+            bad(config.types[1]
+                .document
+                .as_mut()
+                .unwrap()
+                .catalogue
+                .as_mut()
+                .unwrap());
+            assert!(config.validate().is_err());
+        }
+        assert!(good.with_users(0.0).validate().is_err());
     }
 
     #[test]
