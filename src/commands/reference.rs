@@ -29,7 +29,7 @@ pub struct ReferenceArgs {
     /// Times the users of the preset's service: K times the sessions, the same
     /// per-session behaviour and the same documents (the ground truth of
     /// `generate --rate-scale K`).
-    #[arg(long, default_value_t = 1.0, value_parser = parse_users)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_users, allow_negative_numbers = true)]
     pub users: f64,
     /// Time to cover, e.g. `2h`, `30m`, `86400s`, `1d`.
     #[arg(long, default_value = "2h", value_parser = parse_duration)]
