@@ -164,3 +164,201 @@ fn a_signal_removes_the_temporary_file_and_exits_128_plus_its_number() {
         }
     }
 }
+
+// Group 3: no runaways. Models and options out of any sensible range are refused
+// before anything is written.
+
+/// A shipped model with one change made by `edit`, written to `name`.
+fn edited_model(dir: &TestDir, name: &str, edit: impl Fn(&mut serde_json::Value)) {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/qwen-trace-a.json");
+    let mut model: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut model);
+    dir.write(name, serde_json::to_string(&model).unwrap());
+}
+
+#[test]
+fn model_parameters_out_of_range_are_refused_naming_the_file_and_field() {
+    type Edit = Box<dyn Fn(&mut serde_json::Value)>;
+    let cases: Vec<(&str, Edit, &str)> = vec![
+        (
+            "gamma-shape",
+            Box::new(|m| {
+                m["arrivals"]["gaps"] = serde_json::json!({"kind": "gamma", "shape": 1e-300})
+            }),
+            "gap shape",
+        ),
+        (
+            "warm-up",
+            Box::new(|m| m["warm_up"] = serde_json::json!(1e300)),
+            "warm_up",
+        ),
+        (
+            "rate",
+            Box::new(|m| m["arrivals"]["rates"][0] = serde_json::json!(1e30)),
+            "rates",
+        ),
+        (
+            "think-time",
+            Box::new(|m| {
+                let knots = &mut m["sessions"]["per_type"][0]["think_time"]["buckets"][0]["knots"];
+                for k in knots.as_array_mut().unwrap() {
+                    *k = serde_json::json!(k.as_f64().unwrap() - 1e6);
+                }
+            }),
+            "think_time",
+        ),
+        (
+            "span",
+            Box::new(|m| m["span"] = serde_json::json!(1e12)),
+            "span",
+        ),
+    ];
+    for (name, edit, says) in cases {
+        let dir = TestDir::new();
+        let file = format!("{name}.json");
+        edited_model(&dir, &file, edit);
+        let run = dir.run(&["generate", "-m", &file, "-o", "out.jsonl"]);
+        run.expect_code(2).expect_clean_failure();
+        assert!(
+            run.stderr.contains(&format!("{file}: invalid model")),
+            "{name}: {}",
+            run.stderr
+        );
+        assert!(run.stderr.contains(says), "{name}: {}", run.stderr);
+        assert_eq!(dir.files(), [file.as_str()], "{name}: left files");
+    }
+}
+
+#[test]
+fn absurd_option_values_are_refused_before_any_output() {
+    let dir = TestDir::new();
+    dir.write("steps.csv", "start_seconds,multiplier\n0,1e300\n");
+    dir.write("three.csv", "0,1,5\n");
+    for (args, says) in [
+        (
+            vec!["--time-scale", "1e-9"],
+            "--time-scale: 1e-9 is outside",
+        ),
+        (vec!["--rate-scale", "1e9"], "--rate-scale: 1e9 is outside"),
+        (
+            vec!["--duration", "99999999999999999999d"],
+            "at most 62 days",
+        ),
+        (vec!["--duration", "-5m"], "must not be negative"),
+        (vec!["--start-at", "1000d"], "--start-at"),
+        (
+            vec!["--rate-profile", "steps.csv"],
+            "multiplier 1e300 is outside",
+        ),
+        (vec!["--rate-profile", "three.csv"], "expected 2 columns"),
+        (
+            vec!["--start-id", "18446744073709551615"],
+            "at or above 2^32",
+        ),
+        (vec!["--start-id", "4294967000"], "at or above 2^32"),
+    ] {
+        let mut all = vec!["generate", "-o", "out.jsonl"];
+        all.extend(&args);
+        let run = dir.run(&all);
+        assert!(matches!(run.code, Some(c) if c != 0), "{args:?}: {run:?}");
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        assert_eq!(dir.files(), ["steps.csv", "three.csv"], "{args:?}");
+    }
+}
+
+#[test]
+fn durations_combine_units() {
+    let dir = TestDir::new();
+    let run = dir.run(&[
+        "generate",
+        "--duration",
+        "1m30s",
+        "--seed",
+        "3",
+        "-o",
+        "a.jsonl",
+    ]);
+    run.expect_code(0);
+    let run = dir.run(&[
+        "generate",
+        "--duration",
+        "90",
+        "--seed",
+        "3",
+        "-o",
+        "b.jsonl",
+    ]);
+    run.expect_code(0);
+    assert_eq!(dir.read("a.jsonl"), dir.read("b.jsonl"));
+}
+
+#[test]
+fn chat_ids_stay_below_2_pow_32() {
+    let dir = TestDir::new();
+    let start = (1u64 << 32) - 3;
+    let run = dir.run(&[
+        "generate",
+        "--start-id",
+        &start.to_string(),
+        "--requests",
+        "3",
+        "-o",
+        "ok.jsonl",
+    ]);
+    run.expect_code(0);
+    let ids: Vec<u64> = util::records(&dir.read("ok.jsonl"))
+        .iter()
+        .map(|r| r["chat_id"].as_u64().unwrap())
+        .collect();
+    assert_eq!(ids, [start, start + 1, start + 2]);
+    let run = dir.run(&[
+        "generate",
+        "--start-id",
+        &start.to_string(),
+        "--requests",
+        "4",
+        "-o",
+        "bad.jsonl",
+    ]);
+    run.expect_code(2).expect_clean_failure();
+    assert!(run.stderr.contains("2^32"), "{}", run.stderr);
+    assert!(
+        !dir.files()
+            .iter()
+            .any(|f| f.starts_with(".bad") || f == "bad.jsonl")
+    );
+}
+
+// Group 5 (part): models are read as traces are.
+
+#[test]
+fn models_are_read_gzipped_from_stdin_and_with_a_bom() {
+    let dir = TestDir::new();
+    let text = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/qwen-trace-b.json"),
+    )
+    .unwrap();
+    dir.write("m.json.gz", util::gzip(&text));
+    let mut bom = b"\xef\xbb\xbf".to_vec();
+    bom.extend(&text);
+    dir.write("bom.json", &bom);
+    dir.write("m.json", &text);
+    let args = |m: &str| {
+        vec!["generate", "-m", m, "--requests", "50", "-o", "-"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>()
+    };
+    let plain = dir.run(&args("m.json"));
+    plain.expect_code(0);
+    for m in ["m.json.gz", "bom.json"] {
+        let run = dir.run(&args(m));
+        run.expect_code(0);
+        assert_eq!(run.stdout, plain.stdout, "{m}");
+    }
+    let run = dir.run_with_stdin(&args("-"), &text);
+    run.expect_code(0);
+    assert_eq!(run.stdout, plain.stdout, "stdin");
+}

@@ -104,9 +104,11 @@ fn write_summary(out: &mut impl Write, report: &CheckReport) -> std::io::Result<
         }
     }
     let total: u64 = report.violations.iter().map(|v| v.count).sum();
+    let kinds = report.violations.len();
     writeln!(
         out,
-        "{total} violations of {} kinds",
-        report.violations.len()
+        "{total} violation{} of {kinds} kind{}",
+        if total == 1 { "" } else { "s" },
+        if kinds == 1 { "" } else { "s" }
     )
 }

@@ -8,7 +8,9 @@ use clap::Args;
 use std::io::{IsTerminal, Write};
 
 use tracesynth::generate::estimate::{EstimateLimits, estimate};
-use tracesynth::generate::{GenerateOptions, RateProfileChoice, Shard, id_stride, write_trace};
+use tracesynth::generate::{
+    GenerateOptions, MAX_CHAT_ID, RateProfileChoice, Shard, id_stride, write_trace,
+};
 use tracesynth::model::Model;
 use tracesynth::trace::mooncake::TieSorter;
 use tracesynth::trace::{Format, LineFormatter, OutputFile};
@@ -24,18 +26,18 @@ pub struct GenerateArgs {
     #[arg(short, long, default_value = "-")]
     pub output: String,
     /// Time to cover, e.g. `2h`, `30m`, `86400s`, `1d` (default: the fitted span).
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = parse_duration, allow_hyphen_values = true)]
     pub duration: Option<f64>,
     /// Stop after this many requests.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub requests: Option<u64>,
     /// Start this many sessions (their follow-ups still come).
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub sessions: Option<u64>,
     /// K times the users of the same service: K times the sessions per second, each
     /// behaving as before, sharing the service's content (system prompts and documents
     /// get more reuse). Compare --tenants.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive, allow_hyphen_values = true)]
     pub rate_scale: f64,
     /// K independent copies of the service in one trace: disjoint content (separate
     /// system prompts and documents), disjoint chat ids, each copy behaving as one run,
@@ -44,7 +46,7 @@ pub struct GenerateArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub tenants: u32,
     /// Stretch (K > 1) or compress (K < 1) time.
-    #[arg(long, default_value_t = 1.0, value_parser = parse_positive)]
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive, allow_hyphen_values = true)]
     pub time_scale: f64,
     /// `repeat` the fitted rate profile, keep it `flat`, or read steps from a CSV file
     /// of `start_seconds,multiplier` rows.
@@ -56,11 +58,11 @@ pub struct GenerateArgs {
     #[arg(long, default_value = "bailian")]
     pub format: Format,
     /// `chat_id` of the first request.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub start_id: u64,
     /// Begin this far into the model's rate profile, e.g. `14h` for the 14th hour of a
     /// daily profile (timestamps still start at 0).
-    #[arg(long, value_parser = parse_offset)]
+    #[arg(long, value_parser = parse_offset, allow_hyphen_values = true)]
     pub start_at: Option<f64>,
     /// Threads that format the output while another plans it; the bytes are the same as
     /// with 1.
@@ -126,6 +128,7 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         shard,
         tenants: args.tenants,
     };
+    options.validate()?;
     guard(&model, &options, &formatter, args, global)?;
     let mut out = OutputFile::create(&args.output)?;
     let progress = global.counter("generating");
@@ -171,6 +174,20 @@ fn guard(
     global: Global,
 ) -> anyhow::Result<()> {
     let e = estimate(model, options, formatter, &EstimateLimits::default())?;
+    if args.format == Format::Bailian {
+        // The run's chat ids are start_id, start_id + 1, ...: refuse before writing a
+        // trace that would cross 2^32 part-way.
+        let last = options.start_id as f64 + e.requests.ceil() - 1.0;
+        if last >= MAX_CHAT_ID as f64 {
+            bail!(
+                "--start-id {}: the run's {}{} requests would take chat ids up to {last:.0}, \
+                 at or above 2^32; lower --start-id or bound the run with --requests",
+                options.start_id,
+                if e.exact { "" } else { "about " },
+                human_count(e.requests)
+            );
+        }
+    }
     let stride = id_stride(model, u64::from(options.tenants));
     if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
         bail!(
@@ -293,43 +310,67 @@ fn parse_shard(text: &str) -> Result<Shard, String> {
     Shard::new(num(i)?, num(n)?)
 }
 
-/// `90`, `90s`, `30m`, `2h`, `1d`, `1.5h` -> seconds.
+/// `90`, `90s`, `30m`, `2h`, `1d`, `1.5h`, `1h30m`, `1d 12h` -> seconds.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
-    let t = text.trim();
-    let (num, unit) = match t.find(|c: char| c.is_ascii_alphabetic()) {
-        Some(i) => t.split_at(i),
-        None => (t, "s"),
-    };
-    let value: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("`{text}` is not a duration like 90s, 30m, 2h or 1d"))?;
-    let factor = match unit {
-        "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
-        "d" => 86_400.0,
-        _ => {
-            return Err(format!(
-                "unknown unit `{unit}` in `{text}` (use s, m, h or d)"
-            ));
-        }
-    };
-    let seconds = value * factor;
-    if !(seconds.is_finite() && seconds > 0.0) {
+    let seconds = parse_span(text)?;
+    if seconds <= 0.0 {
         return Err(format!("duration `{text}` must be positive"));
+    }
+    Ok(seconds)
+}
+
+/// A sum of `NUMBER[UNIT]` terms (the unit is `s` when omitted, allowed on the last term
+/// only), at least 0 and finite.
+fn parse_span(text: &str) -> Result<f64, String> {
+    let like = || format!("`{text}` is not a duration like 90s, 30m, 2h, 1d or 1h30m");
+    let t = text.trim();
+    if t.starts_with('-') {
+        return Err(format!("duration `{text}` must not be negative"));
+    }
+    if t.is_empty() {
+        return Err(like());
+    }
+    let mut rest = t;
+    let mut seconds = 0.0;
+    while !rest.is_empty() {
+        let num_end = rest
+            .find(|c: char| c.is_ascii_alphabetic() || c.is_whitespace())
+            .unwrap_or(rest.len());
+        let (num, after) = rest.split_at(num_end);
+        let after = after.trim_start();
+        let unit_end = after
+            .find(|c: char| !c.is_ascii_alphabetic())
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_end);
+        let value: f64 = num.parse().map_err(|_| like())?;
+        let factor = match unit {
+            "" if next.trim().is_empty() => 1.0,
+            "" => return Err(like()),
+            "s" => 1.0,
+            "m" | "min" => 60.0,
+            "h" => 3600.0,
+            "d" => 86_400.0,
+            _ => {
+                return Err(format!(
+                    "unknown unit `{unit}` in `{text}` (use s, m, h or d)"
+                ));
+            }
+        };
+        if !(value.is_finite() && value >= 0.0) {
+            return Err(like());
+        }
+        seconds += value * factor;
+        rest = next.trim_start();
+    }
+    if !seconds.is_finite() {
+        return Err(format!("duration `{text}` is too long"));
     }
     Ok(seconds)
 }
 
 /// A duration that may be zero (`0`, `0h`).
 fn parse_offset(text: &str) -> Result<f64, String> {
-    let zero = text
-        .trim()
-        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
-        .parse::<f64>()
-        .is_ok_and(|v| v == 0.0);
-    if zero { Ok(0.0) } else { parse_duration(text) }
+    parse_span(text)
 }
 
 pub(crate) fn parse_positive(text: &str) -> Result<f64, String> {
@@ -365,6 +406,13 @@ fn read_steps(path: &str) -> anyhow::Result<Vec<(f64, f64)>> {
         };
         let start = parse(cols.next(), "start_seconds")?;
         let mult = parse(cols.next(), "multiplier")?;
+        if cols.next().is_some() {
+            bail!(
+                "{path}:{}: expected 2 columns (start_seconds,multiplier), found {}",
+                i + 1,
+                line.split(',').count()
+            );
+        }
         if steps.last().is_some_and(|&(s, _)| start < s) {
             bail!(
                 "{path}:{}: field `start_seconds`: rows must be sorted by start",

@@ -30,7 +30,7 @@ use crate::model::schedule::Schedule;
 use crate::model::sessions::sample_index;
 use crate::trace::{Request, Session};
 
-pub use output::{OutputError, write_trace};
+pub use output::{MAX_CHAT_ID, OutputError, write_trace};
 pub use tenants::{Tenants, id_stride};
 
 /// How the root rate behaves over time.
@@ -69,6 +69,99 @@ pub struct GenerateOptions {
     /// Independent copies of the service interleaved in one trace (1: the service
     /// itself).
     pub tenants: u32,
+}
+
+/// An option value outside the range a run can honour.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{option}: {message}")]
+pub struct OptionError {
+    pub option: &'static str,
+    pub message: String,
+}
+
+impl GenerateOptions {
+    /// Check every value against the range that makes sense, so that an absurd one
+    /// (`--rate-scale 1e9`, a duration of 1e20 days) is refused before planning starts
+    /// rather than running away or overflowing.
+    pub fn validate(&self) -> Result<(), OptionError> {
+        use crate::model::MAX_SCALE;
+        use crate::trace::MAX_SPAN;
+        let fail = |option: &'static str, message: String| Err(OptionError { option, message });
+        let scale_ok = |k: f64| k.is_finite() && (1.0 / MAX_SCALE..=MAX_SCALE).contains(&k);
+        if !scale_ok(self.rate_scale) {
+            return fail(
+                "--rate-scale",
+                format!(
+                    "{} is outside [{}, {MAX_SCALE}]; for a bigger service combine \
+                     --rate-scale with --tenants",
+                    num(self.rate_scale),
+                    1.0 / MAX_SCALE
+                ),
+            );
+        }
+        if !scale_ok(self.time_scale) {
+            return fail(
+                "--time-scale",
+                format!(
+                    "{} is outside [{}, {MAX_SCALE}]",
+                    num(self.time_scale),
+                    1.0 / MAX_SCALE
+                ),
+            );
+        }
+        if let Some(d) = self.duration
+            && !(d.is_finite() && d > 0.0 && d <= MAX_SPAN)
+        {
+            return fail(
+                "--duration",
+                format!(
+                    "{} s is outside (0, 62 days]: a trace may span at most 62 days",
+                    num(d)
+                ),
+            );
+        }
+        if !(self.start_at.is_finite() && (0.0..=MAX_SPAN).contains(&self.start_at)) {
+            return fail(
+                "--start-at",
+                format!("{} s is outside [0, 62 days]", num(self.start_at)),
+            );
+        }
+        if self.start_id >= MAX_CHAT_ID {
+            return fail(
+                "--start-id",
+                format!(
+                    "{} is at or above 2^32 = {MAX_CHAT_ID}: consumers keep chat ids in 32 bits",
+                    self.start_id
+                ),
+            );
+        }
+        if let RateProfileChoice::Steps(steps) = &self.rate_profile {
+            for &(start, k) in steps {
+                if !(start.is_finite() && start >= 0.0) {
+                    return fail(
+                        "--rate-profile",
+                        format!("step start {} is not >= 0", num(start)),
+                    );
+                }
+                if !(k.is_finite() && (0.0..=MAX_SCALE).contains(&k)) {
+                    return fail(
+                        "--rate-profile",
+                        format!("multiplier {} is outside [0, {MAX_SCALE}]", num(k)),
+                    );
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `x` for a message: plain when moderate, in exponent form when huge or tiny.
+fn num(x: f64) -> String {
+    if x != 0.0 && !(1e-3..1e6).contains(&x.abs()) {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
+    }
 }
 
 /// Part `index` of `count` (`0 <= index < count`): the sessions whose root is the k-th

@@ -26,6 +26,23 @@ pub enum OutputError {
     Ids(#[from] IdsExhausted),
     #[error("writing the output: {0}")]
     Io(#[from] io::Error),
+    /// A chat id reached 2^32, which consumers cannot hold.
+    #[error(
+        "chat id {0} reached 2^32, above what consumers accept: lower --start-id or bound \
+         the run with --requests"
+    )]
+    ChatIds(u64),
+}
+
+/// Chat ids must stay below this (consumers keep them in 32 bits).
+pub const MAX_CHAT_ID: u64 = 1 << 32;
+
+/// The record, or an error when its chat id is out of range for a format that writes it.
+fn in_range(p: Planned, chat_ids: bool) -> Result<Planned, OutputError> {
+    if chat_ids && p.chat_id >= MAX_CHAT_ID {
+        return Err(OutputError::ChatIds(p.chat_id));
+    }
+    Ok(p)
 }
 
 /// Generate the trace of `options` and write it to `out` in `formatter`'s format,
@@ -68,8 +85,9 @@ fn write_serial(
     let mut req = blank_request();
     let mut lines = Vec::with_capacity(2 * CHUNK);
     let mut written = 0u64;
+    let chat_ids = formatter.writes_chat_ids();
     for planned in records(model, options) {
-        planned?.fill(&model.types, &mut req);
+        in_range(planned?, chat_ids)?.fill(&model.types, &mut req);
         formatter.format(&req, &mut lines)?;
         written += 1;
         if lines.len() >= CHUNK {
@@ -107,11 +125,15 @@ fn write_parallel(
         let (spent_tx, spent_rx) = channel::<Vec<Planned>>();
 
         let planner_error = &planner_error;
+        let chat_ids = formatter.writes_chat_ids();
         scope.spawn(move || {
             let mut seq = 0;
             let mut batch = Vec::with_capacity(BATCH);
             for planned in records(model, options) {
-                match planned {
+                match planned
+                    .map_err(OutputError::from)
+                    .and_then(|p| in_range(p, chat_ids))
+                {
                     Ok(p) => batch.push(p),
                     Err(e) => {
                         *planner_error.lock().unwrap() = Some(e);
@@ -186,7 +208,7 @@ fn write_parallel(
             }
         }
         match planner_error.lock().unwrap().take() {
-            Some(e) => Err(e.into()),
+            Some(e) => Err(e),
             None => Ok(written),
         }
     })

@@ -13,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use statrs::distribution::{ContinuousCDF, Gamma, Weibull};
 use statrs::function::gamma::gamma as gamma_fn;
 
-use super::ModelError;
+use super::clients::{MIN_GAMMA_SHAPE, MIN_WEIBULL_SHAPE};
 use super::quantile::Quantile;
+use super::{MAX_RATE, ModelError};
 
 /// A parametric fit is kept unless the empirical one beats it by more than this KS.
 const PARAMETRIC_SLACK: f64 = 0.01;
@@ -117,13 +118,24 @@ impl ArrivalModel {
 
     pub fn validate(&self) -> Result<(), ModelError> {
         let what = "arrivals";
-        if !(self.bin_width.is_finite() && self.bin_width > 0.0) {
-            return Err(ModelError::invalid(what, "bin_width must be > 0"));
-        }
-        if self.rates.is_empty() || self.rates.iter().any(|r| !r.is_finite() || *r < 0.0) {
+        if !(self.bin_width.is_finite()
+            && self.bin_width > 0.0
+            && self.bin_width <= crate::trace::MAX_SPAN)
+        {
             return Err(ModelError::invalid(
                 what,
-                "rates must be a non-empty list of finite values >= 0",
+                "bin_width must be > 0 and at most 62 days",
+            ));
+        }
+        if self.rates.is_empty()
+            || self
+                .rates
+                .iter()
+                .any(|r| !(r.is_finite() && (0.0..=MAX_RATE).contains(r)))
+        {
+            return Err(ModelError::invalid(
+                what,
+                format!("rates must be a non-empty list of values in [0, {MAX_RATE:e}] per second"),
             ));
         }
         if self.rates.iter().all(|&r| r == 0.0) {
@@ -147,15 +159,22 @@ impl ArrivalModel {
                 "zero_gap_prob must lie in [0, 1)",
             ));
         }
-        match &self.gaps {
-            GapDist::Gamma { shape } | GapDist::Weibull { shape }
-                if !(shape.is_finite() && *shape > 0.0) =>
-            {
-                Err(ModelError::invalid(what, "gap shape must be > 0"))
+        // Below these shapes nearly every gap is zero and a few are astronomically long:
+        // the sampler's arithmetic breaks down (1e-300 wrote 11 GB in 20 s).
+        let (shape, min) = match &self.gaps {
+            GapDist::Gamma { shape } => (*shape, MIN_GAMMA_SHAPE),
+            GapDist::Weibull { shape } => (*shape, MIN_WEIBULL_SHAPE),
+            GapDist::Empirical { quantile } => {
+                return quantile.validate_times("arrivals.gaps");
             }
-            GapDist::Empirical { quantile } => quantile.validate("arrivals.gaps"),
-            _ => Ok(()),
+        };
+        if !(shape.is_finite() && (min..=MAX_GAP_SHAPE).contains(&shape)) {
+            return Err(ModelError::invalid(
+                what,
+                format!("gap shape must lie in [{min}, {MAX_GAP_SHAPE}]"),
+            ));
         }
+        Ok(())
     }
 
     /// A sampler of unit-mean operational-time gaps, zeros included.
@@ -240,6 +259,8 @@ impl GapDist {
 pub const BURST_BIN: f64 = 60.0;
 /// Burst variance is capped below 1, where the gap mixture's variance would diverge.
 pub const MAX_BURST_VAR: f64 = 0.9;
+/// The largest Gamma or Weibull gap shape a model may hold (near-constant gaps).
+pub const MAX_GAP_SHAPE: f64 = 1e3;
 
 /// Squared coefficient of variation of a sample.
 pub fn squared_cv(v: &[f64]) -> f64 {
@@ -313,9 +334,11 @@ fn without_bursts(fitted: GapDist, positive: &[f64], burst_var: f64) -> GapDist 
     let inner = ((cv2 + 1.0) * (1.0 - burst_var) - 1.0).max(0.05);
     match fitted {
         GapDist::Weibull { .. } => GapDist::Weibull {
-            shape: weibull_shape_for_cv(inner.sqrt()),
+            shape: weibull_shape_for_cv(inner.sqrt()).clamp(MIN_WEIBULL_SHAPE, MAX_GAP_SHAPE),
         },
-        _ => GapDist::Gamma { shape: 1.0 / inner },
+        _ => GapDist::Gamma {
+            shape: (1.0 / inner).clamp(MIN_GAMMA_SHAPE, MAX_GAP_SHAPE),
+        },
     }
 }
 
@@ -344,8 +367,9 @@ fn fit_gaps(positive: &mut [f64]) -> (GapDist, GapFitKs) {
     let var =
         positive.iter().map(|g| (g - 1.0) * (g - 1.0)).sum::<f64>() / (positive.len() - 1) as f64;
     let cv = var.sqrt().max(0.05);
-    let gamma_shape = 1.0 / (cv * cv);
-    let weibull_shape = weibull_shape_for_cv(cv);
+    // Within the shapes a model may hold (a CV above about 30 is beyond them).
+    let gamma_shape = (1.0 / (cv * cv)).clamp(MIN_GAMMA_SHAPE, MAX_GAP_SHAPE);
+    let weibull_shape = weibull_shape_for_cv(cv).clamp(MIN_WEIBULL_SHAPE, MAX_GAP_SHAPE);
     let ks_gamma = Gamma::new(gamma_shape, gamma_shape)
         .map(|d| ks_sorted(positive, |x| d.cdf(x)))
         .unwrap_or(1.0);

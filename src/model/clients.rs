@@ -18,10 +18,10 @@ use rand_distr::{Distribution, Gamma as GammaSampler};
 use serde::{Deserialize, Serialize};
 use statrs::function::gamma::gamma as gamma_fn;
 
-use super::ModelError;
 use super::arrivals::{GapDist, GapSampler, RateProfile};
 use super::copula::GaussianCopula;
 use super::schedule::Schedule;
+use super::{MAX_RATE, ModelError};
 
 /// Rank correlation of a client's input and output tokens unless told otherwise.
 /// ServeGen (NSDI'26) reports the input/output correlation of Bailian clients as weak,
@@ -433,8 +433,8 @@ impl Client {
         for (w, (p, &r)) in self.pattern.chars().zip(&self.rate).enumerate() {
             let bad =
                 |message: &str| Err(ModelError::invalid(&format!("{at} window {w}"), message));
-            if !(r.is_finite() && r >= 0.0) {
-                return bad("rate must be finite and >= 0");
+            if !(r.is_finite() && (0.0..=MAX_RATE).contains(&r)) {
+                return bad(&format!("rate must lie in [0, {MAX_RATE:e}] per second"));
             }
             if (p == NO_TRAFFIC) != (r == 0.0) {
                 return bad("the pattern is - exactly where the rate is 0 (G or W elsewhere)");

@@ -19,6 +19,14 @@ use serde::{Deserialize, Serialize};
 use crate::fit::prepared::Lineage;
 use crate::trace::Format;
 
+/// The highest request rate a model may hold in any one place (a bin of its profile, a
+/// client window), requests per second: far above any service, low enough that an absurd
+/// value (1e30) is refused rather than planned.
+pub const MAX_RATE: f64 = 1e6;
+/// The largest factor a multiplier may apply (rate-profile steps, `--rate-scale`,
+/// `--time-scale` and their inverses).
+pub const MAX_SCALE: f64 = 1e3;
+
 /// Bumped whenever a model file written by an older tracesynth would be misread.
 pub const FORMAT_VERSION: u32 = 1;
 
@@ -47,6 +55,13 @@ pub enum ModelError {
     Version { found: u32 },
     #[error("invalid model: {what}: {message}")]
     Invalid { what: String, message: String },
+    /// Another error, in the named file.
+    #[error("{path}: {source}")]
+    In {
+        path: String,
+        #[source]
+        source: Box<ModelError>,
+    },
 }
 
 impl ModelError {
@@ -147,26 +162,42 @@ impl Model {
             path: origin.to_string(),
             source,
         })?;
+        let within = |source: ModelError| ModelError::In {
+            path: origin.to_string(),
+            source: Box::new(source),
+        };
         if header.format_version != FORMAT_VERSION {
-            return Err(ModelError::Version {
+            return Err(within(ModelError::Version {
                 found: header.format_version,
-            });
+            }));
         }
         let model: Model = serde_json::from_str(text).map_err(|source| ModelError::Parse {
             path: origin.to_string(),
             source,
         })?;
-        model.validate()?;
+        model.validate().map_err(within)?;
         Ok(model)
     }
 
+    /// Read a model file: `-` for stdin, gzip or zstd decompressed as traces are, a UTF-8
+    /// byte order mark skipped.
     pub fn load(path: &Path) -> Result<Model, ModelError> {
+        use std::io::Read;
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ModelError::Io {
+        let name = path.to_string_lossy();
+        let io = |source: std::io::Error| ModelError::Io {
             path: origin.clone(),
             source,
+        };
+        let mut input = crate::trace::input::open_input(&name).map_err(|e| match e {
+            crate::error::TraceError::Io { source, .. } => io(source),
+            crate::error::TraceError::Format { message, .. } => io(std::io::Error::other(message)),
+            other => io(std::io::Error::other(other.to_string())),
         })?;
-        Model::from_json(&text, &origin)
+        let mut text = String::new();
+        input.read_to_string(&mut text).map_err(io)?;
+        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
+        Model::from_json(text, if name == "-" { "stdin" } else { &origin })
     }
 
     /// The built-in default model.
@@ -190,11 +221,18 @@ impl Model {
         {
             return Err(ModelError::invalid("time_quantum", "must be > 0 or null"));
         }
-        if !(self.warm_up.is_finite() && self.warm_up >= 0.0) {
-            return Err(ModelError::invalid("warm_up", "must be >= 0"));
+        let max_span = crate::trace::MAX_SPAN;
+        if !(self.warm_up.is_finite() && (0.0..=max_span).contains(&self.warm_up)) {
+            return Err(ModelError::invalid(
+                "warm_up",
+                format!("must lie in [0, {max_span}] s (62 days)"),
+            ));
         }
-        if !(self.span.is_finite() && self.span > 0.0) {
-            return Err(ModelError::invalid("span", "must be > 0"));
+        if !(self.span.is_finite() && self.span > 0.0 && self.span <= max_span) {
+            return Err(ModelError::invalid(
+                "span",
+                format!("must lie in (0, {max_span}] s (62 days)"),
+            ));
         }
         if self.types.is_empty() {
             return Err(ModelError::invalid("types", "at least one type is needed"));

@@ -191,6 +191,27 @@ impl Quantile {
         }
         Ok(())
     }
+
+    /// [`validate`](Self::validate) for a distribution of durations in seconds: no knot
+    /// below 0 (a negative think time puts a child before its parent) and none, nor the
+    /// tail's scale, above the 62 days a trace may span.
+    pub fn validate_times(&self, what: &str) -> Result<(), ModelError> {
+        self.validate(what)?;
+        let max = crate::trace::MAX_SPAN;
+        if self.knots[0] < 0.0 {
+            return Err(ModelError::invalid(
+                what,
+                format!("{} s: a duration cannot be negative", self.knots[0]),
+            ));
+        }
+        if self.knots[self.knots.len() - 1] > max || self.tail_scale > max {
+            return Err(ModelError::invalid(
+                what,
+                format!("knots and tail_scale must be at most {max} s (62 days)"),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Inverse probability that a lag of `lag` seconds between two events is seen inside a

@@ -374,7 +374,7 @@ impl SessionModel {
                 ));
             }
             for (b, q) in tt.buckets.iter().enumerate() {
-                q.validate(&at(&format!("think_time.buckets[{b}]")))?;
+                q.validate_times(&at(&format!("think_time.buckets[{b}]")))?;
             }
         }
         self.check_subcritical()

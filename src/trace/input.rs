@@ -22,7 +22,7 @@ pub fn open_input(path: &str) -> Result<Box<dyn BufRead + Send>, TraceError> {
         if file.metadata().map(|m| m.is_dir()).unwrap_or(false) {
             return Err(TraceError::Format {
                 path: path.to_string(),
-                message: "is a directory, not a trace file".to_string(),
+                message: "is a directory, not a file".to_string(),
             });
         }
         Box::new(file)

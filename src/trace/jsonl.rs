@@ -178,6 +178,15 @@ fn diagnose(line: &str, err: &serde_json::Error) -> FieldError {
                 (Kind::UInt | Kind::U32, Value::Number(n)) if n.as_i64().is_some_and(|x| x < 0) => {
                     " (negative)"
                 }
+                // JSON reads a whole number past 2^64 as a float: it is too large, not
+                // fractional.
+                (Kind::UInt | Kind::U32 | Kind::Int, Value::Number(n))
+                    if n.as_f64().is_some_and(|x| {
+                        x.fract() == 0.0 && x.abs() >= 18_446_744_073_709_551_616.0
+                    }) =>
+                {
+                    " (too large: integers here must be below 2^64)"
+                }
                 (Kind::UInt | Kind::U32 | Kind::Int, Value::Number(n)) if n.is_f64() => {
                     " (not an integer)"
                 }

@@ -6,7 +6,7 @@
 mod azure;
 mod bailian;
 mod detect;
-mod input;
+pub(crate) mod input;
 mod jsonl;
 pub mod merge;
 pub mod mooncake;

@@ -71,6 +71,11 @@ impl LineFormatter {
         matches!(self.ids, IdMapper::Keep | IdMapper::Refine)
     }
 
+    /// Whether the lines carry chat ids (Bailian does; Mooncake has no session fields).
+    pub fn writes_chat_ids(&self) -> bool {
+        self.format == Format::Bailian
+    }
+
     /// A fresh formatter of the same kind (for another thread).
     pub fn fresh(&self) -> LineFormatter {
         LineFormatter {
