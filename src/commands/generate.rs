@@ -174,7 +174,19 @@ fn guard(
     global: Global,
 ) -> anyhow::Result<()> {
     let e = estimate(model, options, formatter, &EstimateLimits::default())?;
-    if args.format == Format::Bailian {
+    let stride = id_stride(model, u64::from(options.tenants));
+    if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
+        bail!(
+            "--tenants {}: each copy mints about {:.3e} block ids, more than the {:.3e} a copy \
+             can have when {} disjoint copies share the 2^32 ids consumers accept; use fewer \
+             tenants or a shorter run",
+            options.tenants,
+            e.blocks_per_copy,
+            stride as f64,
+            options.tenants
+        );
+    }
+    if args.format == Format::Bailian && !e.runaway {
         // The run's chat ids are start_id, start_id + 1, ...: refuse before writing a
         // trace that would cross 2^32 part-way.
         let last = options.start_id as f64 + e.requests.ceil() - 1.0;
@@ -187,18 +199,6 @@ fn guard(
                 human_count(e.requests)
             );
         }
-    }
-    let stride = id_stride(model, u64::from(options.tenants));
-    if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
-        bail!(
-            "--tenants {}: each copy mints about {:.3e} block ids, more than the {:.3e} a copy \
-             can have when {} disjoint copies share the 2^32 ids consumers accept; use fewer \
-             tenants or a shorter run",
-            options.tenants,
-            e.blocks_per_copy,
-            stride as f64,
-            options.tenants
-        );
     }
     let bounded = args.force || args.requests.is_some();
     let terminal = std::io::stderr().is_terminal();
