@@ -44,7 +44,7 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
         SuiteOptions::full(args.data.clone())
     };
     let spinner = global.spinner("validating");
-    let (subjects, round_trip, robustness) = run_suite(&options, |step| match &spinner {
+    let (subjects, round_trip, robustness, users) = run_suite(&options, |step| match &spinner {
         Some(bar) => bar.set_message(step.to_string()),
         None if !global.quiet => eprintln!("validate: {step}"),
         None => {}
@@ -77,6 +77,7 @@ pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
         round_trip,
         qwen,
         robustness,
+        users,
     };
     let written = write(&suite, &args.out)?;
     if !global.quiet {

@@ -6,6 +6,9 @@
 //!    at the inverse rate scale, compare with the full trace.
 //!    **Scale down**: fit the whole trace, generate at a share of the users, compare with
 //!    that share of its sessions.
+//!    **Users** ([`users`]): both on several seeds, on Mooncake and on a reference whose
+//!    sharing grows with its users, with the reference's own ground truth at 4x and
+//!    0.25x the users.
 //! 3. **Extend**: fit on the first half of the span, generate the whole span, compare
 //!    with the whole trace.
 //! 4. **Round trip**: generate from a known model, fit again, set the recovered
@@ -24,6 +27,7 @@ pub mod robustness;
 pub mod round_trip;
 pub mod scenarios;
 pub mod thin;
+pub mod users;
 
 use std::path::Path;
 
@@ -336,6 +340,8 @@ pub struct SuiteOptions {
     pub robust_minutes: Vec<u32>,
     pub robust_cuts: Vec<robustness::Cut>,
     pub scenario_seconds: f64,
+    /// Span of the documents reference of the users scenario (section 2c).
+    pub documents_seconds: f64,
 }
 
 impl SuiteOptions {
@@ -349,6 +355,7 @@ impl SuiteOptions {
             robust_minutes: robustness::WINDOW_MINUTES.to_vec(),
             robust_cuts: vec![robustness::Cut::Start, robustness::Cut::Middle],
             scenario_seconds: scenarios::SCENARIO_SECONDS,
+            documents_seconds: users::DOCUMENTS_SECONDS,
         }
     }
 
@@ -363,6 +370,7 @@ impl SuiteOptions {
             robust_minutes: vec![15],
             robust_cuts: vec![robustness::Cut::Start],
             scenario_seconds: 1800.0,
+            documents_seconds: 3600.0,
         }
     }
 }
@@ -373,6 +381,7 @@ pub type SuiteResults = (
     Vec<report::SubjectResults>,
     (String, RoundTrip),
     robustness::Robustness,
+    Vec<users::UsersResults>,
 );
 
 /// Run every scenario on every trace; `log` hears what is being done.
@@ -410,6 +419,17 @@ pub fn run_suite(
             known = Some((model, s));
         }
     }
+    let mut users_results = Vec::new();
+    for s in subjects.iter().filter(|s| s.key == "mooncake") {
+        users_results.push(users::run(s, None, &options.seeds, &mut log)?);
+    }
+    let (docs, docs_config) = users::documents(options.documents_seconds);
+    users_results.push(users::run(
+        &docs,
+        Some(&docs_config),
+        &options.seeds,
+        &mut log,
+    )?);
     let (model, s) = known.expect("the reference trace is always a subject");
     log("round trip");
     let rt = round_trip::round_trip(&model, &s.trace, options.round_trip_hours, seed)?;
@@ -427,5 +447,5 @@ pub fn run_suite(
         traces: hard.iter().map(robustness::TraceInfo::of).collect(),
         windows,
     };
-    Ok((results, (s.key.to_string(), rt), robust))
+    Ok((results, (s.key.to_string(), rt), robust, users_results))
 }

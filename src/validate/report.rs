@@ -82,6 +82,8 @@ pub struct Suite {
     pub qwen: Vec<crate::validate::qwen::QwenCheck>,
     /// Scenario 6: fits on short windows of every trace and of the hard cases.
     pub robustness: crate::validate::robustness::Robustness,
+    /// Section 2c: `--rate-scale K` as K times the users, on the traces with blocks.
+    pub users: Vec<crate::validate::users::UsersResults>,
 }
 
 /// Charts kept per scenario (file stems of [`crate::compare::report::charts`]): enough
@@ -382,6 +384,7 @@ pub fn markdown(suite: &Suite, figures: &[Vec<String>]) -> String {
     }
 
     // Scenario 3.
+    h.push_str(&crate::validate::users::markdown(&suite.users));
     h.push_str("## 3. Extend\n\n");
     h.push_str(
         "Fit on the first half of the span, generate the whole span, compare with the \
