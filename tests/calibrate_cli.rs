@@ -36,7 +36,9 @@ fn writes_a_calibrated_model_with_its_distances() {
         "prior = \"api\"\nduration_s = 120\niterations = 2\nrate = 20\n[types]\napi = 0.8\n",
     );
     let out = dir.run(&["calibrate", "t.toml", "-o", "m.json"]);
-    out.expect_code(0);
+    // Exit 1 exactly when a target is missed; the model is written either way.
+    let missed = out.stderr.contains(" OFF");
+    out.expect_code(if missed { 1 } else { 0 });
     assert!(out.stderr.contains("final distances"), "{}", out.stderr);
     let model: serde_json::Value = serde_json::from_slice(&dir.read("m.json")).unwrap();
     let p = &model["provenance"];
@@ -59,4 +61,17 @@ fn writes_a_calibrated_model_with_its_distances() {
         "g.jsonl",
     ])
     .expect_code(0);
+}
+
+#[test]
+fn an_empty_targets_file_is_refused() {
+    let dir = TestDir::new();
+    dir.write("empty.toml", "");
+    dir.write("only-settings.toml", "iterations = 2\nseed = 4\n");
+    for file in ["empty.toml", "only-settings.toml"] {
+        let out = dir.run(&["calibrate", file, "-o", "m.json"]);
+        out.expect_code(2);
+        assert!(out.stderr.contains("no targets"), "{}", out.stderr);
+        assert!(!dir.path("m.json").exists());
+    }
 }

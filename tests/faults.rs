@@ -362,3 +362,145 @@ fn models_are_read_gzipped_from_stdin_and_with_a_bom() {
     run.expect_code(0);
     assert_eq!(run.stdout, plain.stdout, "stdin");
 }
+
+// Group 4: no silent wrong answers.
+
+fn parts(dir: &TestDir, args: &[&str], n: u64, prefix: &str) -> Vec<String> {
+    (0..n)
+        .map(|i| {
+            let name = format!("{prefix}{i}.jsonl");
+            let shard = format!("{i}/{n}");
+            let mut all = vec!["generate", "-q", "-o", &name, "--shard", &shard];
+            all.extend_from_slice(args);
+            dir.run(&all).expect_code(0);
+            name
+        })
+        .collect()
+}
+
+#[test]
+fn merge_refuses_missing_repeated_or_foreign_parts() {
+    let dir = TestDir::new();
+    let a = parts(&dir, &["--duration", "2m", "--seed", "1"], 3, "a");
+    let b = parts(&dir, &["--duration", "2m", "--seed", "2"], 3, "b");
+    for (given, says) in [
+        (vec![&a[0], &a[2]], "missing part 1"),
+        (vec![&a[0], &a[1], &a[1], &a[2]], "given twice"),
+        (vec![&a[0], &b[1], &a[2]], "another run"),
+    ] {
+        let mut args = vec!["merge", "-o", "m.jsonl"];
+        args.extend(given.iter().map(|s| s.as_str()));
+        let run = dir.run(&args);
+        run.expect_code(2).expect_clean_failure();
+        assert!(run.stderr.contains(says), "{given:?}: {}", run.stderr);
+        assert!(!dir.path("m.jsonl").exists());
+    }
+    // All three parts merge; without manifests only with --no-manifest.
+    dir.run(&["merge", "-o", "m.jsonl", &a[0], &a[1], &a[2]])
+        .expect_code(0);
+    std::fs::copy(dir.path(&a[0]), dir.path("hand.jsonl")).unwrap();
+    let run = dir.run(&["merge", "-o", "n.jsonl", "hand.jsonl", &a[1], &a[2]]);
+    run.expect_clean_failure();
+    assert!(run.stderr.contains("--no-manifest"), "{}", run.stderr);
+    dir.run(&[
+        "merge",
+        "--no-manifest",
+        "-o",
+        "n.jsonl",
+        "hand.jsonl",
+        &a[1],
+        &a[2],
+    ])
+    .expect_code(0);
+    assert_eq!(dir.read("m.jsonl"), dir.read("n.jsonl"));
+    // A CRLF part is refused even without manifests.
+    let crlf = String::from_utf8(dir.read(&a[0]))
+        .unwrap()
+        .replace('\n', "\r\n");
+    dir.write("crlf.jsonl", crlf);
+    let run = dir.run(&["merge", "--no-manifest", "-o", "c.jsonl", "crlf.jsonl"]);
+    run.expect_clean_failure();
+    assert!(run.stderr.contains("CRLF"), "{}", run.stderr);
+}
+
+#[test]
+fn an_output_that_is_the_input_is_refused_before_work() {
+    let dir = TestDir::new();
+    let trace = std::fs::read(util::excerpt()).unwrap();
+    dir.write("t.jsonl", &trace);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink("t.jsonl", dir.path("link.jsonl")).unwrap();
+    for out in ["t.jsonl", "./t.jsonl", "link.jsonl"] {
+        if cfg!(not(unix)) && out == "link.jsonl" {
+            continue;
+        }
+        for args in [
+            vec!["fit", "t.jsonl", "-o", out],
+            vec!["convert", "t.jsonl", "--to", "mooncake", "-o", out],
+        ] {
+            let run = dir.run(&args);
+            run.expect_clean_failure();
+            assert!(
+                run.stderr.contains("is the input"),
+                "{args:?}: {}",
+                run.stderr
+            );
+            assert_eq!(dir.read("t.jsonl"), trace, "{args:?}");
+        }
+    }
+}
+
+#[test]
+fn bad_outputs_are_refused_before_work() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.path("sub")).unwrap();
+    let input = util::excerpt();
+    let input = input.to_str().unwrap();
+    for (out, says) in [
+        ("sub", "is a directory"),
+        ("m.json.zst", "zstd is not supported"),
+    ] {
+        for args in [
+            vec!["fit", input, "-o", out],
+            vec!["generate", "--duration", "1m", "-o", out],
+        ] {
+            let run = dir.run(&args);
+            run.expect_clean_failure();
+            assert!(run.stderr.contains(says), "{args:?}: {}", run.stderr);
+        }
+    }
+    assert_eq!(dir.files(), ["sub"]);
+    assert!(std::fs::read_dir(dir.path("sub")).unwrap().next().is_none());
+}
+
+#[cfg(unix)]
+#[test]
+fn a_symlinked_output_is_written_through() {
+    let dir = TestDir::new();
+    std::fs::create_dir(dir.path("real")).unwrap();
+    dir.write("real/g.jsonl", "old\n");
+    std::os::unix::fs::symlink("real/g.jsonl", dir.path("g.jsonl")).unwrap();
+    dir.run(&["generate", "--requests", "5", "-o", "g.jsonl"])
+        .expect_code(0);
+    let meta = std::fs::symlink_metadata(dir.path("g.jsonl")).unwrap();
+    assert!(meta.file_type().is_symlink(), "the link was replaced");
+    assert_eq!(util::records(&dir.read("real/g.jsonl")).len(), 5);
+}
+
+#[test]
+fn messages_say_what_is_wrong() {
+    let dir = TestDir::new();
+    dir.write(
+        "big.jsonl",
+        r#"{"timestamp": 0, "input_length": 18446744073709551616, "output_length": 1, "hash_ids": [0]}
+"#,
+    );
+    let run = dir.run(&["check", "big.jsonl"]);
+    run.expect_code(1);
+    assert!(run.stdout().contains("too large"), "{}", run.stdout());
+    assert!(
+        run.stdout().contains("1 violation of 1 kind\n"),
+        "{}",
+        run.stdout()
+    );
+}

@@ -131,7 +131,15 @@ fn bad_shards_and_parts_fail_cleanly() {
     let (_, parts) = whole_and_parts(&dir, &["--duration", "5m", "--seed", "1"], 2);
     // A part merged with itself: the same chat ids twice.
     let same = dir
-        .run(&["merge", "-q", "-o", "m.jsonl", &parts[0], &parts[0]])
+        .run(&[
+            "merge",
+            "-q",
+            "--no-manifest",
+            "-o",
+            "m.jsonl",
+            &parts[0],
+            &parts[0],
+        ])
         .expect_clean_failure()
         .stderr
         .clone();
@@ -142,7 +150,15 @@ fn bad_shards_and_parts_fail_cleanly() {
     lines.swap(3, 7);
     dir.write("shuffled.jsonl", lines.join("\n") + "\n");
     let err = dir
-        .run(&["merge", "-q", "-o", "m.jsonl", &parts[0], "shuffled.jsonl"])
+        .run(&[
+            "merge",
+            "-q",
+            "--no-manifest",
+            "-o",
+            "m.jsonl",
+            &parts[0],
+            "shuffled.jsonl",
+        ])
         .expect_clean_failure()
         .stderr
         .clone();
@@ -150,14 +166,22 @@ fn bad_shards_and_parts_fail_cleanly() {
     // Something else entirely, and a cut-off part.
     dir.write("junk.jsonl", "hello\n");
     let err = dir
-        .run(&["merge", "-q", "-o", "m.jsonl", &parts[0], "junk.jsonl"])
+        .run(&[
+            "merge",
+            "-q",
+            "--no-manifest",
+            "-o",
+            "m.jsonl",
+            &parts[0],
+            "junk.jsonl",
+        ])
         .expect_clean_failure()
         .stderr
         .clone();
     assert!(err.contains("junk.jsonl:1:"), "{err}");
     dir.write("cut.jsonl", &text[..text.len() - 5]);
     let err = dir
-        .run(&["merge", "-q", "-o", "m.jsonl", "cut.jsonl"])
+        .run(&["merge", "-q", "--no-manifest", "-o", "m.jsonl", "cut.jsonl"])
         .expect_clean_failure()
         .stderr
         .clone();

@@ -42,6 +42,15 @@ pub fn run(args: &CalibrateArgs, global: Global) -> anyhow::Result<ExitCode> {
         anyhow::ensure!(n >= 1, "--iterations must be at least 1");
         targets.iterations = n;
     }
+    if tracesynth::calibrate::rows_for(&targets).is_empty() {
+        anyhow::bail!(
+            "{}: no targets: the file names no figure to reproduce (rate, lengths, sessions, \
+             think_time, types, cache; see `tracesynth calibrate --help`)",
+            args.targets
+        );
+    }
+    // Checked before the work: a bad output fails now, not after the simulations.
+    let mut out = OutputFile::create_for(&args.output, &[&args.targets])?;
     let text = std::fs::read(&args.targets).with_context(|| args.targets.clone())?;
     let name = std::path::Path::new(&args.targets).file_name().map_or_else(
         || args.targets.clone(),
@@ -83,7 +92,6 @@ pub fn run(args: &CalibrateArgs, global: Global) -> anyhow::Result<ExitCode> {
     });
     let mut model = result.model.clone();
     model.provenance.calibration = Some(result.record(&targets, &name));
-    let mut out = OutputFile::create(&args.output)?;
     // Compact: the fitted quantile tables make the pretty form several times larger.
     out.write_all(serde_json::to_string(&model)?.as_bytes())
         .and_then(|()| out.write_all(b"\n"))
@@ -106,6 +114,15 @@ pub fn run(args: &CalibrateArgs, global: Global) -> anyhow::Result<ExitCode> {
             );
         }
         eprintln!("-> {}", args.output);
+    }
+    // As `compare` does: the model is written, but a missed target is a failure.
+    let missed = result.rows.iter().filter(|r| !r.passes()).count();
+    if missed > 0 {
+        eprintln!(
+            "tracesynth: {missed} of {} targets missed (marked OFF); the model is written",
+            result.rows.len()
+        );
+        return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -25,9 +25,9 @@ pub struct ConvertArgs {
 
 pub fn run(args: &ConvertArgs, _global: Global) -> anyhow::Result<ExitCode> {
     let to: Format = args.to.parse().map_err(anyhow::Error::msg)?;
+    let mut out = OutputFile::create_for(&args.output, &[&args.input])?;
     let reader = TraceReader::open(&args.input, args.format)?;
     let source_block = reader.block_size();
-    let mut out = OutputFile::create(&args.output)?;
     {
         let mut writer = writer_for(to, &mut out, source_block).map_err(anyhow::Error::msg)?;
         for req in reader {

@@ -26,6 +26,8 @@ pub struct FitArgs {
 }
 
 pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
+    // Checked before the work: a bad output (a directory, the input itself) fails now.
+    let mut out = OutputFile::create_for(&args.output, &[&args.input])?;
     let bar = global.reading(&format!("reading {}", args.input), &[&args.input]);
     let progress = |bytes| {
         if let Some(bar) = &bar {
@@ -47,7 +49,6 @@ pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
     for w in &model.sessions.fit_warnings {
         eprintln!("warning: {w}");
     }
-    let mut out = OutputFile::create(&args.output)?;
     out.write_all(model.to_json().as_bytes())
         .context("writing the model")?;
     out.commit()?;

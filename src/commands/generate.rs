@@ -12,6 +12,7 @@ use tracesynth::generate::{
     GenerateOptions, MAX_CHAT_ID, RateProfileChoice, Shard, id_stride, write_trace,
 };
 use tracesynth::model::Model;
+use tracesynth::trace::merge::{PartManifest, manifest_path};
 use tracesynth::trace::mooncake::TieSorter;
 use tracesynth::trace::{Format, LineFormatter, OutputFile};
 
@@ -130,6 +131,8 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     };
     options.validate()?;
     guard(&model, &options, &formatter, args, global)?;
+    let manifest = (shard != Shard::WHOLE && args.output != "-")
+        .then(|| part_manifest(&model, &options, args));
     let mut out = OutputFile::create(&args.output)?;
     let progress = global.counter("generating");
     let mut report = |written: u64| {
@@ -161,7 +164,36 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         p.finish_and_clear();
     }
     out.commit()?;
+    if let Some(manifest) = manifest {
+        write_manifest(&manifest, &args.output)?;
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The part's manifest beside it, for `merge` to prove it has every part of one run.
+fn part_manifest(model: &Model, options: &GenerateOptions, args: &GenerateArgs) -> PartManifest {
+    use sha2::{Digest, Sha256};
+    let whole = GenerateOptions {
+        shard: Shard::WHOLE,
+        ..options.clone()
+    };
+    let mut hash = Sha256::new();
+    hash.update(model.to_json().as_bytes());
+    hash.update(format!("{whole:?} {}", args.format).as_bytes());
+    PartManifest {
+        run: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+        index: options.shard.index,
+        count: options.shard.count,
+    }
+}
+
+fn write_manifest(manifest: &PartManifest, output: &str) -> anyhow::Result<()> {
+    let path = manifest_path(output);
+    let mut out = OutputFile::create(&path)?;
+    out.write_all((serde_json::to_string(manifest)? + "\n").as_bytes())
+        .context("writing the part manifest")?;
+    out.commit()?;
+    Ok(())
 }
 
 /// Print what the run is expected to write, and refuse a run that would write more than

@@ -50,12 +50,12 @@ pub fn run(args: &ImportServegenArgs, global: Global) -> anyhow::Result<ExitCode
             .clients
             .map(|n| usize::try_from(n).unwrap_or(usize::MAX)),
     };
+    let mut out = OutputFile::create(&args.output)?;
     let imported = import_dir(&args.dir, &options)?;
     if let Some(s) = spinner {
         s.finish_and_clear();
     }
     let model = &imported.model;
-    let mut out = OutputFile::create(&args.output)?;
     out.write_all(model.to_json().as_bytes())
         .context("writing the model")?;
     out.commit()?;

@@ -33,6 +33,100 @@ pub enum MergeError {
     },
     #[error("writing the output: {0}")]
     Write(#[source] io::Error),
+    /// The parts' manifests do not prove they are all of one run.
+    #[error("{path}: {message}")]
+    Manifest { path: String, message: String },
+}
+
+/// The sidecar `generate --shard I/N -o PART` writes as `PART.part.json`: which run the
+/// part belongs to and which part it is, so that `merge` can refuse a missing, repeated
+/// or foreign part instead of writing a trace that silently lacks sessions.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PartManifest {
+    /// SHA-256 of the model and every option but the shard: equal for all parts of one
+    /// run, different for any other run.
+    pub run: String,
+    pub index: u64,
+    pub count: u64,
+}
+
+/// Where the manifest of the part at `path` is kept.
+pub fn manifest_path(path: &str) -> String {
+    format!("{path}.part.json")
+}
+
+/// Check that the manifests beside `paths` show exactly the parts 0..N of one run.
+pub fn check_manifests(paths: &[String]) -> Result<(), MergeError> {
+    let mut first: Option<(PartManifest, &str)> = None;
+    let mut seen: Vec<Option<&str>> = Vec::new();
+    for path in paths {
+        let at = manifest_path(path);
+        let fail = |message: String| MergeError::Manifest {
+            path: path.clone(),
+            message,
+        };
+        if path == "-" {
+            return Err(fail(
+                "a part on stdin has no manifest; merge part files, or pass --no-manifest"
+                    .to_string(),
+            ));
+        }
+        let text = std::fs::read_to_string(&at).map_err(|e| {
+            fail(format!(
+                "no manifest {at} ({e}): not written by `generate --shard`? Pass \
+                 --no-manifest to merge hand-made parts"
+            ))
+        })?;
+        let m: PartManifest = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("manifest {at} is not valid: {e}")))?;
+        if m.count == 0 || m.index >= m.count || m.count > 1 << 20 {
+            return Err(fail(format!(
+                "manifest {at}: part {}/{} is not valid",
+                m.index, m.count
+            )));
+        }
+        match &first {
+            None => {
+                seen = vec![None; m.count as usize];
+                first = Some((m.clone(), path));
+            }
+            Some((f, other)) if f.run != m.run || f.count != m.count => {
+                return Err(fail(format!(
+                    "part {}/{} of another run than {other} (part {}/{}): the parts were \
+                     made with different models or options",
+                    m.index, m.count, f.index, f.count
+                )));
+            }
+            Some(_) => {}
+        }
+        if let Some(other) = seen[m.index as usize] {
+            return Err(fail(format!(
+                "part {}/{} is given twice (also as {other})",
+                m.index, m.count
+            )));
+        }
+        seen[m.index as usize] = Some(path);
+    }
+    let missing: Vec<String> = seen
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.is_none())
+        .map(|(i, _)| i.to_string())
+        .collect();
+    if let Some((f, path)) = first
+        && !missing.is_empty()
+    {
+        return Err(MergeError::Manifest {
+            path: path.to_string(),
+            message: format!(
+                "the run has {} parts; missing part{} {}",
+                f.count,
+                if missing.len() == 1 { "" } else { "s" },
+                missing.join(", ")
+            ),
+        });
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +215,11 @@ impl Part {
         self.line_no += 1;
         if buf.last() != Some(&b'\n') {
             return Err(self.error("the last line has no newline: is the part complete?"));
+        }
+        if buf.ends_with(b"\r\n") {
+            return Err(self.error(
+                "the line ends with CRLF: a part must be one `generate --shard` output, unchanged",
+            ));
         }
         Ok(true)
     }

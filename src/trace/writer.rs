@@ -161,8 +161,45 @@ pub struct OutputFile {
 }
 
 impl OutputFile {
+    /// [`create`](Self::create), refusing first an output that is one of `inputs` (under
+    /// another name, through a symlink or a hard link too): the run would replace what it
+    /// is reading.
+    pub fn create_for(path: &str, inputs: &[&str]) -> Result<Self, WriteError> {
+        if path != "-" {
+            for input in inputs.iter().filter(|i| **i != "-") {
+                if same_file(Path::new(path), Path::new(input)) {
+                    return Err(WriteError {
+                        path: PathBuf::from(path),
+                        source: io::Error::other(format!(
+                            "is the input `{input}`: writing it would replace what is read; \
+                             choose another output"
+                        )),
+                    });
+                }
+            }
+        }
+        OutputFile::create(path)
+    }
+
     pub fn create(path: &str) -> Result<Self, WriteError> {
-        let target = PathBuf::from(path);
+        let mut target = PathBuf::from(path);
+        let refuse = |message: &str| WriteError {
+            path: PathBuf::from(path),
+            source: io::Error::other(message.to_string()),
+        };
+        if path.ends_with(".zst") || path.ends_with(".zstd") {
+            return Err(refuse(
+                "writing zstd is not supported (zstd input is read); use a .gz name or none",
+            ));
+        }
+        if path != "-" && std::fs::metadata(&target).is_ok_and(|m| m.is_dir()) {
+            return Err(refuse("is a directory; name a file to write"));
+        }
+        // A symlink is written through: the temporary file goes beside the file it points
+        // to and is renamed onto that, so the link stays a link.
+        if std::fs::symlink_metadata(&target).is_ok_and(|m| m.file_type().is_symlink()) {
+            target = resolve_link(&target);
+        }
         if path == "-" {
             let out = BufWriter::with_capacity(1 << 20, io::stdout());
             return Ok(OutputFile {
@@ -280,6 +317,38 @@ pub fn temp_files() -> Vec<PathBuf> {
     pending().clone()
 }
 
+/// Where a chain of symlinks ends (the end may not exist yet).
+fn resolve_link(link: &Path) -> PathBuf {
+    let mut at = link.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::read_link(&at) {
+            Ok(next) => {
+                at = match at.parent() {
+                    Some(dir) if next.is_relative() => dir.join(next),
+                    _ => next,
+                };
+            }
+            Err(_) => break,
+        }
+    }
+    at
+}
+
+/// Whether two paths name one existing file.
+fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+    }
+    match (std::fs::canonicalize(a), std::fs::canonicalize(b)) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => false,
+    }
+}
+
 fn temp_name(target: &Path) -> PathBuf {
     let name = target
         .file_name()
@@ -288,21 +357,37 @@ fn temp_name(target: &Path) -> PathBuf {
     target.with_file_name(format!(".{name}.tracesynth-{}.tmp", std::process::id()))
 }
 
+impl OutputFile {
+    /// An I/O error naming the output ("No space left on device" alone does not say
+    /// where), of the same kind so that a closed pipe is still recognised.
+    fn named(&self, e: io::Error) -> io::Error {
+        if self.temp.is_none() && self.target.as_os_str() == "-" {
+            return e;
+        }
+        io::Error::new(e.kind(), format!("{}: {e}", self.target.display()))
+    }
+}
+
 impl Write for OutputFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.inner
+        let r = self
+            .inner
             .as_mut()
             .expect("written after commit")
-            .write(buf)
+            .write(buf);
+        r.map_err(|e| self.named(e))
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        self.inner
+        let r = self
+            .inner
             .as_mut()
             .expect("written after commit")
-            .write_all(buf)
+            .write_all(buf);
+        r.map_err(|e| self.named(e))
     }
     fn flush(&mut self) -> io::Result<()> {
-        self.inner.as_mut().expect("written after commit").flush()
+        let r = self.inner.as_mut().expect("written after commit").flush();
+        r.map_err(|e| self.named(e))
     }
 }
 
