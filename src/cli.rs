@@ -42,7 +42,7 @@ pub enum Command {
     /// Judge a synthetic trace against the real one: distances, tolerances, report.
     Compare(commands::compare::CompareArgs),
     /// Build a reference trace from the brief's rules (validation only; not real data).
-    #[command(hide = true, long_about = commands::reference::ABOUT)]
+    #[command(long_about = commands::reference::ABOUT)]
     Reference(commands::reference::ReferenceArgs),
     /// Run the fidelity suite on the vendored traces and write validation/REPORT.md.
     Validate(commands::validate::ValidateArgs),

@@ -1,4 +1,4 @@
-//! `tracesynth reference`: the hidden command that writes reference traces for the
+//! `tracesynth reference`: the command that writes reference traces for the
 //! validation scripts.
 
 mod util;

@@ -20,8 +20,17 @@ every key is optional and a missing one keeps the prior's value. The calibration
 simulates a structural prior (build a reference trace, fit it, generate, measure), \
 adjusts its knobs, and repeats; it keeps the round closest to the targets and prints \
 each figure's final distance. The model's provenance says it was calibrated to \
-published statistics, not fitted to a file. Keys: see src/calibrate/targets.rs or \
-validation/targets/*.toml.";
+published statistics, not fitted to a file.\n\n\
+TARGETS.toml format (every key optional; at least one figure is needed):\n\
+- prior = \"trace-a\" or \"api\"; duration_s = 7200; seed = 1; iterations = 30; replicates = 1\n\
+- rate = 5.98 (requests per second)\n\
+- [input] and [output]: mean, p50, p99 (tokens)\n\
+- [sessions]: single_request_share, follow_up_share, gap_p50, gap_p90 (seconds)\n\
+- [cache]: ideal_hit_ratio, same_session_share, cross_session_share, lru = [five hit \
+ratios at 1, 5, 10, 25 and 50 % of the distinct blocks]\n\
+- [types]: text = 0.737, search = 0.190, ... (shares of requests)\n\n\
+Exit 0 when every target is within tolerance, 1 when one is missed (the model is still \
+written), 2 on an error. Examples: validation/targets/*.toml.";
 
 #[derive(Debug, Args)]
 pub struct CalibrateArgs {

@@ -15,7 +15,7 @@ use super::Global;
 pub struct CheckArgs {
     /// Trace to validate (`-` for stdin).
     pub input: String,
-    /// Force the input format instead of detecting it.
+    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
     #[arg(long)]
     pub format: Option<Format>,
     /// Print the report as JSON instead of a summary.

@@ -43,7 +43,8 @@ pub struct CompareArgs {
     /// JSON file of row name -> tolerance (or null for informational).
     #[arg(long)]
     pub tolerances: Option<PathBuf>,
-    /// Force the input format of both traces instead of detecting it.
+    /// Force the input format of both traces (bailian, mooncake or azure) instead of
+    /// detecting it.
     #[arg(long)]
     pub format: Option<Format>,
 }

@@ -18,7 +18,7 @@ pub struct ConvertArgs {
     /// Output format.
     #[arg(long, value_parser = ["bailian", "mooncake"])]
     pub to: String,
-    /// Force the input format instead of detecting it.
+    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
     #[arg(long)]
     pub format: Option<Format>,
 }

@@ -17,7 +17,7 @@ pub struct FitArgs {
     /// Where to write the model (JSON; `-` for stdout).
     #[arg(short, long)]
     pub output: String,
-    /// Force the input format instead of detecting it.
+    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
     #[arg(long)]
     pub format: Option<Format>,
     /// Seed of the fit's only randomness (spreading coarse timestamps inside their grid).

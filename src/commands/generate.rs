@@ -53,6 +53,8 @@ pub struct GenerateArgs {
     /// of `start_seconds,multiplier` rows.
     #[arg(long, default_value = "repeat")]
     pub rate_profile: String,
+    /// Seed of every random choice: the same model, options and seed write the same
+    /// bytes.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Output format: bailian (16-token blocks, sessions) or mooncake (512-token blocks).

@@ -34,6 +34,8 @@ pub struct ReferenceArgs {
     /// Time to cover, e.g. `2h`, `30m`, `86400s`, `1d`.
     #[arg(long, default_value = "2h", value_parser = parse_duration)]
     pub duration: f64,
+    /// Seed of every random choice: the same preset, options and seed write the same
+    /// bytes.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Output file (`-` for stdout; a `.gz` name is compressed).

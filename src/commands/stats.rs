@@ -19,7 +19,7 @@ pub struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Force the input format instead of detecting it.
+    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
     #[arg(long)]
     pub format: Option<Format>,
 }
