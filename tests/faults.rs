@@ -504,3 +504,32 @@ fn messages_say_what_is_wrong() {
         run.stdout()
     );
 }
+
+// Group 6: the end of a run says what it wrote.
+
+#[test]
+fn generate_ends_with_a_summary_unless_quiet() {
+    let dir = TestDir::new();
+    let run = dir.run(&[
+        "generate",
+        "--duration",
+        "1h",
+        "--requests",
+        "40",
+        "-o",
+        "g.jsonl",
+    ]);
+    run.expect_code(0);
+    let size = dir.read("g.jsonl").len();
+    assert!(run.stderr.contains("wrote 40 requests"), "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("--requests 40 ended the run before --duration"),
+        "{}",
+        run.stderr
+    );
+    assert!(size > 1000, "{size}");
+    let quiet = dir.run(&["-q", "generate", "--requests", "40", "-o", "q.jsonl"]);
+    quiet.expect_code(0);
+    assert_eq!(quiet.stderr, "");
+}

@@ -143,12 +143,13 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         }
     };
     let threads = args.threads as usize;
-    match args.format {
+    let started = std::time::Instant::now();
+    let written = match args.format {
         // Equal timestamps go out in a content-defined order, so parts merge back into
         // the same bytes.
         Format::Mooncake => {
             let mut sorted = TieSorter::new(&mut out);
-            write_trace(
+            let n = write_trace(
                 &model,
                 options,
                 threads,
@@ -157,15 +158,28 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
                 &mut report,
             )?;
             sorted.flush().context("writing the output")?;
+            n
         }
-        _ => {
-            write_trace(&model, options, threads, formatter, &mut out, &mut report)?;
-        }
-    }
+        _ => write_trace(&model, options, threads, formatter, &mut out, &mut report)?,
+    };
     if let Some(p) = progress {
         p.finish_and_clear();
     }
+    let bytes = out.bytes_written();
     out.commit()?;
+    if !global.quiet {
+        eprintln!(
+            "wrote {written} requests, {} in {:.1} s -> {}",
+            human_bytes(bytes as f64),
+            started.elapsed().as_secs_f64(),
+            args.output
+        );
+        if let (Some(n), Some(_)) = (args.requests, args.duration)
+            && written == n
+        {
+            eprintln!("note: --requests {n} ended the run before --duration");
+        }
+    }
     if let Some(manifest) = manifest {
         write_manifest(&manifest, &args.output)?;
     }

@@ -158,6 +158,7 @@ pub struct OutputFile {
     inner: Option<Box<dyn Write + Send>>,
     temp: Option<PathBuf>,
     target: PathBuf,
+    written: u64,
 }
 
 impl OutputFile {
@@ -206,6 +207,7 @@ impl OutputFile {
                 inner: Some(Box::new(out)),
                 temp: None,
                 target,
+                written: 0,
             });
         }
         // A device or a pipe (`-o /dev/null`, `-o /dev/stdout`, a FIFO) is written in
@@ -222,6 +224,7 @@ impl OutputFile {
                 inner: Some(Box::new(BufWriter::with_capacity(1 << 20, file))),
                 temp: None,
                 target,
+                written: 0,
             });
         }
         let temp = temp_name(&target);
@@ -248,11 +251,17 @@ impl OutputFile {
             inner: Some(inner),
             temp: Some(temp),
             target,
+            written: 0,
         })
     }
 
     pub fn path(&self) -> &Path {
         &self.target
+    }
+
+    /// Bytes written so far, before any compression.
+    pub fn bytes_written(&self) -> u64 {
+        self.written
     }
 
     /// Flush everything and move the file to its final name.
@@ -375,6 +384,9 @@ impl Write for OutputFile {
             .as_mut()
             .expect("written after commit")
             .write(buf);
+        if let Ok(n) = r {
+            self.written += n as u64;
+        }
         r.map_err(|e| self.named(e))
     }
     fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
@@ -383,6 +395,9 @@ impl Write for OutputFile {
             .as_mut()
             .expect("written after commit")
             .write_all(buf);
+        if r.is_ok() {
+            self.written += buf.len() as u64;
+        }
         r.map_err(|e| self.named(e))
     }
     fn flush(&mut self) -> io::Result<()> {
