@@ -8,6 +8,7 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rustc_hash::FxHashMap;
 
+use crate::metrics::arrivals::time_quantum;
 use crate::trace::Trace;
 
 /// Type name given to requests of formats without types.
@@ -80,7 +81,7 @@ impl Prepared {
             .iter()
             .map(|r| r.timestamp - origin)
             .collect();
-        let time_quantum = detect_quantum(&raw_times);
+        let time_quantum = time_quantum(&raw_times);
 
         let mut types: Vec<String> = Vec::new();
         let mut type_index: HashMap<String, usize> = HashMap::new();
@@ -245,36 +246,6 @@ pub fn mix(h: u64, id: u64) -> u64 {
     z ^ (z >> 31)
 }
 
-/// Steps shorter than this are ties blurred by logging jitter, not steps of a grid.
-const TIE: f64 = 0.010;
-
-/// The grid step of timestamps, when at least 95 % of the steps between distinct
-/// timestamps are whole multiples of one step (the median) of at least 0.5 s.
-fn detect_quantum(times: &[f64]) -> Option<f64> {
-    let mut steps: Vec<f64> = times
-        .windows(2)
-        .map(|w| w[1] - w[0])
-        .filter(|&g| g > TIE)
-        .collect();
-    if steps.len() < 20 {
-        return None;
-    }
-    steps.sort_by(f64::total_cmp);
-    let q = steps[steps.len() / 2];
-    if q < 0.5 {
-        return None;
-    }
-    // Source jitter of a few ms (Mooncake's 2999/3001) still counts as on the grid.
-    let on_grid = steps
-        .iter()
-        .filter(|&&g| {
-            let m = (g / q).round();
-            m >= 1.0 && (g - m * q).abs() <= 0.005 * q
-        })
-        .count();
-    (on_grid as f64 >= 0.95 * steps.len() as f64).then(|| (q * 1000.0).round() / 1000.0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -339,17 +310,5 @@ mod tests {
         assert_eq!(p.requests[1].kept_blocks, Some(6));
         assert_eq!(p.requests[2].parent, None);
         assert_eq!(p.requests[2].kept_blocks, None);
-    }
-
-    #[test]
-    fn detects_a_coarse_timestamp_grid() {
-        let times: Vec<f64> = (0..200)
-            .map(|i| f64::from(i / 3) * 3.0 + if i % 7 == 0 { 0.001 } else { 0.0 })
-            .collect();
-        assert_eq!(detect_quantum(&times), Some(3.0));
-        let fine: Vec<f64> = (0..200)
-            .map(|i| f64::from(i) * 0.137 + f64::from(i % 5) * 0.011)
-            .collect();
-        assert_eq!(detect_quantum(&fine), None);
     }
 }

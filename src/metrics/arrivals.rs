@@ -87,9 +87,51 @@ pub fn index_of_dispersion(times: &[f64], window: f64) -> Option<f64> {
     Some(variance(&counts)? / m)
 }
 
+/// Steps shorter than this are ties blurred by logging jitter, not steps of a grid.
+const TIE: f64 = 0.010;
+
+/// The grid step of timestamps, when at least 95 % of the steps between distinct
+/// timestamps are whole multiples of one step (the median) of at least 0.5 s.
+pub fn time_quantum(times: &[f64]) -> Option<f64> {
+    let mut steps: Vec<f64> = times
+        .windows(2)
+        .map(|w| w[1] - w[0])
+        .filter(|&g| g > TIE)
+        .collect();
+    if steps.len() < 20 {
+        return None;
+    }
+    steps.sort_by(f64::total_cmp);
+    let q = steps[steps.len() / 2];
+    if q < 0.5 {
+        return None;
+    }
+    // Source jitter of a few ms (Mooncake's 2999/3001) still counts as on the grid.
+    let on_grid = steps
+        .iter()
+        .filter(|&&g| {
+            let m = (g / q).round();
+            m >= 1.0 && (g - m * q).abs() <= 0.005 * q
+        })
+        .count();
+    (on_grid as f64 >= 0.95 * steps.len() as f64).then(|| (q * 1000.0).round() / 1000.0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn detects_a_coarse_timestamp_grid() {
+        let times: Vec<f64> = (0..200)
+            .map(|i| f64::from(i / 3) * 3.0 + if i % 7 == 0 { 0.001 } else { 0.0 })
+            .collect();
+        assert_eq!(time_quantum(&times), Some(3.0));
+        let fine: Vec<f64> = (0..200)
+            .map(|i| f64::from(i) * 0.137 + f64::from(i % 5) * 0.011)
+            .collect();
+        assert_eq!(time_quantum(&fine), None);
+    }
     use approx::assert_relative_eq;
 
     #[test]
