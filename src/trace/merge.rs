@@ -4,15 +4,15 @@
 //! Every part carries the chat ids and block ids of the whole run, so joining is a k-way
 //! merge of lines, copied byte for byte: Bailian lines by `chat_id` (the order the whole
 //! run numbers them in), Mooncake lines by timestamp and, among equal timestamps, by
-//! their bytes (the order generated Mooncake traces use, see
-//! [`super::mooncake::TieSorter`]).
+//! [`super::mooncake::tie_key`] and their bytes (the order generated Mooncake traces
+//! use, see [`super::mooncake::TieSorter`]).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
 
 use super::input::open_input;
-use super::mooncake::{leading_int, line_timestamp};
+use super::mooncake::{leading_int, line_timestamp, tie_key};
 use crate::error::TraceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -164,8 +164,10 @@ struct Part {
 /// The current line of one part.
 struct Head {
     key: u64,
-    /// Compared only for Mooncake lines, whose order among equal keys is by bytes.
+    /// Compared only for Mooncake lines, whose order among equal keys is by `tie` and
+    /// then bytes.
     line: Vec<u8>,
+    tie: u64,
     by_bytes: bool,
     part: usize,
 }
@@ -174,7 +176,9 @@ impl Head {
     fn order(&self, other: &Head) -> Ordering {
         let by_key = self.key.cmp(&other.key);
         if self.by_bytes {
-            by_key.then_with(|| self.line.cmp(&other.line))
+            by_key
+                .then(self.tie.cmp(&other.tie))
+                .then_with(|| self.line.cmp(&other.line))
         } else {
             by_key
         }
@@ -316,8 +320,14 @@ fn head(part: &Part, format: PartFormat, line: Vec<u8>, i: usize) -> Result<Head
             PartFormat::Mooncake => "expected a line starting with an integer `timestamp`",
         })
     })?;
+    let tie = if format == PartFormat::Mooncake {
+        tie_key(&line)
+    } else {
+        0
+    };
     Ok(Head {
         key,
+        tie,
         line,
         by_bytes: format == PartFormat::Mooncake,
         part: i,
