@@ -12,6 +12,7 @@
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
+use super::arrivals::time_quantum;
 use super::blocks::BlockTable;
 use super::sessions::SessionIndex;
 use crate::trace::Trace;
@@ -26,6 +27,21 @@ const NO_PARENT: f64 = -30.0;
 
 /// Seconds added before taking logs of gaps, so zero gaps (ties) stay finite.
 const GAP_FLOOR: f64 = 1e-3;
+
+/// The finest clock timestamps are compared on: every format we write (and Bailian and
+/// Mooncake themselves) has millisecond timestamps, so sub-millisecond gaps of a finer
+/// source (Azure's 100 ns) are not something a synthetic trace can or should reproduce.
+const FINEST_CLOCK: f64 = 1e-3;
+
+/// A trace's timestamps rounded to its clock: its timestamp grid where it has one (the
+/// source's jitter around the grid, such as Mooncake's 2999/3001 ms, is not a property
+/// of the service), otherwise milliseconds.
+fn on_clock(times: &[f64]) -> Vec<f64> {
+    let clock = time_quantum(times)
+        .unwrap_or(FINEST_CLOCK)
+        .max(FINEST_CLOCK);
+    times.iter().map(|t| (t / clock).round() * clock).collect()
+}
 
 /// Per-request features of one trace, by column. A column is present only when the
 /// trace carries what it measures: `hit_share` needs blocks, `type`, `turn` and
@@ -70,19 +86,16 @@ impl Features {
         gap_scale: f64,
     ) -> Features {
         let reqs = &trace.requests;
+        let times = on_clock(&reqs.iter().map(|r| r.timestamp).collect::<Vec<_>>());
         let log_len = |x: u64| (1.0 + x as f64).ln();
         let mut columns = vec![
             numeric("input", reqs.iter().map(|r| log_len(r.input_length))),
             numeric("output", reqs.iter().map(|r| log_len(r.output_length))),
             numeric(
                 "gap",
-                reqs.iter().enumerate().map(|(i, r)| {
-                    let prev = if i == 0 {
-                        r.timestamp
-                    } else {
-                        reqs[i - 1].timestamp
-                    };
-                    ((r.timestamp - prev).max(0.0) * gap_scale + GAP_FLOOR).ln()
+                times.iter().enumerate().map(|(i, &t)| {
+                    let prev = if i == 0 { t } else { times[i - 1] };
+                    ((t - prev).max(0.0) * gap_scale + GAP_FLOOR).ln()
                 }),
             ),
         ];
@@ -116,7 +129,7 @@ impl Features {
                 "think_time",
                 index.parent.iter().enumerate().map(|(i, p)| match p {
                     Some(p) => {
-                        let gap = (reqs[i].timestamp - reqs[*p as usize].timestamp).max(0.0);
+                        let gap = (times[i] - times[*p as usize]).max(0.0);
                         (gap + GAP_FLOOR).ln()
                     }
                     None => NO_PARENT,
