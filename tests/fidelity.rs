@@ -22,10 +22,13 @@
 //!   `think_time.ks` on most seeds, so extend runs on the two-hour reference, where it
 //!   passes on every seed tried.
 
+mod util;
+
 use std::path::Path;
 use std::sync::OnceLock;
 
-use tracesynth::compare::{Comparison, Verdict};
+use util::assert_rows;
+
 use tracesynth::validate::{
     SCALE_UP_SHARE, Subject, extend, fit, mooncake, reference_a, same_scale, scale_down, scale_up,
 };
@@ -53,27 +56,6 @@ const SESSIONS: [&str; 4] = ["root_share", "turns.tv", "think_time.ks", "type_mi
 fn reference_1h() -> &'static Subject {
     static R: OnceLock<Subject> = OnceLock::new();
     R.get_or_init(|| reference_a(3600.0))
-}
-
-/// Every named row is present, judged, and passes; the message shows all of them.
-fn assert_rows(what: &str, c: &Comparison, names: &[&str]) {
-    let mut bad = Vec::new();
-    for name in names {
-        match c.row(name) {
-            Some(r) if r.verdict == Verdict::Pass => {}
-            Some(r) => bad.push(format!(
-                "{name}: real {:?}, synthetic {:?}, distance {:?} > tolerance {:?} ({:?})",
-                r.real, r.synth, r.distance, r.tolerance, r.verdict
-            )),
-            None => bad.push(format!("{name}: no such row")),
-        }
-    }
-    assert!(
-        bad.is_empty(),
-        "{what}:\n  {}\n(all failing rows: {:?})",
-        bad.join("\n  "),
-        c.failures().map(|r| &r.name).collect::<Vec<_>>()
-    );
 }
 
 fn rows(groups: &[&[&'static str]]) -> Vec<&'static str> {

@@ -12,7 +12,6 @@
 
 use std::sync::OnceLock;
 
-use tracesynth::compare::{Comparison, Verdict};
 use tracesynth::reference::ReferenceConfig;
 use tracesynth::validate::users::{self, Case, UsersResults, UsersRun};
 use tracesynth::validate::{Subject, mooncake};
@@ -37,25 +36,10 @@ fn case(subject: &Subject, config: Option<&ReferenceConfig>, case: Case) -> User
         .expect("the case applies")
 }
 
-fn assert_rows(what: &str, c: &Comparison, names: &[&str]) {
-    let bad: Vec<String> = names
-        .iter()
-        .filter_map(|name| match c.row(name) {
-            Some(r) if r.verdict == Verdict::Pass => None,
-            Some(r) => Some(format!(
-                "{name}: real {:?}, synthetic {:?}, distance {:?} > {:?}",
-                r.real, r.synth, r.distance, r.tolerance
-            )),
-            None => Some(format!("{name}: no such row")),
-        })
-        .collect();
-    assert!(bad.is_empty(), "{what}:\n  {}", bad.join("\n  "));
-}
-
 #[test]
 fn four_times_the_users_of_mooncake_share_like_the_whole_trace() {
     let run = case(moon(), None, Case::UpVsFull);
-    assert_rows(
+    util::assert_rows(
         "mooncake x4 vs full",
         &run.comparison,
         &[
@@ -77,7 +61,7 @@ fn four_times_the_users_of_mooncake_share_like_the_whole_trace() {
 #[test]
 fn a_quarter_of_the_users_of_mooncake_share_like_a_quarter_of_its_sessions() {
     let run = case(moon(), None, Case::DownVsSample);
-    assert_rows(
+    util::assert_rows(
         "mooncake x0.25 vs a 25 % sample",
         &run.comparison,
         &[
@@ -97,7 +81,7 @@ fn a_quarter_of_the_users_of_mooncake_share_like_a_quarter_of_its_sessions() {
 fn four_times_the_users_of_the_documents_service_match_its_ground_truth() {
     let (subject, config) = documents();
     let run = case(subject, Some(config), Case::UpVsTruth);
-    assert_rows(
+    util::assert_rows(
         "documents x4 vs 4x users",
         &run.comparison,
         &[

@@ -221,3 +221,24 @@ pub fn assert_checks_clean(dir: &TestDir, file: &Path) {
         run.stderr
     );
 }
+
+/// Every named row is present, judged, and passes; the message shows all of them.
+pub fn assert_rows(what: &str, c: &tracesynth::compare::Comparison, names: &[&str]) {
+    let mut bad = Vec::new();
+    for name in names {
+        match c.row(name) {
+            Some(r) if r.verdict == tracesynth::compare::Verdict::Pass => {}
+            Some(r) => bad.push(format!(
+                "{name}: real {:?}, synthetic {:?}, distance {:?} > tolerance {:?} ({:?})",
+                r.real, r.synth, r.distance, r.tolerance, r.verdict
+            )),
+            None => bad.push(format!("{name}: no such row")),
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "{what}:\n  {}\n(all failing rows: {:?})",
+        bad.join("\n  "),
+        c.failures().map(|r| &r.name).collect::<Vec<_>>()
+    );
+}
