@@ -4,9 +4,10 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use tracesynth::check::Checker;
 use tracesynth::trace::{Format, OutputFile, TraceReader, writer_for};
 
-use super::Global;
+use super::{Global, warn_violations};
 
 #[derive(Debug, Args)]
 pub struct ConvertArgs {
@@ -26,15 +27,19 @@ pub struct ConvertArgs {
 pub fn run(args: &ConvertArgs, _global: Global) -> anyhow::Result<ExitCode> {
     let to: Format = args.to.parse().map_err(anyhow::Error::msg)?;
     let mut out = OutputFile::create_for(&args.output, &[&args.input])?;
-    let reader = TraceReader::open(&args.input, args.format)?;
+    let mut reader = TraceReader::open(&args.input, args.format)?;
     let source_block = reader.block_size();
+    let mut checker = Checker::new(reader.format());
     {
         let mut writer = writer_for(to, &mut out, source_block).map_err(anyhow::Error::msg)?;
-        for req in reader {
-            writer.write(&req?).context("writing the output")?;
+        while let Some(req) = reader.next() {
+            let req = req?;
+            checker.push_record(reader.line(), &req);
+            writer.write(&req).context("writing the output")?;
         }
         writer.flush().context("writing the output")?;
     }
     out.commit()?;
+    warn_violations(&checker.finish(&args.input));
     Ok(ExitCode::SUCCESS)
 }

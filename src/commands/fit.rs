@@ -8,7 +8,7 @@ use clap::Args;
 use tracesynth::fit::{FitOptions, fit_file_with};
 use tracesynth::trace::{Format, OutputFile};
 
-use super::{Global, then_spin};
+use super::{Global, then_spin, warn_violations};
 
 #[derive(Debug, Args)]
 pub struct FitArgs {
@@ -37,7 +37,7 @@ pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
             }
         }
     };
-    let model = fit_file_with(
+    let (model, check) = fit_file_with(
         &args.input,
         args.format,
         &FitOptions { seed: args.seed },
@@ -46,6 +46,7 @@ pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
     if let Some(s) = bar {
         s.finish_and_clear();
     }
+    warn_violations(&check);
     for w in &model.sessions.fit_warnings {
         eprintln!("warning: {w}");
     }

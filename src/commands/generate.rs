@@ -16,7 +16,7 @@ use tracesynth::trace::merge::{PartManifest, manifest_path};
 use tracesynth::trace::mooncake::TieSorter;
 use tracesynth::trace::{Format, LineFormatter, OutputFile};
 
-use super::Global;
+use super::{Expected, Global};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
@@ -132,13 +132,17 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         tenants: args.tenants,
     };
     options.validate()?;
-    guard(&model, &options, &formatter, args, global)?;
+    let expected = guard(&model, &options, &formatter, args, global)?;
     let manifest = (shard != Shard::WHOLE && args.output != "-")
         .then(|| part_manifest(&model, &options, args));
     let mut out = OutputFile::create(&args.output)?;
-    let progress = global.counter("generating");
+    let progress = global.generating(expected);
     let mut report = |written: u64| {
         if let Some(p) = &progress {
+            // An estimate can fall short; the bar then keeps its end just ahead.
+            if p.length().is_some_and(|len| written > len) {
+                p.set_length(written);
+            }
             p.set_position(written);
         }
     };
@@ -213,14 +217,15 @@ fn write_manifest(manifest: &PartManifest, output: &str) -> anyhow::Result<()> {
 }
 
 /// Print what the run is expected to write, and refuse a run that would write more than
-/// `--max-output` or never stop growing, before any output file exists.
+/// `--max-output` or never stop growing, before any output file exists. Returns the
+/// expected number of requests for the progress bar (none for a runaway model).
 fn guard(
     model: &Model,
     options: &GenerateOptions,
     formatter: &LineFormatter,
     args: &GenerateArgs,
     global: Global,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<Option<Expected>> {
     let e = estimate(model, options, formatter, &EstimateLimits::default())?;
     let stride = id_stride(model, u64::from(options.tenants));
     if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
@@ -266,7 +271,10 @@ fn guard(
                 e.growth
             );
         }
-        return Ok(());
+        return Ok(args.requests.map(|n| Expected {
+            requests: n,
+            exact: true,
+        }));
     }
     if !global.quiet && (terminal || e.bytes > ANNOUNCE_BYTES) {
         eprintln!(
@@ -290,7 +298,10 @@ fn guard(
             human_bytes(args.max_output as f64)
         );
     }
-    Ok(())
+    Ok(Some(Expected {
+        requests: e.requests.round() as u64,
+        exact: e.exact,
+    }))
 }
 
 fn human_count(n: f64) -> String {

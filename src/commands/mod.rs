@@ -43,13 +43,40 @@ impl Global {
             let bar = indicatif::ProgressBar::new_spinner().with_message(message.to_string());
             bar.set_style(
                 indicatif::ProgressStyle::with_template(
-                    "{spinner} {msg}: {human_pos} requests ({per_sec})",
+                    "{spinner} {msg}: {human_pos} requests ({per_sec:0})",
                 )
                 .expect("a valid template"),
             );
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
         })
+    }
+
+    /// Requests written against the expected total with an ETA, when progress is shown;
+    /// a bare counter when nothing is expected (a runaway model run with `--force`).
+    pub fn generating(&self, expected: Option<Expected>) -> Option<indicatif::ProgressBar> {
+        if !self.progress {
+            return None;
+        }
+        let bar = match expected {
+            Some(e) => indicatif::ProgressBar::new(e.requests.max(1)).with_style(
+                indicatif::ProgressStyle::with_template(if e.exact {
+                    "generating [{bar:30}] {human_pos}/{human_len} requests ({per_sec:0}, ETA {eta})"
+                } else {
+                    "generating [{bar:30}] {human_pos}/~{human_len} requests ({per_sec:0}, ETA ~{eta})"
+                })
+                .expect("a valid template")
+                .progress_chars("=> "),
+            ),
+            None => indicatif::ProgressBar::new_spinner().with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} generating: {human_pos} requests ({per_sec:0})",
+                )
+                .expect("a valid template"),
+            ),
+        };
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        Some(bar)
     }
 }
 
@@ -88,6 +115,14 @@ impl Global {
     }
 }
 
+/// What a run is expected to write, for its progress bar.
+#[derive(Debug, Clone, Copy)]
+pub struct Expected {
+    pub requests: u64,
+    /// Planned in full (not extrapolated from a planned stretch).
+    pub exact: bool,
+}
+
 /// Size of `path` when it is a regular file that is not gzip or zstd compressed.
 fn plain_file_size(path: &str) -> Option<u64> {
     use std::io::Read;
@@ -101,6 +136,25 @@ fn plain_file_size(path: &str) -> Option<u64> {
     let compressed =
         magic[..n].starts_with(&[0x1f, 0x8b]) || magic[..n].starts_with(&[0x28, 0xb5, 0x2f, 0xfd]);
     (meta.is_file() && !compressed).then_some(meta.len())
+}
+
+/// One warning line per kind of violation `check` would report in a trace that a command
+/// has accepted anyway (unsorted, duplicate or self-parented records are readable, but
+/// figures measured on them may not mean what the user thinks).
+pub fn warn_violations(report: &tracesynth::check::CheckReport) {
+    for v in &report.violations {
+        let first = v.first.first().map_or(String::new(), |e| {
+            format!(" (first at line {}: {})", e.line, e.message)
+        });
+        eprintln!(
+            "warning: {}: {} record{} with {}{first}; `tracesynth check {}` lists them",
+            report.path,
+            v.count,
+            if v.count == 1 { "" } else { "s" },
+            v.description,
+            report.path
+        );
+    }
 }
 
 /// Switch a reading bar to a spinner with `message` for the work after the reading.

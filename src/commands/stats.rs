@@ -6,11 +6,12 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use tracesynth::check::read_trace_checked;
 use tracesynth::metrics::{Summary, TraceStats};
-use tracesynth::trace::{Format, read_trace_with};
+use tracesynth::trace::Format;
 
 use super::table::{ABSENT, Table, count, num, opt_num, pct, ratio};
-use super::{Global, then_spin};
+use super::{Global, then_spin, warn_violations};
 
 #[derive(Debug, Args)]
 pub struct StatsArgs {
@@ -26,7 +27,7 @@ pub struct StatsArgs {
 
 pub fn run(args: &StatsArgs, global: Global) -> anyhow::Result<ExitCode> {
     let spinner = global.reading(&format!("reading {}", args.input), &[&args.input]);
-    let trace = read_trace_with(&args.input, args.format, &|bytes| {
+    let (trace, check) = read_trace_checked(&args.input, args.format, &|bytes| {
         if let Some(bar) = &spinner {
             bar.inc(bytes);
         }
@@ -36,6 +37,7 @@ pub fn run(args: &StatsArgs, global: Global) -> anyhow::Result<ExitCode> {
     if let Some(bar) = spinner {
         bar.finish_and_clear();
     }
+    warn_violations(&check);
     let text = if args.json {
         let mut json = serde_json::to_string_pretty(&stats)?;
         json.push('\n');

@@ -9,13 +9,14 @@ use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
+use crate::check::{CheckReport, read_trace_checked};
 use crate::error::TraceError;
 use crate::model::arrivals::ArrivalModel;
 use crate::model::blocks::{BlockModel, PrefixKind};
 use crate::model::lengths::LengthModel;
 use crate::model::sessions::SessionModel;
 use crate::model::{FORMAT_VERSION, Model, Provenance};
-use crate::trace::{BAILIAN_BLOCK, Format, Trace, read_trace_with};
+use crate::trace::{BAILIAN_BLOCK, Format, Trace};
 use prepared::{Lineage, Prepared};
 use total_rate::{SessionKernel, StartEvidence};
 
@@ -136,17 +137,19 @@ pub fn fit_file(
     format: Option<Format>,
     options: &FitOptions,
 ) -> Result<Model, TraceError> {
-    fit_file_with(path, format, options, &|_| {})
+    fit_file_with(path, format, options, &|_| {}).map(|(model, _)| model)
 }
 
-/// [`fit_file`], reporting the bytes read as [`read_trace_with`] does.
+/// [`fit_file`], reporting the bytes read as
+/// [`read_trace_with`](crate::trace::read_trace_with) does, with the `check` of the
+/// records it accepted (for the caller to warn about).
 pub fn fit_file_with(
     path: &str,
     format: Option<Format>,
     options: &FitOptions,
     progress: &dyn Fn(u64),
-) -> Result<Model, TraceError> {
-    let trace = read_trace_with(path, format, progress)?;
+) -> Result<(Model, CheckReport), TraceError> {
+    let (trace, check) = read_trace_checked(path, format, progress)?;
     let sha256 = if path == "-" {
         String::new()
     } else {
@@ -161,7 +164,7 @@ pub fn fit_file_with(
     // times: planning ten spans is worth it once per user-facing fit. A model that cannot
     // be planned has no report; generate's own estimate still guards it.
     model.provenance.stability = stability::stability(&model).ok();
-    Ok(model)
+    Ok((model, check))
 }
 
 fn sha256_of(path: &str) -> Result<String, TraceError> {
