@@ -533,3 +533,151 @@ fn generate_ends_with_a_summary_unless_quiet() {
     quiet.expect_code(0);
     assert_eq!(quiet.stderr, "");
 }
+
+// Group 4: readable traces that `check` would flag are not taken without a word.
+
+fn bailian(chat: i64, parent: i64, ts: f64, turn: u32) -> String {
+    format!(
+        r#"{{"chat_id": {chat}, "parent_chat_id": {parent}, "timestamp": {ts}, "input_length": 20, "output_length": 3, "type": "text", "turn": {turn}, "hash_ids": [{chat}, {}]}}"#,
+        chat + 1000
+    ) + "\n"
+}
+
+#[test]
+fn stats_fit_and_convert_warn_about_what_check_flags() {
+    let dir = TestDir::new();
+    // Line 2 is earlier than line 1, line 3 repeats chat 0, line 4 is its own parent.
+    let unsorted = [
+        bailian(0, -1, 1.0, 1),
+        bailian(1, -1, 0.5, 1),
+        bailian(0, -1, 2.0, 1),
+        bailian(3, 3, 3.0, 2),
+        bailian(4, -1, 4.0, 1),
+    ]
+    .concat();
+    dir.write("u.jsonl", unsorted);
+    for args in [
+        vec!["stats", "u.jsonl"],
+        vec!["fit", "u.jsonl", "-o", "m.json"],
+        vec!["convert", "u.jsonl", "--to", "mooncake", "-o", "o.jsonl"],
+    ] {
+        let run = dir.run(&args);
+        run.expect_code(0);
+        for (what, line) in [
+            ("timestamp before the previous record's", 2),
+            ("duplicate chat_id", 3),
+            ("parent not on an earlier line", 4),
+        ] {
+            let expected = format!("warning: u.jsonl: 1 record with {what} (first at line {line}");
+            assert!(run.stderr.contains(&expected), "{args:?}: {}", run.stderr);
+        }
+        assert!(
+            run.stderr.contains("`tracesynth check u.jsonl`"),
+            "{}",
+            run.stderr
+        );
+    }
+    let clean = [bailian(0, -1, 0.0, 1), bailian(1, 0, 1.0, 2)].concat();
+    dir.write("c.jsonl", clean);
+    let run = dir.run(&["stats", "c.jsonl"]);
+    run.expect_code(0);
+    assert!(!run.stderr.contains("warning"), "{}", run.stderr);
+}
+
+// Group 5: compare says when the pair itself makes its rows misleading.
+
+#[test]
+fn compare_refuses_one_stream_for_both_traces_and_a_single_record() {
+    let dir = TestDir::new();
+    dir.write("one.jsonl", moon_trace(&["0"]));
+    dir.write("two.jsonl", moon_trace(&["0", "1000"]));
+    let run = dir.run_with_stdin(&["compare", "-", "-"], b"");
+    run.expect_clean_failure();
+    assert!(
+        run.stderr.contains("standard input is one stream"),
+        "{}",
+        run.stderr
+    );
+    for args in [
+        ["compare", "one.jsonl", "two.jsonl"],
+        ["compare", "two.jsonl", "one.jsonl"],
+    ] {
+        let run = dir.run(&args);
+        run.expect_clean_failure();
+        assert!(
+            run.stderr
+                .contains("one.jsonl: 1 record; compare needs at least 2"),
+            "{}",
+            run.stderr
+        );
+    }
+}
+
+#[test]
+fn compare_hints_at_a_missing_scale_and_at_different_block_sizes() {
+    let dir = TestDir::new();
+    let real = util::mooncake();
+    let real = real.to_str().unwrap();
+    dir.run(&["fit", real, "-o", "m.json"]).expect_code(0);
+    let generate = |name: &str, extra: &[&str]| {
+        let mut args = vec![
+            "generate",
+            "-m",
+            "m.json",
+            "--duration",
+            "20m",
+            "--seed",
+            "3",
+            "-o",
+            name,
+        ];
+        args.extend_from_slice(extra);
+        dir.run(&args).expect_code(0);
+    };
+    generate("x4.jsonl", &["--rate-scale", "4", "--format", "mooncake"]);
+    generate("b.jsonl", &["--format", "bailian"]);
+    let notes = |synth: &str, extra: &[&str]| -> Vec<String> {
+        let mut args = vec!["compare", real, synth, "--json"];
+        args.extend_from_slice(extra);
+        let json = dir.run(&args).json();
+        json["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_string())
+            .collect()
+    };
+    // The first 20 minutes of a x4 run: about 3-4.5 times the real hour's mean rate.
+    let unscaled = notes("x4.jsonl", &[]);
+    let implied: f64 = unscaled
+        .iter()
+        .find_map(|n| n.split("pass --scale ").nth(1))
+        .unwrap_or_else(|| panic!("{unscaled:?}"))
+        .parse()
+        .unwrap();
+    assert!((3.0..4.5).contains(&implied), "{unscaled:?}");
+    let scaled = notes("x4.jsonl", &["--scale", "4"]);
+    assert!(!scaled.iter().any(|n| n.contains("--scale")), "{scaled:?}");
+    let blocks = notes("b.jsonl", &[]);
+    assert!(
+        blocks
+            .iter()
+            .any(|n| n.contains("block sizes differ (512 tokens in the real trace, 16")),
+        "{blocks:?}"
+    );
+}
+
+#[test]
+fn a_tolerance_given_twice_is_refused_naming_the_file() {
+    let dir = TestDir::new();
+    dir.write("t.jsonl", moon_trace(&["0", "1000", "2000"]));
+    dir.write("tol.json", r#"{"input.ks": 0.1, "input.ks": 0.2}"#);
+    let run = dir.run(&["compare", "t.jsonl", "t.jsonl", "--tolerances", "tol.json"]);
+    run.expect_clean_failure();
+    assert!(
+        run.stderr
+            .contains("tol.json: tolerances: `input.ks` is given twice"),
+        "{}",
+        run.stderr
+    );
+}

@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use tracesynth::compare::report::{format_value, write_report};
-use tracesynth::compare::{CompareOptions, Comparison, Tolerances, compare};
+use tracesynth::compare::{CompareOptions, Comparison, MIN_RECORDS, Tolerances, compare};
 use tracesynth::trace::{Format, read_trace_with};
 
 use super::generate::parse_positive;
@@ -50,6 +50,12 @@ pub struct CompareArgs {
 }
 
 pub fn run(args: &CompareArgs, global: Global) -> anyhow::Result<ExitCode> {
+    if args.real == "-" && args.synth == "-" {
+        anyhow::bail!(
+            "compare - -: standard input is one stream and can hold only one of the two \
+             traces; give at least one of them as a file"
+        );
+    }
     let tolerances = match &args.tolerances {
         Some(path) => Tolerances::load(path)?,
         None => Tolerances::default(),
@@ -73,6 +79,16 @@ pub fn run(args: &CompareArgs, global: Global) -> anyhow::Result<ExitCode> {
         )
     });
     let (real, synth) = (real?, synth?);
+    for (path, trace) in [(&args.real, &real), (&args.synth, &synth)] {
+        let n = trace.requests.len() as u64;
+        if n < MIN_RECORDS {
+            anyhow::bail!(
+                "{path}: {n} record{}; compare needs at least {MIN_RECORDS} in each trace to \
+                 have distributions to judge",
+                if n == 1 { "" } else { "s" }
+            );
+        }
+    }
     then_spin(
         spinner.as_ref(),
         &format!("comparing {} with {}", args.synth, args.real),

@@ -116,7 +116,11 @@ pub fn compare(real: &Trace, synth: &Trace, options: &CompareOptions) -> Compari
         let r = Measured::new(real, 1.0);
         (r, s.join().expect("measuring the synthetic trace panicked"))
     });
-    let (rows, notes) = rows::build(&real, &synth, options.scale, &options.tolerances);
+    let (rows, mut notes) = rows::build(&real, &synth, options.scale, &options.tolerances);
+    notes.splice(
+        0..0,
+        mismatch_hints(&real.analysis.stats, &synth.analysis.stats, options.scale),
+    );
     Comparison {
         scale: options.scale,
         real: real.into_side(),
@@ -125,6 +129,56 @@ pub fn compare(real: &Trace, synth: &Trace, options: &CompareOptions) -> Compari
         notes,
     }
 }
+
+/// Rates further apart than this factor (after `scale`) suggest a missing `--scale`.
+const RATE_HINT_FACTOR: f64 = 2.0;
+
+/// What about the pair itself makes rows misleading: a synthetic trace at a different
+/// rate judged without its scale, traces cut into different block sizes (hit ratios then
+/// measure different granularities), or a trace too small to have a distribution.
+fn mismatch_hints(real: &TraceStats, synth: &TraceStats, scale: f64) -> Vec<String> {
+    let mut hints = Vec::new();
+    if let (Some(r), Some(s)) = (real.rate, synth.rate)
+        && r > 0.0
+        && s > 0.0
+    {
+        let ratio = s / (r * scale);
+        if !(1.0 / RATE_HINT_FACTOR..=RATE_HINT_FACTOR).contains(&ratio) {
+            let implied = s / r;
+            hints.push(format!(
+                "the synthetic trace runs at {ratio:.2} x the rate expected at scale {scale} \
+                 ({s:.3}/s against {r:.3}/s); if it was generated with --rate-scale \
+                 {implied:.3}, pass --scale {implied:.3}"
+            ));
+        }
+    }
+    if let (Some(r), Some(s)) = (real.block_size, synth.block_size)
+        && r != s
+    {
+        hints.push(format!(
+            "block sizes differ ({r} tokens in the real trace, {s} in the synthetic one): \
+             hit ratios and reuse rows measure different granularities{}",
+            match r {
+                crate::trace::MOONCAKE_BLOCK => "; generate with --format mooncake to match",
+                crate::trace::BAILIAN_BLOCK => "; generate with --format bailian to match",
+                _ => "",
+            }
+        ));
+    }
+    for (side, stats) in [("real", real), ("synthetic", synth)] {
+        if stats.requests < MIN_RECORDS {
+            hints.push(format!(
+                "the {side} trace has {} record{}: too few for any distribution row to judge",
+                stats.requests,
+                if stats.requests == 1 { "" } else { "s" }
+            ));
+        }
+    }
+    hints
+}
+
+/// Below this many records a trace has no distribution to compare.
+pub const MIN_RECORDS: u64 = 2;
 
 /// Read both files (at the same time) and compare them.
 pub fn compare_files(

@@ -289,6 +289,41 @@ pub enum ToleranceError {
     UnknownRow(String),
     #[error("tolerances: `{0}` must be a finite number >= 0 or null")]
     BadValue(String),
+    #[error("tolerances: `{0}` is given twice (a later value would silently win)")]
+    Duplicate(String),
+    #[error("{path}: {source}")]
+    File {
+        path: String,
+        #[source]
+        source: Box<ToleranceError>,
+    },
+}
+
+/// The object's entries in file order, duplicates kept, so they can be refused (a map
+/// type would keep the last value without a word).
+struct Entries(Vec<(String, Option<f64>)>);
+
+impl<'de> serde::Deserialize<'de> for Entries {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Entries;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object of row name to number or null")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Entries, A::Error> {
+                let mut entries = Vec::new();
+                while let Some(entry) = map.next_entry::<String, Option<f64>>()? {
+                    entries.push(entry);
+                }
+                Ok(Entries(entries))
+            }
+        }
+        deserializer.deserialize_map(Visitor)
+    }
 }
 
 impl Tolerances {
@@ -297,22 +332,30 @@ impl Tolerances {
             path: path.display().to_string(),
             source,
         })?;
-        Tolerances::from_json(&text)
+        Tolerances::from_json(&text).map_err(|e| ToleranceError::File {
+            path: path.display().to_string(),
+            source: Box::new(e),
+        })
     }
 
-    /// Unknown names are rejected: a misspelt row would otherwise keep its default
-    /// silently.
+    /// Unknown and repeated names are rejected: a misspelt row would otherwise keep its
+    /// default silently, a repeated one the last of its values.
     pub fn from_json(text: &str) -> Result<Tolerances, ToleranceError> {
-        let raw: BTreeMap<String, Option<f64>> = serde_json::from_str(text)?;
-        for (name, value) in &raw {
-            if !is_known_row(name) {
-                return Err(ToleranceError::UnknownRow(name.clone()));
+        let Entries(entries) = serde_json::from_str(text)?;
+        let mut overrides = BTreeMap::new();
+        for (name, value) in entries {
+            if !is_known_row(&name) {
+                return Err(ToleranceError::UnknownRow(name));
             }
             if value.is_some_and(|v| !v.is_finite() || v < 0.0) {
-                return Err(ToleranceError::BadValue(name.clone()));
+                return Err(ToleranceError::BadValue(name));
             }
+            if overrides.contains_key(&name) {
+                return Err(ToleranceError::Duplicate(name));
+            }
+            overrides.insert(name, value);
         }
-        Ok(Tolerances { overrides: raw })
+        Ok(Tolerances { overrides })
     }
 
     /// Set one override (`None`: informational).
