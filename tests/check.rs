@@ -226,7 +226,7 @@ fn unreadable_inputs_exit_2_with_one_line() {
         ("missing.jsonl", "No such file"),
         ("empty.jsonl", "empty file"),
         ("blank.jsonl", "empty file"),
-        ("header.csv", "empty file"),
+        ("header.csv", "a header line and no records"),
         ("binary.bin", "not UTF-8"),
         ("words.txt", "cannot detect the format"),
         ("corrupt.gz", "corrupt or truncated gzip"),

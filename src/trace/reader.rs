@@ -65,7 +65,10 @@ impl TraceReader {
         // A CSV with only its header has no records either: say so here rather than
         // letting `convert` write an empty trace and `check` pass it.
         if reader.format == Format::Azure && azure::is_header(&first) {
-            first = reader.next_data_line()?.ok_or_else(empty)?;
+            first = reader.next_data_line()?.ok_or_else(|| TraceError::Format {
+                path: path.to_string(),
+                message: "a header line and no records".to_string(),
+            })?;
         }
         reader.pending = Some((reader.line_no, first));
         Ok(reader)
@@ -250,13 +253,24 @@ pub fn read_trace_with(
     format: Option<Format>,
     progress: &dyn Fn(u64),
 ) -> Result<Trace, TraceError> {
+    read_all(TraceReader::open(path, format)?, progress, &mut |_, _| {})
+}
+
+/// Every record of an open reader, as [`read_trace_with`] reads them, showing `observe`
+/// each record with its line number on the way (a check made without a second read).
+pub fn read_all(
+    mut reader: TraceReader,
+    progress: &dyn Fn(u64),
+    observe: &mut dyn FnMut(u64, &Request),
+) -> Result<Trace, TraceError> {
     const EVERY: usize = 4096;
-    let mut reader = TraceReader::open(path, format)?;
     let format = reader.format();
     let mut requests = Vec::new();
     let mut reported = 0;
     while let Some(item) = reader.next() {
-        requests.push(item?);
+        let req = item?;
+        observe(reader.line(), &req);
+        requests.push(req);
         if requests.len().is_multiple_of(EVERY) {
             let bytes = reader.bytes_read();
             progress(bytes - reported);
