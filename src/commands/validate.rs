@@ -1,4 +1,4 @@
-//! `tracesynth validate [--out validation] [--quick]`: the fidelity suite, written as
+//! `tracesynth validate [--out DIR] [--quick]`: the fidelity suite, written as
 //! `REPORT.md` and SVG charts.
 
 use std::path::PathBuf;
@@ -20,12 +20,13 @@ use super::Global;
     brief's rules, not real data), then a round trip, then robustness (fit on 15/30/60 \
     minute windows of those traces and of hard cases built for it, 1x judged, rate drift \
     at 10x). Writes OUT/REPORT.md and \
-    OUT/plots/*.svg. Exit status: 0 when the report was written (failing rows are \
+    OUT/plots/*.svg (OUT defaults to target/validation, so a run does not rewrite the \
+    committed validation/REPORT.md; `--out validation` refreshes that). Exit status: 0 when the report was written (failing rows are \
     reported, not fatal), 2 when it could not be."
 )]
 pub struct ValidateArgs {
-    /// Directory for REPORT.md and plots/.
-    #[arg(long, default_value = "validation")]
+    /// Directory for REPORT.md and plots/ (`validation` refreshes the committed report).
+    #[arg(long, default_value = "target/validation")]
     pub out: PathBuf,
     /// The vendored traces.
     #[arg(long, default_value = "validation/data")]
