@@ -365,6 +365,10 @@ impl<'m> Planner<'m> {
 
     /// Draw the next root's time (and client).
     fn advance_roots(&mut self, first: bool) {
+        // Nothing is written past the horizon, nor past the longest span a trace may have.
+        let search_until = self
+            .horizon
+            .min(self.options.start_at + crate::trace::MAX_SPAN / self.options.time_scale);
         self.next_root = match &mut self.roots {
             Roots::Fitted {
                 clock,
@@ -381,7 +385,7 @@ impl<'m> Planner<'m> {
                 } else {
                     gap
                 };
-                clock.time_at(*op_time)
+                clock.time_at_before(*op_time, search_until)
             }
             Roots::Clients { clock, next } => match clock.next(&mut self.rng) {
                 Some((t, client)) => {

@@ -660,12 +660,21 @@ impl RootClock {
     /// The clock time at which operational time reaches `s`. Calls must not go back in
     /// `s`. Infinite when the rate stays zero from some point on.
     pub fn time_at(&mut self, s: f64) -> f64 {
+        self.time_at_before(s, f64::INFINITY)
+    }
+
+    /// [`Self::time_at`], infinite once the search passes clock time `horizon`: burst bins
+    /// are walked one by one, and a near-zero rate would otherwise walk them for ever.
+    pub fn time_at_before(&mut self, s: f64, horizon: f64) -> f64 {
         let base = self.profile.integral(self.start);
         let Some((width, _)) = self.bursts else {
             return self.profile.inverse(base + s);
         };
         loop {
             let lo = (self.bin as f64 * width).max(self.start);
+            if lo > horizon {
+                return f64::INFINITY;
+            }
             let hi = (self.bin + 1) as f64 * width;
             let (i_lo, i_hi) = (self.profile.integral(lo), self.profile.integral(hi));
             let segment = self.multiplier * (i_hi - i_lo);
