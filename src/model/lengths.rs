@@ -1,8 +1,9 @@
 //! Input and output lengths, per request type, separately for roots and follow-ups.
 //!
 //! A root's input is its shared prefix (chosen by the blocks model) plus its own tokens;
-//! the own tokens and the output are drawn together through a Gaussian copula, so their
-//! real dependence survives. A follow-up's input is the growth rule of real sessions:
+//! the own tokens and the output are drawn together through a checkerboard copula (a
+//! Gaussian one where the sample is too small for a grid), so their real dependence
+//! survives, mixtures included. A follow-up's input is the growth rule of real sessions:
 //! the parent's input, the carried share of the parent's output, and new user tokens.
 
 use rand::{Rng, RngExt};
@@ -11,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::ModelError;
 use super::blocks::PrefixKind;
 use super::copula::GaussianCopula;
+use super::grid_copula::GridCopula;
 use super::quantile::Quantile;
 use crate::fit::prepared::{FitRequest, Prepared};
 
@@ -57,8 +59,11 @@ pub struct RootLengths {
     /// Input tokens beyond the shared prefix (all of them for roots without one).
     pub own_input: Quantile,
     pub output: Quantile,
-    /// Dependence of output on own input.
+    /// Dependence of output on own input: its rank correlation, and where there were
+    /// enough roots, the grid that is drawn from instead.
     pub dependence: GaussianCopula,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<GridCopula>,
     pub samples: usize,
 }
 
@@ -74,8 +79,11 @@ pub struct FollowupLengths {
     pub input: Quantile,
     pub output: Quantile,
     /// Dependence of output on the whole input (the context, not only the new tokens:
-    /// answers grow with what the model reads).
+    /// answers grow with what the model reads), and where there were enough follow-ups,
+    /// the grid that is drawn from instead.
     pub dependence: GaussianCopula,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid: Option<GridCopula>,
     /// Tokens a truncated follow-up adds to what it kept of its parent's context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_own: Option<Quantile>,
@@ -91,7 +99,10 @@ pub struct RootDraw {
 
 impl RootLengths {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> RootDraw {
-        let (u1, u2) = self.dependence.sample(rng);
+        let (u1, u2) = match &self.grid {
+            Some(grid) => grid.sample(rng),
+            None => self.dependence.sample(rng),
+        };
         RootDraw {
             own_input: self.own_input.at(u1).round().max(0.0) as u64,
             output: self.output.at(u2).round().max(0.0) as u64,
@@ -111,11 +122,20 @@ impl FollowupLengths {
         let input = (kept_tokens as f64 + own.at(rng.random()).max(0.0))
             .round()
             .max(1.0);
-        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
+        let u_output = self.output_rank(rng, input);
         Some((
             input as u64,
             self.output.at(u_output).round().max(0.0) as u64,
         ))
+    }
+
+    /// The rank of a follow-up's output, given its input.
+    fn output_rank<R: Rng + ?Sized>(&self, rng: &mut R, input: f64) -> f64 {
+        let u_input = self.input.cdf(input);
+        match &self.grid {
+            Some(grid) => grid.conditional(rng, u_input),
+            None => self.dependence.conditional(rng, u_input),
+        }
     }
 
     /// (input, output) of a child of a parent with these lengths.
@@ -129,7 +149,7 @@ impl FollowupLengths {
         let input = (carried + self.new_tokens.at(rng.random()))
             .round()
             .max(1.0);
-        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
+        let u_output = self.output_rank(rng, input);
         let output = self.output.at(u_output).round().max(0.0);
         (input as u64, output as u64)
     }
@@ -184,6 +204,9 @@ impl LengthModel {
             t.root.own_input.validate(&at("root.own_input"))?;
             t.root.output.validate(&at("root.output"))?;
             t.root.dependence.validate(&at("root.dependence"))?;
+            if let Some(g) = &t.root.grid {
+                g.validate(&at("root.grid"))?;
+            }
             if t.root_by_prefix.len() > PrefixKind::ALL.len() {
                 return Err(ModelError::invalid(
                     &at("root_by_prefix"),
@@ -197,6 +220,9 @@ impl LengthModel {
                     r.own_input.validate(&at("own_input"))?;
                     r.output.validate(&at("output"))?;
                     r.dependence.validate(&at("dependence"))?;
+                    if let Some(g) = &r.grid {
+                        g.validate(&at("grid"))?;
+                    }
                 }
             }
             t.followup.new_tokens.validate(&at("followup.new_tokens"))?;
@@ -206,6 +232,9 @@ impl LengthModel {
             }
             t.followup.output.validate(&at("followup.output"))?;
             t.followup.dependence.validate(&at("followup.dependence"))?;
+            if let Some(g) = &t.followup.grid {
+                g.validate(&at("followup.grid"))?;
+            }
             let c = t.followup.carried_output;
             if !(0.0..=1.0).contains(&c) {
                 return Err(ModelError::invalid(
@@ -233,6 +262,7 @@ fn fit_roots(
     }
     Some(RootLengths {
         dependence: GaussianCopula::fit(&own, &out),
+        grid: GridCopula::fit(&own, &out),
         own_input: Quantile::fit(&own)?,
         output: Quantile::fit(&out)?,
         samples: own.len(),
@@ -275,6 +305,7 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
         truncated_own: Quantile::fit(&truncated_own),
         carried_output,
         dependence: GaussianCopula::fit(&input, &out),
+        grid: GridCopula::fit(&input, &out),
         new_tokens: Quantile::fit(&new)?,
         input: Quantile::fit(&input)?,
         output: Quantile::fit(&out)?,
@@ -308,6 +339,7 @@ fn default_root() -> RootLengths {
         own_input: Quantile::constant(1.0),
         output: Quantile::constant(1.0),
         dependence: GaussianCopula::independent(),
+        grid: None,
         samples: 0,
     }
 }
@@ -322,6 +354,7 @@ fn default_followup(root: &RootLengths) -> FollowupLengths {
         truncated_own: None,
         output: root.output.clone(),
         dependence: GaussianCopula::independent(),
+        grid: None,
         samples: 0,
     }
 }

@@ -6,6 +6,7 @@ pub mod arrivals;
 pub mod blocks;
 pub mod clients;
 pub mod copula;
+pub mod grid_copula;
 pub mod lengths;
 pub mod quantile;
 pub mod schedule;

@@ -20,6 +20,7 @@ use crate::model::clients::{
     MIN_WEIBULL_SHAPE, NO_TRAFFIC, WEIBULL, WindowLengths, squared_cv,
 };
 use crate::model::copula::GaussianCopula;
+use crate::model::grid_copula::GridCopula;
 use crate::model::lengths::{LengthModel, RootLengths, TypeLengths};
 use crate::model::quantile::Quantile;
 use crate::model::sessions::SessionModel;
@@ -591,6 +592,7 @@ fn aggregate_lengths(
         own_input,
         output,
         dependence: GaussianCopula::fit(&xs, &ys),
+        grid: GridCopula::fit(&xs, &ys),
         samples: DEPENDENCE_DRAWS,
     })
 }

@@ -1,0 +1,265 @@
+//! A checkerboard copula: the dependence between two quantities as the share of pairs in
+//! each cell of a grid over their ranks.
+//!
+//! A Gaussian copula keeps one number, the rank correlation. Real length pairs are often
+//! mixtures (short questions with long answers beside long documents with short ones, a
+//! template's fixed prompt with any answer), whose rank correlation is near zero while the
+//! pairs are far from independent: a classifier tells such pairs from Gaussian-copula draws
+//! at once. The grid keeps where the pairs are, at a resolution the sample supports, and
+//! any marginal can be put back on it.
+
+use rand::seq::SliceRandom;
+use rand::{Rng, RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use super::ModelError;
+
+/// Pairs per cell, on average, that the grid's resolution is chosen for: fewer cells than
+/// this makes the cell shares noise.
+const PAIRS_PER_CELL: f64 = 25.0;
+/// The finest grid kept (a model file stays small; finer structure is the marginals').
+pub const MAX_CELLS: usize = 24;
+/// Pseudo-pairs per cell spread evenly (a prior of independence), so an empty cell of a
+/// small sample is unlikely, not impossible.
+const PRIOR_PER_CELL: f64 = 0.5;
+
+/// The fitted grid as stored: counts per cell, row-major, rows the first quantity's ranks.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GridCounts {
+    pub cells: usize,
+    pub counts: Vec<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "GridCounts", into = "GridCounts")]
+pub struct GridCopula {
+    cells: usize,
+    counts: Vec<u64>,
+    /// Cumulative cell probabilities (with the prior), row-major: built once on load.
+    cumulative: Vec<f64>,
+}
+
+impl From<GridCounts> for GridCopula {
+    fn from(g: GridCounts) -> Self {
+        GridCopula::from_counts(g.cells, g.counts)
+    }
+}
+
+impl From<GridCopula> for GridCounts {
+    fn from(g: GridCopula) -> Self {
+        GridCounts {
+            cells: g.cells,
+            counts: g.counts,
+        }
+    }
+}
+
+impl GridCopula {
+    /// Fit from paired samples; `None` when there are too few pairs for a 2 x 2 grid.
+    /// Ties are broken at random (seeded, so a fit is reproducible): within a run of equal
+    /// values the other quantity carries no order, and the ranks stay uniform.
+    pub fn fit(xs: &[f64], ys: &[f64]) -> Option<GridCopula> {
+        assert_eq!(xs.len(), ys.len(), "paired samples");
+        let n = xs.len();
+        let cells = ((n as f64 / PAIRS_PER_CELL).sqrt().floor() as usize).min(MAX_CELLS);
+        if cells < 2 {
+            return None;
+        }
+        let mut rng = ChaCha8Rng::seed_from_u64(TIE_SEED);
+        let rx = ranks(xs, &mut rng);
+        let ry = ranks(ys, &mut rng);
+        let mut counts = vec![0u64; cells * cells];
+        for (&a, &b) in rx.iter().zip(&ry) {
+            let row = a * cells / n;
+            let col = b * cells / n;
+            counts[row * cells + col] += 1;
+        }
+        Some(GridCopula::from_counts(cells, counts))
+    }
+
+    fn from_counts(cells: usize, counts: Vec<u64>) -> GridCopula {
+        let total: f64 = counts.iter().sum::<u64>() as f64 + PRIOR_PER_CELL * counts.len() as f64;
+        let mut acc = 0.0;
+        let cumulative = counts
+            .iter()
+            .map(|&c| {
+                acc += (c as f64 + PRIOR_PER_CELL) / total;
+                acc
+            })
+            .collect();
+        GridCopula {
+            cells,
+            counts,
+            cumulative,
+        }
+    }
+
+    pub fn cells(&self) -> usize {
+        self.cells
+    }
+
+    /// Two uniforms with the fitted dependence.
+    pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> (f64, f64) {
+        let u: f64 = rng.random();
+        let cell = self
+            .cumulative
+            .partition_point(|&c| c <= u)
+            .min(self.counts.len() - 1);
+        let (row, col) = (cell / self.cells, cell % self.cells);
+        let g = self.cells as f64;
+        (
+            (row as f64 + rng.random::<f64>()) / g,
+            (col as f64 + rng.random::<f64>()) / g,
+        )
+    }
+
+    /// A second uniform given the first (`u1`, the rank of a value already drawn).
+    pub fn conditional<R: Rng + ?Sized>(&self, rng: &mut R, u1: f64) -> f64 {
+        let g = self.cells;
+        let row = ((u1.clamp(0.0, 1.0) * g as f64) as usize).min(g - 1);
+        let weights = self.counts[row * g..(row + 1) * g]
+            .iter()
+            .map(|&c| c as f64 + PRIOR_PER_CELL);
+        let total: f64 = weights.clone().sum();
+        let mut pick = rng.random::<f64>() * total;
+        let mut col = g - 1;
+        for (j, w) in weights.enumerate() {
+            if pick < w {
+                col = j;
+                break;
+            }
+            pick -= w;
+        }
+        (col as f64 + rng.random::<f64>()) / g as f64
+    }
+
+    pub fn validate(&self, what: &str) -> Result<(), ModelError> {
+        if !(2..=MAX_CELLS).contains(&self.cells) {
+            return Err(ModelError::invalid(
+                what,
+                format!("grid copula cells must lie in 2..={MAX_CELLS}"),
+            ));
+        }
+        if self.counts.len() != self.cells * self.cells {
+            return Err(ModelError::invalid(
+                what,
+                "grid copula counts must have cells * cells entries",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// A fixed seed for tie-breaking: a fit depends on nothing but its input.
+const TIE_SEED: u64 = 0x0c0b_01a7;
+
+/// Ordinal ranks `0..n`, ties in random order.
+fn ranks(values: &[f64], rng: &mut ChaCha8Rng) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.shuffle(rng);
+    // A stable sort of a shuffled order: equal values keep their random order.
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut rank = vec![0; values.len()];
+    for (r, &i) in order.iter().enumerate() {
+        rank[i] = r;
+    }
+    rank
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use approx::assert_abs_diff_eq;
+
+    /// A mixture whose rank correlation is near zero though the pairs are far from
+    /// independent: half the pairs on the rising diagonal, half on the falling one.
+    fn cross(n: usize, rng: &mut ChaCha8Rng) -> (Vec<f64>, Vec<f64>) {
+        (0..n)
+            .map(|i| {
+                let x: f64 = rng.random();
+                let y = if i % 2 == 0 { x } else { 1.0 - x };
+                (x, (y + 0.01 * rng.random::<f64>()).min(1.0))
+            })
+            .unzip()
+    }
+
+    #[test]
+    fn a_cross_shaped_dependence_survives_where_a_rank_correlation_sees_none() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let (xs, ys) = cross(20_000, &mut rng);
+        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        assert_eq!(grid.cells(), MAX_CELLS);
+        let (a, b): (Vec<f64>, Vec<f64>) = (0..20_000).map(|_| grid.sample(&mut rng)).unzip();
+        // Near either diagonal, as the source: |a - b| or |a + b - 1| small.
+        let on_a_diagonal = a
+            .iter()
+            .zip(&b)
+            .filter(|&(x, y)| (x - y).abs() < 0.1 || (x + y - 1.0).abs() < 0.1)
+            .count() as f64
+            / a.len() as f64;
+        assert!(on_a_diagonal > 0.9, "{on_a_diagonal}");
+        // Independent uniforms would land there about 36 % of the time.
+    }
+
+    #[test]
+    fn both_margins_stay_uniform() {
+        let mut rng = ChaCha8Rng::seed_from_u64(2);
+        let (xs, ys) = cross(10_000, &mut rng);
+        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let (a, b): (Vec<f64>, Vec<f64>) = (0..40_000).map(|_| grid.sample(&mut rng)).unzip();
+        for side in [a, b] {
+            let below = side.iter().filter(|&&u| u < 0.3).count() as f64 / side.len() as f64;
+            assert_abs_diff_eq!(below, 0.3, epsilon = 0.015);
+        }
+    }
+
+    #[test]
+    fn ties_spread_over_the_rows_an_atom_covers() {
+        // 40 % of x is one value: its pairs must fill the bottom 40 % of the rows, not one.
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let xs: Vec<f64> = (0..10_000)
+            .map(|i| {
+                if i % 5 < 2 {
+                    1.0
+                } else {
+                    1.0 + rng.random::<f64>()
+                }
+            })
+            .collect();
+        let ys: Vec<f64> = (0..10_000).map(|_| rng.random()).collect();
+        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let g = grid.cells();
+        let rows: Vec<u64> = (0..g)
+            .map(|r| grid.counts[r * g..(r + 1) * g].iter().sum())
+            .collect();
+        let (lo, hi) = (*rows.iter().min().unwrap(), *rows.iter().max().unwrap());
+        assert!(hi - lo <= 1, "rows {rows:?}");
+    }
+
+    #[test]
+    fn conditional_draws_follow_the_row() {
+        let mut rng = ChaCha8Rng::seed_from_u64(4);
+        let xs: Vec<f64> = (0..10_000).map(|_| rng.random()).collect();
+        let ys = xs.clone();
+        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let near = (0..2_000)
+            .filter(|_| (grid.conditional(&mut rng, 0.8) - 0.8).abs() < 0.1)
+            .count();
+        assert!(near > 1_800, "{near}");
+    }
+
+    #[test]
+    fn too_few_pairs_fit_no_grid_and_a_model_file_round_trips() {
+        assert!(GridCopula::fit(&[1.0; 50], &[2.0; 50]).is_none());
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (xs, ys) = cross(1_000, &mut rng);
+        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let json = serde_json::to_string(&grid).unwrap();
+        let back: GridCopula = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, grid);
+        assert!(back.validate("g").is_ok());
+        let bad: GridCopula = serde_json::from_str(r#"{"cells":3,"counts":[1,2]}"#).unwrap();
+        assert!(bad.validate("g").is_err());
+    }
+}
