@@ -55,6 +55,14 @@ impl GaussianCopula {
         normal_cdf(self.rho * z1 + (1.0 - self.rho * self.rho).sqrt() * e)
     }
 
+    /// The copula density at `(u, v)`.
+    pub fn density(&self, u: f64, v: f64) -> f64 {
+        let (x, y) = (normal_quantile(u), normal_quantile(v));
+        let r = self.rho;
+        let q = 1.0 - r * r;
+        (-(r * r * (x * x + y * y) - 2.0 * r * x * y) / (2.0 * q)).exp() / q.sqrt()
+    }
+
     pub fn validate(&self, what: &str) -> Result<(), ModelError> {
         if !self.rho.is_finite() || self.rho.abs() >= 1.0 {
             return Err(ModelError::invalid(what, "copula rho must lie in (-1, 1)"));

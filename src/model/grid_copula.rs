@@ -7,6 +7,12 @@
 //! pairs are far from independent: a classifier tells such pairs from Gaussian-copula draws
 //! at once. The grid keeps where the pairs are, at a resolution the sample supports, and
 //! any marginal can be put back on it.
+//!
+//! A grid fitted to few pairs is mostly noise, and a smooth rank correlation is then the
+//! better model. So draws come from a mixture: the grid with a weight that held-out pairs
+//! choose (each half of the sample scores the other half's grid against its Gaussian
+//! copula), the Gaussian copula otherwise. Large samples with structure give the grid
+//! nearly all the weight; small or plainly Gaussian ones give it little.
 
 use rand::seq::SliceRandom;
 use rand::{Rng, RngExt, SeedableRng};
@@ -14,20 +20,29 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
 use super::ModelError;
+use super::copula::GaussianCopula;
 
 /// Pairs per cell, on average, that the grid's resolution is chosen for: fewer cells than
 /// this makes the cell shares noise.
 const PAIRS_PER_CELL: f64 = 25.0;
+/// The coarsest grid fitted: a 2 x 2 or 3 x 3 checkerboard says less than the Gaussian
+/// copula's one smooth number, and its few cells' noise then only hurts.
+pub const MIN_CELLS: usize = 4;
 /// The finest grid kept (a model file stays small; finer structure is the marginals').
 pub const MAX_CELLS: usize = 24;
 /// Pseudo-pairs per cell spread evenly (a prior of independence), so an empty cell of a
 /// small sample is unlikely, not impossible.
 const PRIOR_PER_CELL: f64 = 0.5;
 
-/// The fitted grid as stored: counts per cell, row-major, rows the first quantity's ranks.
+/// EM steps for the mixture weight (a one-parameter likelihood: it settles in a few).
+const EM_STEPS: usize = 100;
+
+/// The fitted grid as stored: counts per cell, row-major, rows the first quantity's ranks,
+/// and the share of draws that come from it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridCounts {
     pub cells: usize,
+    pub weight: f64,
     pub counts: Vec<u64>,
 }
 
@@ -35,6 +50,8 @@ pub struct GridCounts {
 #[serde(from = "GridCounts", into = "GridCounts")]
 pub struct GridCopula {
     cells: usize,
+    /// Share of draws from the grid; the rest come from the Gaussian copula beside it.
+    weight: f64,
     counts: Vec<u64>,
     /// Cumulative cell probabilities (with the prior), row-major: built once on load.
     cumulative: Vec<f64>,
@@ -42,7 +59,7 @@ pub struct GridCopula {
 
 impl From<GridCounts> for GridCopula {
     fn from(g: GridCounts) -> Self {
-        GridCopula::from_counts(g.cells, g.counts)
+        GridCopula::from_counts(g.cells, g.weight, g.counts)
     }
 }
 
@@ -50,35 +67,70 @@ impl From<GridCopula> for GridCounts {
     fn from(g: GridCopula) -> Self {
         GridCounts {
             cells: g.cells,
+            weight: g.weight,
             counts: g.counts,
         }
     }
 }
 
 impl GridCopula {
-    /// Fit from paired samples; `None` when there are too few pairs for a 2 x 2 grid.
-    /// Ties are broken at random (seeded, so a fit is reproducible): within a run of equal
-    /// values the other quantity carries no order, and the ranks stay uniform.
-    pub fn fit(xs: &[f64], ys: &[f64]) -> Option<GridCopula> {
+    /// Fit from paired samples, beside the Gaussian copula `smooth` fitted to the same
+    /// pairs; `None` when there are too few pairs for a [`MIN_CELLS`]-square grid. Ties are broken at
+    /// random (seeded, so a fit is reproducible): within a run of equal values the other
+    /// quantity carries no order, and the ranks stay uniform.
+    pub fn fit(xs: &[f64], ys: &[f64], smooth: &GaussianCopula) -> Option<GridCopula> {
         assert_eq!(xs.len(), ys.len(), "paired samples");
         let n = xs.len();
         let cells = ((n as f64 / PAIRS_PER_CELL).sqrt().floor() as usize).min(MAX_CELLS);
-        if cells < 2 {
+        if cells < MIN_CELLS {
             return None;
         }
         let mut rng = ChaCha8Rng::seed_from_u64(TIE_SEED);
         let rx = ranks(xs, &mut rng);
         let ry = ranks(ys, &mut rng);
-        let mut counts = vec![0u64; cells * cells];
-        for (&a, &b) in rx.iter().zip(&ry) {
-            let row = a * cells / n;
-            let col = b * cells / n;
-            counts[row * cells + col] += 1;
-        }
-        Some(GridCopula::from_counts(cells, counts))
+        let cell_of = |i: usize| (rx[i] * cells / n) * cells + ry[i] * cells / n;
+        let count = |keep: &dyn Fn(usize) -> bool| {
+            let mut counts = vec![0u64; cells * cells];
+            for i in (0..n).filter(|&i| keep(i)) {
+                counts[cell_of(i)] += 1;
+            }
+            counts
+        };
+        // Each half's grid, scored on the other half: the grid's density there against
+        // the Gaussian copula's. Halves at random, not by position, which a source's
+        // order may carry structure in.
+        let half: Vec<usize> = (0..n).map(|_| usize::from(rng.random::<bool>())).collect();
+        let halves = [
+            GridCopula::from_counts(cells, 1.0, count(&|i| half[i] == 0)),
+            GridCopula::from_counts(cells, 1.0, count(&|i| half[i] == 1)),
+        ];
+        let scored: Vec<(f64, f64)> = (0..n)
+            .map(|i| {
+                let other = &halves[1 - half[i]];
+                let u = (rx[i] as f64 + 0.5) / n as f64;
+                let v = (ry[i] as f64 + 0.5) / n as f64;
+                (other.density(cell_of(i)), smooth.density(u, v))
+            })
+            .collect();
+        let weight = mixture_weight(&scored);
+        Some(GridCopula::from_counts(cells, weight, count(&|_| true)))
     }
 
-    fn from_counts(cells: usize, counts: Vec<u64>) -> GridCopula {
+    /// The grid's density in `cell` (cells have area `1 / cells^2`).
+    fn density(&self, cell: usize) -> f64 {
+        let below = if cell == 0 {
+            0.0
+        } else {
+            self.cumulative[cell - 1]
+        };
+        (self.cumulative[cell] - below) * (self.cells * self.cells) as f64
+    }
+
+    pub fn weight(&self) -> f64 {
+        self.weight
+    }
+
+    fn from_counts(cells: usize, weight: f64, counts: Vec<u64>) -> GridCopula {
         let total: f64 = counts.iter().sum::<u64>() as f64 + PRIOR_PER_CELL * counts.len() as f64;
         let mut acc = 0.0;
         let cumulative = counts
@@ -90,6 +142,7 @@ impl GridCopula {
             .collect();
         GridCopula {
             cells,
+            weight,
             counts,
             cumulative,
         }
@@ -114,31 +167,17 @@ impl GridCopula {
         )
     }
 
-    /// A second uniform given the first (`u1`, the rank of a value already drawn).
-    pub fn conditional<R: Rng + ?Sized>(&self, rng: &mut R, u1: f64) -> f64 {
-        let g = self.cells;
-        let row = ((u1.clamp(0.0, 1.0) * g as f64) as usize).min(g - 1);
-        let weights = self.counts[row * g..(row + 1) * g]
-            .iter()
-            .map(|&c| c as f64 + PRIOR_PER_CELL);
-        let total: f64 = weights.clone().sum();
-        let mut pick = rng.random::<f64>() * total;
-        let mut col = g - 1;
-        for (j, w) in weights.enumerate() {
-            if pick < w {
-                col = j;
-                break;
-            }
-            pick -= w;
-        }
-        (col as f64 + rng.random::<f64>()) / g as f64
-    }
-
     pub fn validate(&self, what: &str) -> Result<(), ModelError> {
-        if !(2..=MAX_CELLS).contains(&self.cells) {
+        if !(MIN_CELLS..=MAX_CELLS).contains(&self.cells) {
             return Err(ModelError::invalid(
                 what,
-                format!("grid copula cells must lie in 2..={MAX_CELLS}"),
+                format!("grid copula cells must lie in {MIN_CELLS}..={MAX_CELLS}"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.weight) {
+            return Err(ModelError::invalid(
+                what,
+                "grid copula weight must lie in [0, 1]",
             ));
         }
         if self.counts.len() != self.cells * self.cells {
@@ -153,6 +192,23 @@ impl GridCopula {
 
 /// A fixed seed for tie-breaking: a fit depends on nothing but its input.
 const TIE_SEED: u64 = 0x0c0b_01a7;
+
+/// The weight `w` maximising the likelihood of `w * a + (1 - w) * b` over pairs of
+/// component densities `(a, b)` (EM; the likelihood is concave in `w`).
+fn mixture_weight(densities: &[(f64, f64)]) -> f64 {
+    let mut w = 0.5;
+    for _ in 0..EM_STEPS {
+        let share: f64 = densities
+            .iter()
+            .map(|&(a, b)| {
+                let mix = w * a + (1.0 - w) * b;
+                if mix > 0.0 { w * a / mix } else { w }
+            })
+            .sum();
+        w = share / densities.len() as f64;
+    }
+    w
+}
 
 /// Ordinal ranks `0..n`, ties in random order.
 fn ranks(values: &[f64], rng: &mut ChaCha8Rng) -> Vec<usize> {
@@ -188,7 +244,7 @@ mod tests {
     fn a_cross_shaped_dependence_survives_where_a_rank_correlation_sees_none() {
         let mut rng = ChaCha8Rng::seed_from_u64(1);
         let (xs, ys) = cross(20_000, &mut rng);
-        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let grid = GridCopula::fit(&xs, &ys, &GaussianCopula::fit(&xs, &ys)).unwrap();
         assert_eq!(grid.cells(), MAX_CELLS);
         let (a, b): (Vec<f64>, Vec<f64>) = (0..20_000).map(|_| grid.sample(&mut rng)).unzip();
         // Near either diagonal, as the source: |a - b| or |a + b - 1| small.
@@ -206,7 +262,7 @@ mod tests {
     fn both_margins_stay_uniform() {
         let mut rng = ChaCha8Rng::seed_from_u64(2);
         let (xs, ys) = cross(10_000, &mut rng);
-        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let grid = GridCopula::fit(&xs, &ys, &GaussianCopula::fit(&xs, &ys)).unwrap();
         let (a, b): (Vec<f64>, Vec<f64>) = (0..40_000).map(|_| grid.sample(&mut rng)).unzip();
         for side in [a, b] {
             let below = side.iter().filter(|&&u| u < 0.3).count() as f64 / side.len() as f64;
@@ -228,7 +284,7 @@ mod tests {
             })
             .collect();
         let ys: Vec<f64> = (0..10_000).map(|_| rng.random()).collect();
-        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let grid = GridCopula::fit(&xs, &ys, &GaussianCopula::fit(&xs, &ys)).unwrap();
         let g = grid.cells();
         let rows: Vec<u64> = (0..g)
             .map(|r| grid.counts[r * g..(r + 1) * g].iter().sum())
@@ -238,28 +294,31 @@ mod tests {
     }
 
     #[test]
-    fn conditional_draws_follow_the_row() {
-        let mut rng = ChaCha8Rng::seed_from_u64(4);
-        let xs: Vec<f64> = (0..10_000).map(|_| rng.random()).collect();
-        let ys = xs.clone();
-        let grid = GridCopula::fit(&xs, &ys).unwrap();
-        let near = (0..2_000)
-            .filter(|_| (grid.conditional(&mut rng, 0.8) - 0.8).abs() < 0.1)
-            .count();
-        assert!(near > 1_800, "{near}");
+    fn held_out_pairs_weigh_the_grid_by_what_it_adds() {
+        // Structure a rank correlation misses: nearly all the weight on the grid.
+        let mut rng = ChaCha8Rng::seed_from_u64(6);
+        let (xs, ys) = cross(20_000, &mut rng);
+        let grid = GridCopula::fit(&xs, &ys, &GaussianCopula::fit(&xs, &ys)).unwrap();
+        assert!(grid.weight() > 0.9, "{}", grid.weight());
+        // Gaussian pairs: the grid adds only noise, and gets little weight.
+        let smooth = GaussianCopula::from_spearman(0.5);
+        let (xs, ys): (Vec<f64>, Vec<f64>) = (0..2_000).map(|_| smooth.sample(&mut rng)).unzip();
+        let grid = GridCopula::fit(&xs, &ys, &GaussianCopula::fit(&xs, &ys)).unwrap();
+        assert!(grid.weight() < 0.3, "{}", grid.weight());
     }
 
     #[test]
     fn too_few_pairs_fit_no_grid_and_a_model_file_round_trips() {
-        assert!(GridCopula::fit(&[1.0; 50], &[2.0; 50]).is_none());
+        assert!(GridCopula::fit(&[1.0; 50], &[2.0; 50], &GaussianCopula::independent()).is_none());
         let mut rng = ChaCha8Rng::seed_from_u64(5);
         let (xs, ys) = cross(1_000, &mut rng);
-        let grid = GridCopula::fit(&xs, &ys).unwrap();
+        let grid = GridCopula::fit(&xs, &ys, &GaussianCopula::fit(&xs, &ys)).unwrap();
         let json = serde_json::to_string(&grid).unwrap();
         let back: GridCopula = serde_json::from_str(&json).unwrap();
         assert_eq!(back, grid);
         assert!(back.validate("g").is_ok());
-        let bad: GridCopula = serde_json::from_str(r#"{"cells":3,"counts":[1,2]}"#).unwrap();
+        let bad: GridCopula =
+            serde_json::from_str(r#"{"cells":4,"weight":0.5,"counts":[1,2]}"#).unwrap();
         assert!(bad.validate("g").is_err());
     }
 }

@@ -1,9 +1,10 @@
 //! Input and output lengths, per request type, separately for roots and follow-ups.
 //!
 //! A root's input is its shared prefix (chosen by the blocks model) plus its own tokens;
-//! the own tokens and the output are drawn together through a checkerboard copula (a
-//! Gaussian one where the sample is too small for a grid), so their real dependence
-//! survives, mixtures included. A follow-up's input is the growth rule of real sessions:
+//! the own tokens and the output are drawn together through a copula (a Gaussian one and
+//! a checkerboard grid, mixed as held-out pairs choose), so their real dependence
+//! survives, mixtures included; a follow-up's output depends on its input through a
+//! Gaussian copula. A follow-up's input is the growth rule of real sessions:
 //! the parent's input, the carried share of the parent's output, and new user tokens.
 
 use rand::{Rng, RngExt};
@@ -59,8 +60,8 @@ pub struct RootLengths {
     /// Input tokens beyond the shared prefix (all of them for roots without one).
     pub own_input: Quantile,
     pub output: Quantile,
-    /// Dependence of output on own input: its rank correlation, and where there were
-    /// enough roots, the grid that is drawn from instead.
+    /// Dependence of output on own input: a Gaussian copula of its rank correlation, and
+    /// where there were enough roots, a grid that draws its share of the pairs.
     pub dependence: GaussianCopula,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<GridCopula>,
@@ -79,11 +80,11 @@ pub struct FollowupLengths {
     pub input: Quantile,
     pub output: Quantile,
     /// Dependence of output on the whole input (the context, not only the new tokens:
-    /// answers grow with what the model reads), and where there were enough follow-ups,
-    /// the grid that is drawn from instead.
+    /// answers grow with what the model reads). Gaussian only: a follow-up's output feeds
+    /// its children's inputs, and over long chains a grid's cell noise compounds (tried:
+    /// on 15-minute windows of 30-turn chains it worsened single-request sessions and
+    /// output KS on 4 seeds of 4).
     pub dependence: GaussianCopula,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub grid: Option<GridCopula>,
     /// Tokens a truncated follow-up adds to what it kept of its parent's context.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub truncated_own: Option<Quantile>,
@@ -100,8 +101,8 @@ pub struct RootDraw {
 impl RootLengths {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> RootDraw {
         let (u1, u2) = match &self.grid {
-            Some(grid) => grid.sample(rng),
-            None => self.dependence.sample(rng),
+            Some(grid) if rng.random::<f64>() < grid.weight() => grid.sample(rng),
+            _ => self.dependence.sample(rng),
         };
         RootDraw {
             own_input: self.own_input.at(u1).round().max(0.0) as u64,
@@ -122,20 +123,11 @@ impl FollowupLengths {
         let input = (kept_tokens as f64 + own.at(rng.random()).max(0.0))
             .round()
             .max(1.0);
-        let u_output = self.output_rank(rng, input);
+        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
         Some((
             input as u64,
             self.output.at(u_output).round().max(0.0) as u64,
         ))
-    }
-
-    /// The rank of a follow-up's output, given its input.
-    fn output_rank<R: Rng + ?Sized>(&self, rng: &mut R, input: f64) -> f64 {
-        let u_input = self.input.cdf(input);
-        match &self.grid {
-            Some(grid) => grid.conditional(rng, u_input),
-            None => self.dependence.conditional(rng, u_input),
-        }
     }
 
     /// (input, output) of a child of a parent with these lengths.
@@ -149,7 +141,7 @@ impl FollowupLengths {
         let input = (carried + self.new_tokens.at(rng.random()))
             .round()
             .max(1.0);
-        let u_output = self.output_rank(rng, input);
+        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
         let output = self.output.at(u_output).round().max(0.0);
         (input as u64, output as u64)
     }
@@ -232,9 +224,6 @@ impl LengthModel {
             }
             t.followup.output.validate(&at("followup.output"))?;
             t.followup.dependence.validate(&at("followup.dependence"))?;
-            if let Some(g) = &t.followup.grid {
-                g.validate(&at("followup.grid"))?;
-            }
             let c = t.followup.carried_output;
             if !(0.0..=1.0).contains(&c) {
                 return Err(ModelError::invalid(
@@ -260,9 +249,10 @@ fn fit_roots(
             out.push(r.output as f64);
         }
     }
+    let dependence = GaussianCopula::fit(&own, &out);
     Some(RootLengths {
-        dependence: GaussianCopula::fit(&own, &out),
-        grid: GridCopula::fit(&own, &out),
+        grid: GridCopula::fit(&own, &out, &dependence),
+        dependence,
         own_input: Quantile::fit(&own)?,
         output: Quantile::fit(&out)?,
         samples: own.len(),
@@ -305,7 +295,6 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
         truncated_own: Quantile::fit(&truncated_own),
         carried_output,
         dependence: GaussianCopula::fit(&input, &out),
-        grid: GridCopula::fit(&input, &out),
         new_tokens: Quantile::fit(&new)?,
         input: Quantile::fit(&input)?,
         output: Quantile::fit(&out)?,
@@ -354,7 +343,6 @@ fn default_followup(root: &RootLengths) -> FollowupLengths {
         truncated_own: None,
         output: root.output.clone(),
         dependence: GaussianCopula::independent(),
-        grid: None,
         samples: 0,
     }
 }

@@ -588,11 +588,12 @@ fn aggregate_lengths(
             (a as f64, b as f64)
         })
         .unzip();
+    let dependence = GaussianCopula::fit(&xs, &ys);
     Ok(RootLengths {
         own_input,
         output,
-        dependence: GaussianCopula::fit(&xs, &ys),
-        grid: GridCopula::fit(&xs, &ys),
+        grid: GridCopula::fit(&xs, &ys, &dependence),
+        dependence,
         samples: DEPENDENCE_DRAWS,
     })
 }
