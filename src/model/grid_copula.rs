@@ -376,8 +376,14 @@ mod tests {
             .map(|i| if i % 3 == 0 { (4.0, 1.0) } else { (0.5, 1.0) })
             .collect();
         let w = mixture_weight(&mixed);
-        let slope: f64 = mixed.iter().map(|&(a, b)| (a - b) / (w * a + (1.0 - w) * b)).sum();
-        assert!(w > 0.0 && w < 1.0 && slope.abs() < 1e-9, "w {w}, slope {slope}");
+        let slope: f64 = mixed
+            .iter()
+            .map(|&(a, b)| (a - b) / (w * a + (1.0 - w) * b))
+            .sum();
+        assert!(
+            w > 0.0 && w < 1.0 && slope.abs() < 1e-9,
+            "w {w}, slope {slope}"
+        );
         assert!(held_out_gain(&mixed, w) > held_out_gain(&mixed, w + 0.01));
         assert!(held_out_gain(&mixed, w) > held_out_gain(&mixed, w - 0.01));
     }
