@@ -314,7 +314,10 @@ mod tests {
         let err = TraceReader::open(f.path().to_str().unwrap(), None)
             .err()
             .expect("no records");
-        assert!(err.to_string().contains("a header line and no records"), "{err}");
+        assert!(
+            err.to_string().contains("a header line and no records"),
+            "{err}"
+        );
         let f = file_with(b"TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.68,1,2\n");
         let reader = TraceReader::open(f.path().to_str().unwrap(), None).unwrap();
         assert_eq!(reader.count(), 1);
