@@ -147,6 +147,22 @@ impl Draft {
 /// Build the trace `config` describes. Deterministic: the same config gives the same
 /// trace.
 pub fn build(config: &ScenarioConfig) -> Trace {
+    let mut trace = build_with_sessions(config);
+    if config.format == Format::Mooncake {
+        // Mooncake files carry no session fields: the fit has to infer them.
+        for r in &mut trace.requests {
+            r.session = None;
+        }
+    }
+    trace
+}
+
+/// [`build`]'s trace with every request's true session attached, Mooncake formats
+/// included: chat ids number the process's requests (warm-up ones too), so a follow-up
+/// whose parent came before the window names a chat id the trace does not hold. The
+/// ground truth that lineage inference on the Mooncake presets is measured against
+/// (`examples/lineage.rs`); fitted as is, the trace gives the fit its true sessions.
+pub fn build_with_sessions(config: &ScenarioConfig) -> Trace {
     let warm_up = match config.start {
         Start::Cold => 0.0,
         Start::Warm => WARM_UP_S,
@@ -382,7 +398,7 @@ fn render(config: &ScenarioConfig, drafts: &[Draft]) -> Trace {
             input_length: d.input(),
             output_length: d.output,
             hash_ids: Some(own),
-            session: bailian.then(|| Session {
+            session: Some(Session {
                 chat_id: i as u64,
                 parent_chat_id: parents[i].map_or(-1, |p| p as i64),
                 turn: d.turn,
@@ -588,6 +604,38 @@ mod tests {
             seen.extend(r.ids().iter().copied());
         }
         assert!(all_shared_partial > 20, "{all_shared_partial}");
+    }
+
+    #[test]
+    fn the_true_sessions_of_a_mooncake_trace_are_its_inheritance() {
+        let c = config(Kind::Shared, Start::Warm, Format::Mooncake);
+        let bare = build(&c);
+        let truth = build_with_sessions(&c);
+        assert_eq!(bare.requests.len(), truth.requests.len());
+        let by_chat: HashMap<u64, &Request> = truth
+            .requests
+            .iter()
+            .map(|r| (r.session.as_ref().unwrap().chat_id, r))
+            .collect();
+        let (mut inside, mut outside) = (0, 0);
+        for (b, r) in bare.requests.iter().zip(&truth.requests) {
+            let mut stripped = r.clone();
+            stripped.session = None;
+            assert_eq!(b, &stripped);
+            let s = r.session.as_ref().unwrap();
+            match s.parent().map(|p| by_chat.get(&p)) {
+                Some(Some(parent)) => {
+                    let kept = parent.ids().len() - 1;
+                    assert_eq!(&r.ids()[..kept], &parent.ids()[..kept]);
+                    assert_eq!(s.turn, parent.session.as_ref().unwrap().turn + 1);
+                    inside += 1;
+                }
+                // A warm window holds follow-ups whose parents came before it.
+                Some(None) => outside += 1,
+                None => assert_eq!(s.turn, 1),
+            }
+        }
+        assert!(inside > 50 && outside > 0, "{inside} {outside}");
     }
 
     #[test]
