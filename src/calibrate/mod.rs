@@ -20,7 +20,7 @@ use crate::fit::total_rate::steady_warm_up;
 use crate::fit::{FitOptions, SourceInfo, fit_trace};
 use crate::generate::{GenerateOptions, Generator};
 use crate::metrics::{LRU_PERCENTS, TraceStats};
-use crate::model::Model;
+use crate::model::{Model, WarmUpHistory};
 use crate::reference::{LengthMix, ReferenceConfig, build};
 use crate::trace::{Format, Trace};
 pub use targets::{LengthTargets, Prior, Targets, TargetsError};
@@ -359,7 +359,10 @@ pub fn simulate(config: &ReferenceConfig, source: SourceInfo, seed: u64) -> (Mod
     let mut model = fit_trace(reference, source, &FitOptions { seed });
     // The published figures come from a window of a running service, and the reference
     // starts cold: the model runs warm, so that it is judged (and later generates) in
-    // its steady state, every window like the next.
+    // its steady state, every window like the next. Its profile is the service's cycle,
+    // so the warm-up runs that cycle too: a warm-up at the first bin's rate would leave
+    // the first window short of the sessions the busier bins start.
+    model.warm_up_history = WarmUpHistory::Periodic;
     model.warm_up = model.warm_up.max(steady_warm_up(&model, seed));
     let stats = generated_stats(&model, seed, config.duration_s);
     (model, stats)

@@ -15,7 +15,7 @@ use crate::model::arrivals::ArrivalModel;
 use crate::model::blocks::{BlockModel, PrefixKind};
 use crate::model::lengths::LengthModel;
 use crate::model::sessions::SessionModel;
-use crate::model::{FORMAT_VERSION, Model, Provenance};
+use crate::model::{FORMAT_VERSION, Model, Provenance, WarmUpHistory};
 use crate::trace::{BAILIAN_BLOCK, Format, Trace};
 use prepared::{Lineage, Prepared};
 use total_rate::{SessionKernel, StartEvidence};
@@ -93,6 +93,7 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
         time_quantum,
         span,
         warm_up: 0.0,
+        warm_up_history: WarmUpHistory::StartLevel,
         types,
         arrivals,
         sessions,

@@ -22,12 +22,12 @@ use std::rc::Rc;
 use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use crate::model::Model;
 use crate::model::arrivals::{GapSampler, RateProfile, RootClock};
 use crate::model::blocks::{BlockSampler, IdRuns, IdsExhausted};
 use crate::model::clients::ClientClock;
 use crate::model::schedule::Schedule;
 use crate::model::sessions::sample_index;
+use crate::model::{Model, WarmUpHistory};
 use crate::trace::{Request, Session};
 
 pub use output::{MAX_CHAT_ID, OutputError, write_trace};
@@ -697,10 +697,16 @@ fn root_profile(model: &Model, options: &GenerateOptions) -> RateProfile {
     let base = &model.arrivals;
     let scale = options.rate_scale;
     match &options.rate_profile {
-        RateProfileChoice::Repeat => RateProfile::new(
-            base.bin_width,
-            base.rates.iter().map(|r| r * scale).collect(),
-        ),
+        RateProfileChoice::Repeat => {
+            let profile = RateProfile::new(
+                base.bin_width,
+                base.rates.iter().map(|r| r * scale).collect(),
+            );
+            match model.warm_up_history {
+                WarmUpHistory::StartLevel => profile,
+                WarmUpHistory::Periodic => profile.periodic_past(),
+            }
+        }
         RateProfileChoice::Flat => RateProfile::flat(base.mean_rate() * scale),
         RateProfileChoice::Steps(steps) => steps_profile(steps, base.mean_rate() * scale),
     }

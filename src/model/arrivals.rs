@@ -464,7 +464,8 @@ impl GapSampler {
 
 /// A piecewise-constant rate and its integral. Beyond its last bin it either repeats
 /// (a daily profile) or holds its last rate (a user's step function); before 0 it holds
-/// its first rate.
+/// its first rate, or, for a repeating profile made [`RateProfile::periodic_past`], runs
+/// its cycle backwards.
 #[derive(Debug, Clone)]
 pub struct RateProfile {
     /// Bin edges, `edges[0] == 0`, one more than `rates`.
@@ -473,6 +474,8 @@ pub struct RateProfile {
     /// `cumulative[i]` = integral of the rate over bins `0..i`.
     cumulative: Vec<f64>,
     repeat: bool,
+    /// Before 0 the cycle goes on (a repeating profile only).
+    periodic_past: bool,
 }
 
 impl RateProfile {
@@ -517,7 +520,15 @@ impl RateProfile {
             rates,
             cumulative,
             repeat,
+            periodic_past: false,
         }
+    }
+
+    /// The same profile with its cycle also running before 0 (no effect on a step
+    /// function, which has no cycle).
+    pub fn periodic_past(mut self) -> RateProfile {
+        self.periodic_past = self.repeat;
+        self
     }
 
     fn period(&self) -> f64 {
@@ -550,7 +561,7 @@ impl RateProfile {
 
     /// Integral of the rate from 0 to `t`.
     pub fn integral(&self, t: f64) -> f64 {
-        if t < 0.0 {
+        if t < 0.0 && !self.periodic_past {
             // Before the start (a warm-up) the first rate holds: the fit takes the
             // stream before its window to have run at the window's starting level.
             return self.rates[0] * t;
@@ -572,7 +583,7 @@ impl RateProfile {
     /// The time at which the integral reaches `s` (the inverse of [`Self::integral`]);
     /// infinite when the rate never gets there.
     pub fn inverse(&self, s: f64) -> f64 {
-        if s < 0.0 {
+        if s < 0.0 && !self.periodic_past {
             return if self.rates[0] > 0.0 {
                 s / self.rates[0]
             } else {
@@ -697,6 +708,24 @@ mod tests {
     use super::*;
     use approx::assert_abs_diff_eq;
     use rand::SeedableRng;
+
+    #[test]
+    fn a_periodic_past_runs_the_cycle_backwards() {
+        let p = RateProfile::new(10.0, vec![1.0, 0.0, 3.0]).periodic_past();
+        // One cycle (40 roots in 30 s) before 0, then the last bin's 3/s just before it.
+        assert_abs_diff_eq!(p.integral(-30.0), -40.0);
+        assert_abs_diff_eq!(p.integral(-5.0), -15.0);
+        assert_abs_diff_eq!(p.integral(-45.0), -70.0);
+        for s in [-77.0, -41.0, -12.0, -0.5] {
+            assert_abs_diff_eq!(p.integral(p.inverse(s)), s, epsilon = 1e-9);
+        }
+        // Without it the first rate holds before 0.
+        let q = RateProfile::new(10.0, vec![1.0, 0.0, 3.0]);
+        assert_abs_diff_eq!(q.integral(-5.0), -5.0);
+        // A step function has no cycle to run.
+        let steps = RateProfile::steps(&[(0.0, 2.0), (100.0, 0.5)]).periodic_past();
+        assert_abs_diff_eq!(steps.integral(-5.0), -10.0);
+    }
 
     #[test]
     fn rate_profile_inverts_its_integral() {

@@ -137,6 +137,9 @@ pub struct Model {
     /// sessions in progress: its orphans show it, or where lineage is inferred its
     /// counts do (see `fit::total_rate`). Calibrated models always run warm.
     pub warm_up: f64,
+    /// What the stream did before the first written request, during the warm-up.
+    #[serde(default, skip_serializing_if = "WarmUpHistory::is_start_level")]
+    pub warm_up_history: WarmUpHistory,
     /// Request types; every per-type list below is indexed like this one.
     pub types: Vec<String>,
     pub arrivals: arrivals::ArrivalModel,
@@ -148,6 +151,26 @@ pub struct Model {
     /// as an ordinary one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clients: Option<clients::ClientMix>,
+}
+
+/// The root rate during the warm-up.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WarmUpHistory {
+    /// The profile's first rate: what a fit of one window knows of the stream before it
+    /// (`fit::total_rate` assumes the same, so a fitted model reproduces its window).
+    #[default]
+    StartLevel,
+    /// The repeating profile run backwards: the model's profile is the service's cycle
+    /// (calibrated models), so the stream before any window is more of the same cycle and
+    /// the first window is like every later one.
+    Periodic,
+}
+
+impl WarmUpHistory {
+    fn is_start_level(&self) -> bool {
+        *self == WarmUpHistory::StartLevel
+    }
 }
 
 impl Model {

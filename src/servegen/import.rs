@@ -24,7 +24,7 @@ use crate::model::grid_copula::GridCopula;
 use crate::model::lengths::{LengthModel, RootLengths, TypeLengths};
 use crate::model::quantile::Quantile;
 use crate::model::sessions::SessionModel;
-use crate::model::{FORMAT_VERSION, Model, Provenance, SourceFormat};
+use crate::model::{FORMAT_VERSION, Model, Provenance, SourceFormat, WarmUpHistory};
 use crate::trace::BAILIAN_BLOCK;
 
 /// ServeGen's arrival window, assumed only when no trace has two rows to tell.
@@ -231,6 +231,7 @@ pub fn import_dir(dir: &Path, options: &ImportOptions) -> Result<Imported, Serve
         time_quantum: None,
         span: grid.span(),
         warm_up: 0.0,
+        warm_up_history: WarmUpHistory::StartLevel,
         types: vec![fields.request_type().to_string()],
         arrivals,
         sessions: SessionModel::roots_only(vec![1.0]),
