@@ -213,6 +213,45 @@ fn model_parameters_out_of_range_are_refused_naming_the_file_and_field() {
             Box::new(|m| m["span"] = serde_json::json!(1e12)),
             "span",
         ),
+        // Found by the property tests: root lengths scaled by 1e6 loaded, and the size
+        // estimate of a 2,000-record plan took 264 s and 9.6 GB formatting its lines.
+        (
+            "length-knots",
+            Box::new(|m| {
+                let q = &mut m["lengths"]["per_type"][0]["root"]["own_input"];
+                for k in q["knots"].as_array_mut().unwrap() {
+                    *k = serde_json::json!(k.as_f64().unwrap() * 1e6);
+                }
+            }),
+            "root.own_input",
+        ),
+        (
+            "length-tail",
+            Box::new(|m| {
+                m["lengths"]["per_type"][0]["followup"]["output"]["tail_scale"] =
+                    serde_json::json!(1e12)
+            }),
+            "followup.output",
+        ),
+        // Every prefix 4M blocks: each alone is within the 6.25M blocks of 1e8 tokens of
+        // 16, but a prefix extending another is not.
+        (
+            "prefix-chain",
+            Box::new(|m| {
+                for node in m["blocks"]["prefixes"].as_array_mut().unwrap() {
+                    node["blocks"] = serde_json::json!(4_000_000);
+                }
+            }),
+            "chain of prefixes",
+        ),
+        (
+            "template",
+            Box::new(|m| {
+                m["blocks"]["ephemeral"][0]["templates"][0]["blocks"] =
+                    serde_json::json!(4_000_000_000u32)
+            }),
+            "templates[0].blocks",
+        ),
     ];
     for (name, edit, says) in cases {
         let dir = TestDir::new();

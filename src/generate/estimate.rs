@@ -22,8 +22,15 @@ pub struct EstimateLimits {
     /// are heavy-tailed: a few hundred sampled lines left a ten-minute Mooncake run's
     /// mean 13 % off once its random stream changed)...
     pub sample_first: u64,
-    /// ...and after them one record in `sample_every`.
+    /// ...and after them one record in `sample_every`...
     pub sample_every: u64,
+    /// ...until the sampled lines add up to this many bytes: the mean line size is then
+    /// taken from those. Lines of 1e8 tokens (the most a line may carry) are tens of MB
+    /// of block ids each; without the cap a 2,000-record estimate of such a model formats
+    /// all of them, minutes of work before a byte is written. Real lines are a few KB:
+    /// the ~10,000 lines a default estimate of the Mooncake model samples are ~76 MB (it
+    /// has 7.6 KB lines), so the cap sits above that and does not bind on real models.
+    pub sample_bytes: u64,
     /// A window holding more than this many times the mean of the first span's windows
     /// stops the planning as a runaway.
     pub runaway_factor: f64,
@@ -38,6 +45,7 @@ impl Default for EstimateLimits {
             budget: 100_000,
             sample_first: 4_096,
             sample_every: 16,
+            sample_bytes: 256 << 20,
             runaway_factor: 20.0,
             growth_factor: 2.0,
         }
@@ -88,6 +96,8 @@ pub struct Planning {
     pub blocks_at_half: (u64, u64),
     /// Mean bytes of a formatted line among the sampled records (0 with no records).
     pub line_bytes: f64,
+    /// Lines formatted to measure it.
+    pub sampled_lines: u64,
 }
 
 /// Plan `options`'s run in windows of `window` model seconds, up to `limits`.
@@ -132,10 +142,10 @@ pub fn plan_windows(
             counts.roots += 1;
             roots += 1;
         }
-        if requests <= limits.sample_first
+        let sampled = requests <= limits.sample_first
             || requests % limits.sample_every.max(1) == 1
-            || limits.sample_every <= 1
-        {
+            || limits.sample_every <= 1;
+        if sampled && (lines == 0 || line_total < limits.sample_bytes) {
             buf.clear();
             formatter.format(&p.to_request(types), &mut buf)?;
             line_total += buf.len() as u64;
@@ -175,6 +185,7 @@ pub fn plan_windows(
         } else {
             line_total as f64 / lines as f64
         },
+        sampled_lines: lines,
     })
 }
 
@@ -478,5 +489,39 @@ mod tests {
         let e = estimate(&model, &options, &bailian(&model), &limits).unwrap();
         assert!(e.runaway, "{e:?}");
         assert!(e.requests.is_infinite());
+    }
+
+    /// Every root as long as a line may be (1e8 tokens, 6.25M block ids): the estimate
+    /// stops formatting once the sample holds the byte cap, and still reports the lines'
+    /// size.
+    #[test]
+    fn the_line_sample_stops_at_its_byte_cap() {
+        let mut model = shipped("qwen-trace-a");
+        let max = crate::trace::MAX_TOKENS as f64;
+        for t in &mut model.lengths.per_type {
+            t.root.own_input = crate::model::quantile::Quantile::constant(max);
+            for r in t.root_by_prefix.iter_mut().flatten() {
+                r.own_input = crate::model::quantile::Quantile::constant(max);
+            }
+        }
+        // No warm-up: its requests mint ids too, unseen by the budget.
+        model.warm_up = 0.0;
+        model.validate().unwrap();
+        // 2^32 ids last some 680 such requests; 300 would all be formatted uncapped.
+        let limits = EstimateLimits {
+            budget: 300,
+            sample_bytes: 16 << 20,
+            ..EstimateLimits::default()
+        };
+        let options = GenerateOptions {
+            duration: Some(600.0),
+            ..GenerateOptions::default()
+        };
+        let plan = plan_windows(&model, &options, 60.0, &bailian(&model), &limits).unwrap();
+        assert!(plan.line_bytes > 1e7, "{}", plan.line_bytes);
+        // The lines before the last one sampled hold less than the cap.
+        let before_last = (plan.sampled_lines - 1) as f64 * plan.line_bytes;
+        assert!(before_last < 2.0 * limits.sample_bytes as f64, "{plan:?}");
+        assert!(plan.sampled_lines < 10, "{}", plan.sampled_lines);
     }
 }

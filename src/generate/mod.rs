@@ -429,7 +429,10 @@ impl<'m> Planner<'m> {
                     .root_for(kind)
                     .sample(&mut self.rng);
                 let shared = shared_blocks as u64 * u64::from(model.block_size);
-                (ty, prefix, (shared + draw.own_input).max(1), draw.output)
+                // A long shared prefix plus a long own input may pass the limit a trace
+                // line may carry; the ids then stop at the cap like the count.
+                let input = (shared + draw.own_input).clamp(1, crate::trace::MAX_TOKENS);
+                (ty, prefix, input, draw.output)
             }
         };
         let tail = model.blocks.tails.root_prob[ty];

@@ -221,6 +221,15 @@ impl IntDist {
         {
             return Err(ModelError::invalid(what, "x must be whole numbers >= -1"));
         }
+        // The importer refuses token counts above the limit; a hand-edited model must
+        // not bring them back (each draw becomes a line of that many tokens' ids).
+        let max = crate::trace::MAX_TOKENS as f64;
+        if self.x[self.x.len() - 1] > max {
+            return Err(ModelError::invalid(
+                what,
+                format!("x must be at most {max} tokens"),
+            ));
+        }
         if self.x.windows(2).any(|w| w[1] <= w[0]) {
             return Err(ModelError::invalid(what, "x must be strictly increasing"));
         }

@@ -16,6 +16,7 @@ use super::copula::GaussianCopula;
 use super::grid_copula::GridCopula;
 use super::quantile::Quantile;
 use crate::fit::prepared::{FitRequest, Prepared};
+use crate::trace::MAX_TOKENS;
 
 /// Fewer samples than this for a type and the pooled fit of all types is used instead.
 pub const MIN_SAMPLES: usize = 50;
@@ -98,6 +99,16 @@ pub struct RootDraw {
     pub output: u64,
 }
 
+/// A drawn length as a token count in `[lo, MAX_TOKENS]`. Validation bounds the knots,
+/// but not what the exponential tail reaches at `u` near 1, nor what a chain of
+/// follow-ups accumulates by carrying each parent's context: without the cap a long chain
+/// grows lines of block ids without bound. Real lengths are far below the cap, so fitted
+/// and calibrated models draw exactly what they did before it.
+fn tokens(x: f64, lo: f64) -> u64 {
+    // `as` saturates (NaN to 0), so the cap holds for any float.
+    (x.round().max(lo) as u64).min(MAX_TOKENS)
+}
+
 impl RootLengths {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> RootDraw {
         let (u1, u2) = match &self.grid {
@@ -105,8 +116,8 @@ impl RootLengths {
             _ => self.dependence.sample(rng),
         };
         RootDraw {
-            own_input: self.own_input.at(u1).round().max(0.0) as u64,
-            output: self.output.at(u2).round().max(0.0) as u64,
+            own_input: tokens(self.own_input.at(u1), 0.0),
+            output: tokens(self.output.at(u2), 0.0),
         }
     }
 }
@@ -120,14 +131,11 @@ impl FollowupLengths {
         kept_tokens: u64,
     ) -> Option<(u64, u64)> {
         let own = self.truncated_own.as_ref()?;
-        let input = (kept_tokens as f64 + own.at(rng.random()).max(0.0))
-            .round()
-            .max(1.0);
-        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
-        Some((
-            input as u64,
-            self.output.at(u_output).round().max(0.0) as u64,
-        ))
+        let input = tokens(kept_tokens as f64 + own.at(rng.random()).max(0.0), 1.0);
+        let u_output = self
+            .dependence
+            .conditional(rng, self.input.cdf(input as f64));
+        Some((input, tokens(self.output.at(u_output), 0.0)))
     }
 
     /// (input, output) of a child of a parent with these lengths.
@@ -138,12 +146,11 @@ impl FollowupLengths {
         parent_output: u64,
     ) -> (u64, u64) {
         let carried = parent_input as f64 + self.carried_output * parent_output as f64;
-        let input = (carried + self.new_tokens.at(rng.random()))
-            .round()
-            .max(1.0);
-        let u_output = self.dependence.conditional(rng, self.input.cdf(input));
-        let output = self.output.at(u_output).round().max(0.0);
-        (input as u64, output as u64)
+        let input = tokens(carried + self.new_tokens.at(rng.random()), 1.0);
+        let u_output = self
+            .dependence
+            .conditional(rng, self.input.cdf(input as f64));
+        (input, tokens(self.output.at(u_output), 0.0))
     }
 }
 
@@ -193,8 +200,8 @@ impl LengthModel {
         }
         for (i, t) in self.per_type.iter().enumerate() {
             let at = |part: &str| format!("lengths.per_type[{i}].{part}");
-            t.root.own_input.validate(&at("root.own_input"))?;
-            t.root.output.validate(&at("root.output"))?;
+            t.root.own_input.validate_tokens(&at("root.own_input"))?;
+            t.root.output.validate_tokens(&at("root.output"))?;
             t.root.dependence.validate(&at("root.dependence"))?;
             if let Some(g) = &t.root.grid {
                 g.validate(&at("root.grid"))?;
@@ -209,20 +216,22 @@ impl LengthModel {
                 if let Some(r) = r {
                     let at =
                         |part: &str| format!("lengths.per_type[{i}].root_by_prefix[{k}].{part}");
-                    r.own_input.validate(&at("own_input"))?;
-                    r.output.validate(&at("output"))?;
+                    r.own_input.validate_tokens(&at("own_input"))?;
+                    r.output.validate_tokens(&at("output"))?;
                     r.dependence.validate(&at("dependence"))?;
                     if let Some(g) = &r.grid {
                         g.validate(&at("grid"))?;
                     }
                 }
             }
-            t.followup.new_tokens.validate(&at("followup.new_tokens"))?;
-            t.followup.input.validate(&at("followup.input"))?;
+            t.followup
+                .new_tokens
+                .validate_tokens(&at("followup.new_tokens"))?;
+            t.followup.input.validate_tokens(&at("followup.input"))?;
             if let Some(q) = &t.followup.truncated_own {
-                q.validate(&at("followup.truncated_own"))?;
+                q.validate_tokens(&at("followup.truncated_own"))?;
             }
-            t.followup.output.validate(&at("followup.output"))?;
+            t.followup.output.validate_tokens(&at("followup.output"))?;
             t.followup.dependence.validate(&at("followup.dependence"))?;
             let c = t.followup.carried_output;
             if !(0.0..=1.0).contains(&c) {

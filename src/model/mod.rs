@@ -237,8 +237,11 @@ impl Model {
     /// Check every parameter, so a bad file fails here with a clear message instead of
     /// panicking later inside the generator.
     pub fn validate(&self) -> Result<(), ModelError> {
-        if self.block_size == 0 {
-            return Err(ModelError::invalid("block_size", "must be > 0"));
+        if self.block_size == 0 || u64::from(self.block_size) > crate::trace::MAX_TOKENS {
+            return Err(ModelError::invalid(
+                "block_size",
+                format!("must lie in [1, {}] tokens", crate::trace::MAX_TOKENS),
+            ));
         }
         if let Some(q) = self.time_quantum
             && !(q.is_finite() && q > 0.0)
@@ -265,7 +268,8 @@ impl Model {
         self.arrivals.validate()?;
         self.sessions.validate(n)?;
         self.lengths.validate(n)?;
-        self.blocks.validate(n)?;
+        let max_blocks = crate::trace::MAX_TOKENS / u64::from(self.block_size);
+        self.blocks.validate(n, max_blocks)?;
         if let Some(clients) = &self.clients {
             clients.validate(n)?;
         }

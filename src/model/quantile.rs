@@ -192,6 +192,24 @@ impl Quantile {
         Ok(())
     }
 
+    /// [`validate`](Self::validate) for a distribution of token counts: no knot, nor the
+    /// tail's scale, beyond the [`MAX_TOKENS`](crate::trace::MAX_TOKENS) a trace line may
+    /// carry. Knots may be negative (new tokens of a follow-up whose client trimmed its
+    /// history), but not by more than that either. Without this bound a model with knots
+    /// scaled by 1e6 loaded and made every line of a run gigabytes of block ids.
+    pub fn validate_tokens(&self, what: &str) -> Result<(), ModelError> {
+        self.validate(what)?;
+        let max = crate::trace::MAX_TOKENS as f64;
+        let (lo, hi) = (self.knots[0], self.knots[self.knots.len() - 1]);
+        if lo < -max || hi > max || self.tail_scale > max {
+            return Err(ModelError::invalid(
+                what,
+                format!("knots and tail_scale must lie within +-{max} tokens"),
+            ));
+        }
+        Ok(())
+    }
+
     /// [`validate`](Self::validate) for a distribution of durations in seconds: no knot
     /// below 0 (a negative think time puts a child before its parent) and none, nor the
     /// tail's scale, above the 62 days a trace may span.

@@ -177,7 +177,14 @@ impl BlockModel {
         }
     }
 
-    pub fn validate(&self, n_types: usize) -> Result<(), ModelError> {
+    /// Check every parameter; `max_blocks` is the longest prefix a request may start
+    /// with (the blocks of [`MAX_TOKENS`](crate::trace::MAX_TOKENS) tokens): a chain of
+    /// persistent prefixes or an ephemeral template longer than that would make every
+    /// root that picks it a line of more block ids than any trace line may hold.
+    pub fn validate(&self, n_types: usize, max_blocks: u64) -> Result<(), ModelError> {
+        // Blocks from each node's root down to it; a parent comes before its children
+        // (checked below before its entry is read), so one pass sums every chain.
+        let mut depth: Vec<u64> = Vec::with_capacity(self.prefixes.len());
         for (i, node) in self.prefixes.iter().enumerate() {
             if node.parent.is_some_and(|p| p >= i) {
                 return Err(ModelError::invalid(
@@ -191,6 +198,16 @@ impl BlockModel {
                     "must be >= 1",
                 ));
             }
+            let chain = node.parent.map_or(0, |p| depth[p]) + u64::from(node.blocks);
+            if chain > max_blocks {
+                return Err(ModelError::invalid(
+                    &format!("blocks.prefixes[{i}]"),
+                    format!(
+                        "its chain of prefixes holds {chain} blocks, more than the {max_blocks} of the longest allowed input"
+                    ),
+                ));
+            }
+            depth.push(chain);
         }
         if self.root_choice.len() != n_types {
             return Err(ModelError::invalid(
@@ -236,6 +253,12 @@ impl BlockModel {
                     return Err(ModelError::invalid(
                         &at(&format!("templates[{k}]")),
                         "blocks >= 1, reuse lags >= 0 and shares in (0, 1]",
+                    ));
+                }
+                if u64::from(t.blocks) > max_blocks {
+                    return Err(ModelError::invalid(
+                        &at(&format!("templates[{k}].blocks")),
+                        format!("must be at most {max_blocks} (the longest allowed input)"),
                     ));
                 }
             }
