@@ -1,0 +1,61 @@
+//! How far apart two windows of the same process are: the input and output KS between
+//! the same window of hard-case traces built from different seeds (the process is the
+//! same, only its draw differs). A fitted model's 1x run cannot be judged more finely
+//! than this noise floor.
+//!
+//! `cargo run --release --example window_noise -- agentic-bailian 15 start`
+
+use tracesynth::metrics::distance::ks_distance;
+use tracesynth::validate::robustness::{Cut, window};
+use tracesynth::validate::scenarios::{SCENARIO_SECONDS, build, presets};
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let key = args.get(1).map_or("agentic-bailian", String::as_str);
+    let minutes: u32 = args.get(2).map_or(15, |m| m.parse().expect("minutes"));
+    let cut = match args.get(3).map_or("start", String::as_str) {
+        "middle" => Cut::Middle,
+        _ => Cut::Start,
+    };
+    let windows: Vec<_> = (11..19)
+        .map(|seed| {
+            let preset = presets(seed, SCENARIO_SECONDS)
+                .into_iter()
+                .find(|p| p.key == key)
+                .expect("a preset of that name");
+            window(&build(&preset.config), minutes, cut).expect("the window fits")
+        })
+        .collect();
+    let lengths = |i: usize, input: bool| -> Vec<f64> {
+        windows[i]
+            .requests
+            .iter()
+            .map(|r| {
+                if input {
+                    r.input_length as f64
+                } else {
+                    r.output_length as f64
+                }
+            })
+            .collect()
+    };
+    let (mut input, mut output) = (Vec::new(), Vec::new());
+    for i in 0..windows.len() {
+        for j in i + 1..windows.len() {
+            input.push(ks_distance(&lengths(i, true), &lengths(j, true)).unwrap_or(f64::NAN));
+            output.push(ks_distance(&lengths(i, false), &lengths(j, false)).unwrap_or(f64::NAN));
+        }
+    }
+    for (name, mut v) in [("input.ks", input), ("output.ks", output)] {
+        v.sort_by(f64::total_cmp);
+        let over = v.iter().filter(|&&x| x > 0.03).count();
+        println!(
+            "{key} {minutes}/{}: {name} between seeds 11-18 ({} pairs): p50 {:.4}, p90 {:.4}, \
+             over 0.03 in {over}",
+            cut.label(),
+            v.len(),
+            v[v.len() / 2],
+            v[v.len() * 9 / 10],
+        );
+    }
+}
