@@ -269,6 +269,85 @@ fn model_parameters_out_of_range_are_refused_naming_the_file_and_field() {
     }
 }
 
+/// The vendored ServeGen clients imported into `dir` as `servegen.json`, then every
+/// client's rates set to `rate` (and each window made a Gamma one of `shape`), written
+/// to `name`.
+fn servegen_model(dir: &TestDir, name: &str, rate: f64, shape: f64) {
+    let source = util::data("servegen/reason/deepseek-r1");
+    let source = source.to_str().unwrap();
+    dir.run(&["import-servegen", source, "-o", "servegen.json", "--quiet"])
+        .expect_code(0);
+    let mut model: serde_json::Value = serde_json::from_slice(&dir.read("servegen.json")).unwrap();
+    std::fs::remove_file(dir.path("servegen.json")).unwrap();
+    for c in model["clients"]["clients"].as_array_mut().unwrap() {
+        let n = c["rate"].as_array().unwrap().len();
+        c["rate"] = serde_json::json!(vec![rate; n]);
+        c["pattern"] = serde_json::json!("G".repeat(n));
+        c["shape"] = serde_json::json!(vec![shape; n]);
+        c["cv"] = serde_json::json!(vec![1.0 / shape.sqrt(); n]);
+    }
+    dir.write(name, serde_json::to_string(&model).unwrap());
+}
+
+/// Per-client rates at both ends of what a model may hold. A rate of 1e-300 per second
+/// puts each client's next arrival near 1e300 s: with a count bound and no duration the
+/// estimate indexed a window by that time and panicked. The largest rates with the
+/// burstiest gaps and the largest --rate-scale are refused by the size estimate at once.
+#[test]
+fn extreme_client_rates_end_quickly_with_a_result_or_a_clear_error() {
+    let dir = TestDir::new();
+    servegen_model(&dir, "tiny.json", 1e-300, 0.5);
+    for bound in [
+        ["--requests", "10"],
+        ["--sessions", "10"],
+        ["--duration", "1h"],
+    ] {
+        let run = dir.run(&[
+            "generate",
+            "-m",
+            "tiny.json",
+            "-o",
+            "out.jsonl",
+            bound[0],
+            bound[1],
+        ]);
+        run.expect_code(0);
+        assert!(
+            run.stderr.contains("wrote 0 requests"),
+            "{bound:?}: {}",
+            run.stderr
+        );
+        assert!(dir.read("out.jsonl").is_empty(), "{bound:?}");
+    }
+    let dir = TestDir::new();
+    servegen_model(&dir, "huge.json", 1e6, 1e-3);
+    let started = std::time::Instant::now();
+    let run = dir.run(&[
+        "generate",
+        "-m",
+        "huge.json",
+        "-o",
+        "out.jsonl",
+        "--duration",
+        "10m",
+        "--rate-scale",
+        "1000",
+    ]);
+    run.expect_code(2).expect_clean_failure();
+    // Refused for its size or for the chat ids it would need, both naming the count.
+    assert!(run.stderr.contains("G requests"), "{}", run.stderr);
+    assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+    assert_eq!(dir.files(), ["huge.json"]);
+    servegen_model(&dir, "over.json", 1.1e6, 0.5);
+    let run = dir.run(&["generate", "-m", "over.json", "-o", "out.jsonl"]);
+    run.expect_code(2).expect_clean_failure();
+    assert!(
+        run.stderr.contains("window 0: rate must lie in"),
+        "{}",
+        run.stderr
+    );
+}
+
 #[test]
 fn absurd_option_values_are_refused_before_any_output() {
     let dir = TestDir::new();

@@ -387,12 +387,16 @@ impl<'m> Planner<'m> {
                 };
                 clock.time_at_before(*op_time, search_until)
             }
+            // A client's next arrival can be any distance away: at a rate of 1e-300 per
+            // second it comes at 1e300 s, a time no output may carry (and one that
+            // overflowed the estimate's window index). Past the search limit the
+            // clients are done; the clock is not consumed further.
             Roots::Clients { clock, next } => match clock.next(&mut self.rng) {
-                Some((t, client)) => {
+                Some((t, client)) if t <= search_until => {
                     *next = client;
                     t
                 }
-                None => f64::INFINITY,
+                _ => f64::INFINITY,
             },
         };
     }
