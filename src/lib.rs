@@ -13,6 +13,8 @@ pub mod fit;
 pub mod generate;
 pub mod metrics;
 pub mod model;
+#[cfg(test)]
+pub(crate) mod proptest_seed;
 pub mod reference;
 pub mod servegen;
 pub mod trace;

@@ -1,6 +1,8 @@
 //! Property tests: whatever bytes a trace file holds, `TraceReader` yields one Ok record
 //! or one error per line, never panics, and ends; `check` over it does not panic either.
 
+mod util;
+
 use std::io::Write;
 use std::sync::OnceLock;
 
@@ -177,6 +179,9 @@ fn read_all(bytes: &[u8], lines: usize, format: Option<Format>) -> Result<(), Te
 }
 
 proptest! {
+    // proptest's default count of cases, from a fixed seed.
+    #![proptest_config(util::proptest_seed::config(256))]
+
     #[test]
     fn random_bytes_never_panic(
         bytes in prop::collection::vec(any::<u8>(), 0..2048),

@@ -112,6 +112,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(crate::proptest_seed::config(256))]
+
         /// The slab list must agree with a naive recency list on every touch sequence.
         #[test]
         fn matches_a_naive_model(cap in 0usize..6, touches in prop::collection::vec(0u32..8, 0..200)) {

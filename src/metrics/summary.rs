@@ -178,6 +178,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_seed::config(256))]
+
         /// Selection must give exactly what sorting gives, ties and repeats included.
         #[test]
         fn selection_matches_sorting(v in proptest::collection::vec(-50i32..50, 1..60)) {

@@ -196,6 +196,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(crate::proptest_seed::config(256))]
+
         #[test]
         fn prints_runs_of_ids_like_python(
             runs in proptest::collection::vec((0u64..=u64::MAX, 0usize..40), 0..12),

@@ -5,6 +5,10 @@
 #![allow(dead_code)]
 
 use std::io::Write;
+
+/// The property tests' configuration (a fixed seed), shared with the unit tests.
+#[path = "../../src/proptest_seed.rs"]
+pub mod proptest_seed;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
