@@ -171,10 +171,20 @@ impl Prepared {
 /// without the length test the latest of them became the parent of the next and the
 /// chain of unrelated users grew by a turn each (inferred turn 81 on a trace whose
 /// sessions stop at 6). When the latest holder of the prefix is not shorter, an earlier
-/// one may be. An exact repeat (the same ids) is a retry and takes no length test: the
-/// real Mooncake trace's 118 repeats are long private contexts (up to 69 blocks) sent
-/// again, which the generator makes as retries; read as roots where the content is
-/// shared, its x0.25 users case lost 0.02-0.04 of ideal hit ratio on seeds 1-3.
+/// one may be.
+///
+/// A request continued already gets another continuation (a fork: parallel tool calls,
+/// a regenerated answer) only when no request with other ids ends at the shared prefix
+/// or one partial block after it, over the whole trace: a conversation's context is held
+/// so by the one request that ends there, a popular document by every user who sends it
+/// with a short text of their own. Without this, the first user of a document was the
+/// parent of every later one that was longer.
+///
+/// An exact repeat (the same ids) is a retry and takes no length test: the real Mooncake
+/// trace's 118 repeats are long private contexts (up to 69 blocks) sent again, which the
+/// generator makes as retries; read as roots where the content is shared, its x0.25
+/// users case's ideal hit ratio distance went from 0.016, 0.010, 0.009 to 0.040, 0.020,
+/// 0.047 on seeds 1-3.
 ///
 /// Failing that, a request that shares a long prefix (at least `MIN_KEPT_BLOCKS`, and at
 /// least half of the earlier request's context) with exactly one earlier session carries
@@ -200,6 +210,9 @@ fn infer_parents(requests: &mut [FitRequest]) {
     let mut seen: FxHashMap<u64, (usize, usize, bool, bool)> = FxHashMap::default();
     // The root each request's session began with, as inferred so far.
     let mut session: Vec<usize> = Vec::with_capacity(requests.len());
+    // Whether a request already has a continuation (repeats do not count).
+    let mut continued: Vec<bool> = vec![false; requests.len()];
+    let several_holders = several_holders(requests);
     let mut prefix_hashes: Vec<u64> = Vec::new();
     for i in 0..requests.len() {
         prefix_hashes.clear();
@@ -214,14 +227,21 @@ fn infer_parents(requests: &mut [FitRequest]) {
             .rev()
             .find_map(|k| holders.get(&prefix_hashes[k - 1]).map(|js| (k, js)))
             .filter(|(k, _)| !shared_widely(&prefix_hashes[k - 1]))
-            .and_then(|(_, js)| {
+            .and_then(|(k, js)| {
                 js.iter().rev().copied().find(|&j| {
                     let (r, q) = (&requests[i], &requests[j]);
                     // An exact repeat (a retry) takes no length test.
-                    r.ids == q.ids || r.input > q.input
+                    r.ids == q.ids
+                        || (r.input > q.input
+                            && (!continued[j] || !several_holders.contains(&prefix_hashes[k - 1])))
                 })
             });
         requests[i].parent = parent;
+        if let Some(j) = parent
+            && requests[i].ids != requests[j].ids
+        {
+            continued[j] = true;
+        }
         if parent.is_none() {
             let deepest = (1..=n).rev().find_map(|k| {
                 seen.get(&prefix_hashes[k - 1])
@@ -252,6 +272,35 @@ fn infer_parents(requests: &mut [FitRequest]) {
             }
         }
     }
+}
+
+/// Prefixes (as hashes) that two requests with different ids end at or one partial block
+/// after, over the whole trace: a prompt or document that users send with texts of their
+/// own. A conversation's context is held so by the one request that ends there (and its
+/// retries), however many branches continue it.
+fn several_holders(requests: &[FitRequest]) -> rustc_hash::FxHashSet<u64> {
+    let mut first: FxHashMap<u64, u64> = FxHashMap::default();
+    let mut several = rustc_hash::FxHashSet::default();
+    for r in requests {
+        let (mut before_last, mut h) = (None, PREFIX_SEED);
+        for (k, &id) in r.ids.iter().enumerate() {
+            if k + 1 == r.ids.len() {
+                before_last = Some(h);
+            }
+            h = mix(h, id);
+        }
+        let n = r.ids.len();
+        let held = [
+            (n >= 2).then_some(before_last).flatten(),
+            (n >= 1).then_some(h),
+        ];
+        for p in held.into_iter().flatten() {
+            if *first.entry(p).or_insert(h) != h {
+                several.insert(p);
+            }
+        }
+    }
+    several
 }
 
 /// How many of a prefix's latest holders a continuation may choose from.
@@ -343,6 +392,42 @@ mod tests {
                 req(3.0, 2400, vec![0, 1, 2, 4, 6]),
             ]),
             vec![None, Some(0), Some(1), None]
+        );
+    }
+
+    #[test]
+    fn a_request_continues_once_unless_its_context_is_its_own() {
+        let parents = |requests: Vec<Request>| -> Vec<Option<usize>> {
+            let trace = Trace {
+                format: Format::Mooncake,
+                block_size: Some(512),
+                requests,
+            };
+            let p = Prepared::new(trace, 1);
+            p.requests.iter().map(|r| r.parent).collect()
+        };
+        // A fork: two follow-ups of one conversation, whose context (blocks 0-3) only
+        // request 0 ends at.
+        assert_eq!(
+            parents(vec![
+                req(0.0, 2400, vec![0, 10, 11, 12, 13]),
+                req(1.0, 3000, vec![0, 10, 11, 12, 20, 21]),
+                req(2.0, 3100, vec![0, 10, 11, 12, 30, 31]),
+            ]),
+            vec![None, Some(0), Some(0)]
+        );
+        // A document (blocks 0-2) that users send with a short text of their own: user
+        // A, a request that continues A's, then user C, whose text also sits in a last
+        // partial block after the document. C is longer than A, but A has its next
+        // turn and two different requests end one block after the document: C is
+        // another user.
+        assert_eq!(
+            parents(vec![
+                req(0.0, 1900, vec![0, 1, 2, 3]),
+                req(1.0, 2500, vec![0, 1, 2, 4, 5]),
+                req(2.0, 1950, vec![0, 1, 2, 6]),
+            ]),
+            vec![None, Some(0), None]
         );
     }
 
