@@ -361,17 +361,19 @@ mod tests {
         assert_eq!(p.lineage, Lineage::InferredFromBlocks);
     }
 
+    /// The inferred parent of each request of a Mooncake trace (512-token blocks).
+    fn parents(requests: Vec<Request>) -> Vec<Option<usize>> {
+        let trace = Trace {
+            format: Format::Mooncake,
+            block_size: Some(512),
+            requests,
+        };
+        let p = Prepared::new(trace, 1);
+        p.requests.iter().map(|r| r.parent).collect()
+    }
+
     #[test]
     fn a_continuation_is_longer_than_its_parent() {
-        let parents = |requests: Vec<Request>| -> Vec<Option<usize>> {
-            let trace = Trace {
-                format: Format::Mooncake,
-                block_size: Some(512),
-                requests,
-            };
-            let p = Prepared::new(trace, 1);
-            p.requests.iter().map(|r| r.parent).collect()
-        };
         // Two users of one document (blocks 0-2) with texts of their own in the last,
         // partial block: the second is shorter than the first, so not its next turn.
         assert_eq!(
@@ -397,15 +399,6 @@ mod tests {
 
     #[test]
     fn a_request_continues_once_unless_its_context_is_its_own() {
-        let parents = |requests: Vec<Request>| -> Vec<Option<usize>> {
-            let trace = Trace {
-                format: Format::Mooncake,
-                block_size: Some(512),
-                requests,
-            };
-            let p = Prepared::new(trace, 1);
-            p.requests.iter().map(|r| r.parent).collect()
-        };
         // A fork: two follow-ups of one conversation, whose context (blocks 0-3) only
         // request 0 ends at.
         assert_eq!(
