@@ -481,6 +481,90 @@ fn models_are_read_gzipped_from_stdin_and_with_a_bom() {
     assert_eq!(run.stdout, plain.stdout, "stdin");
 }
 
+/// README: every input is read as traces are. Target and tolerance files and rate-profile
+/// CSVs were read with a plain file read: gzipped they failed as invalid UTF-8, `-` as a
+/// missing file, and a byte order mark spoilt their first key.
+#[test]
+fn target_tolerance_and_rate_profile_files_are_read_like_traces() {
+    let dir = TestDir::new();
+    let variants = |name: &str, text: &[u8]| {
+        let (stem, ext) = name.split_once('.').unwrap();
+        dir.write(name, text);
+        dir.write(&format!("{name}.gz"), util::gzip(text));
+        dir.write(&format!("{stem}-z.{ext}"), util::zstd(text));
+        let mut bom = b"\xef\xbb\xbf".to_vec();
+        bom.extend(text);
+        dir.write(&format!("{stem}-bom.{ext}"), bom);
+        [
+            name.to_string(),
+            format!("{name}.gz"),
+            format!("{stem}-z.{ext}"),
+            format!("{stem}-bom.{ext}"),
+        ]
+    };
+    let targets = std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("validation/targets/qwen-trace-a.toml"),
+    )
+    .unwrap();
+    let names = variants("targets.toml", &targets);
+    let plain =
+        tracesynth::calibrate::targets::Targets::load(dir.path(&names[0]).to_str().unwrap())
+            .unwrap();
+    for name in &names[1..] {
+        let t = tracesynth::calibrate::targets::Targets::load(dir.path(name).to_str().unwrap());
+        assert_eq!(t.as_ref().ok(), Some(&plain), "{name}: {t:?}");
+    }
+
+    for seed in ["1", "2"] {
+        dir.run(&[
+            "generate",
+            "--requests",
+            "300",
+            "--seed",
+            seed,
+            "-o",
+            &format!("s{seed}.jsonl"),
+        ])
+        .expect_code(0);
+    }
+    let names = variants("tol.json", br#"{"input.ks": 0.5, "output.ks": 0}"#);
+    let compare = |tol: &str| {
+        let run = dir.run(&["compare", "s1.jsonl", "s2.jsonl", "--tolerances", tol]);
+        (run.code, run.stdout())
+    };
+    let plain = compare(&names[0]);
+    // output.ks of two seeds is above 0: the file was read when the row fails.
+    assert_eq!(plain.0, Some(1), "{}", plain.1);
+    for name in &names[1..] {
+        assert_eq!(compare(name), plain, "{name}");
+    }
+    let run = dir.run_with_stdin(
+        &["compare", "s1.jsonl", "s2.jsonl", "--tolerances", "-"],
+        br#"{"input.ks": 0.5, "output.ks": 0}"#,
+    );
+    assert_eq!((run.code, run.stdout()), plain, "stdin");
+
+    let names = variants("steps.csv", b"start_seconds,multiplier\n0,1\n30,4\n");
+    let generate = |steps: &str| {
+        let run = dir.run(&[
+            "generate",
+            "--duration",
+            "1m",
+            "--rate-profile",
+            steps,
+            "-o",
+            "-",
+        ]);
+        run.expect_code(0);
+        run.stdout
+    };
+    let plain = generate(&names[0]);
+    for name in &names[1..] {
+        assert!(generate(name) == plain, "{name}");
+    }
+}
+
 // Group 4: no silent wrong answers.
 
 fn parts(dir: &TestDir, args: &[&str], n: u64, prefix: &str) -> Vec<String> {

@@ -232,7 +232,7 @@ impl Checker<'_> {
 
 impl Targets {
     pub fn load(path: &str) -> Result<Targets, TargetsError> {
-        let text = std::fs::read_to_string(path).map_err(|source| TargetsError::Io {
+        let text = crate::trace::input::read_text(path).map_err(|source| TargetsError::Io {
             path: path.to_string(),
             source,
         })?;

@@ -441,7 +441,7 @@ pub(crate) fn parse_positive(text: &str) -> Result<f64, String> {
 
 /// `start_seconds,multiplier` rows (a header line is allowed), sorted by start.
 fn read_steps(path: &str) -> anyhow::Result<Vec<(f64, f64)>> {
-    let text = std::fs::read_to_string(path).with_context(|| {
+    let text = tracesynth::trace::read_text(path).with_context(|| {
         format!("--rate-profile: `{path}` is neither repeat, flat nor a readable CSV file")
     })?;
     let mut steps = Vec::new();

@@ -328,9 +328,11 @@ impl<'de> serde::Deserialize<'de> for Entries {
 
 impl Tolerances {
     pub fn load(path: &Path) -> Result<Tolerances, ToleranceError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ToleranceError::Io {
-            path: path.display().to_string(),
-            source,
+        let text = crate::trace::input::read_text(&path.to_string_lossy()).map_err(|source| {
+            ToleranceError::Io {
+                path: path.display().to_string(),
+                source,
+            }
         })?;
         Tolerances::from_json(&text).map_err(|e| ToleranceError::File {
             path: path.display().to_string(),

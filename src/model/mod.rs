@@ -206,22 +206,13 @@ impl Model {
     /// Read a model file: `-` for stdin, gzip or zstd decompressed as traces are, a UTF-8
     /// byte order mark skipped.
     pub fn load(path: &Path) -> Result<Model, ModelError> {
-        use std::io::Read;
         let origin = path.display().to_string();
         let name = path.to_string_lossy();
-        let io = |source: std::io::Error| ModelError::Io {
+        let text = crate::trace::input::read_text(&name).map_err(|source| ModelError::Io {
             path: origin.clone(),
             source,
-        };
-        let mut input = crate::trace::input::open_input(&name).map_err(|e| match e {
-            crate::error::TraceError::Io { source, .. } => io(source),
-            crate::error::TraceError::Format { message, .. } => io(std::io::Error::other(message)),
-            other => io(std::io::Error::other(other.to_string())),
         })?;
-        let mut text = String::new();
-        input.read_to_string(&mut text).map_err(io)?;
-        let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
-        Model::from_json(text, if name == "-" { "stdin" } else { &origin })
+        Model::from_json(&text, if name == "-" { "stdin" } else { &origin })
     }
 
     /// The built-in default model.

@@ -43,6 +43,23 @@ pub fn open_input(path: &str) -> Result<Box<dyn BufRead + Send>, TraceError> {
     }
 }
 
+/// The whole of a small text input (a model, a target or tolerance file, a rate
+/// profile) read as traces are: a path or `-`, gzip or zstd decompressed, a UTF-8 byte
+/// order mark skipped. Errors do not name the path; the caller does.
+pub fn read_text(path: &str) -> io::Result<String> {
+    let mut input = open_input(path).map_err(|e| match e {
+        TraceError::Io { source, .. } => source,
+        TraceError::Format { message, .. } => io::Error::other(message),
+        other => io::Error::other(other.to_string()),
+    })?;
+    let mut text = String::new();
+    input.read_to_string(&mut text)?;
+    Ok(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
+}
+
 /// Says which layer failed: flate2's bare "unexpected end of file" or "invalid gzip
 /// header" reads as if the trace itself were cut short.
 struct GzipErrors<R>(R);

@@ -15,7 +15,7 @@ pub mod reblock;
 mod writer;
 
 pub use detect::Format;
-pub use input::open_input;
+pub use input::{open_input, read_text};
 pub use reader::{TraceReader, read_all, read_trace, read_trace_with};
 pub use writer::{
     LineFormatter, LineWriter, OutputFile, TraceWriter, remove_temp_files, temp_files, writer_for,
