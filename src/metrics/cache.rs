@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::blocks::BlockTable;
 use super::lru::Lru;
 use super::sessions::SessionIndex;
+use super::stack::StackDistances;
 use super::types::TypeIndex;
 use crate::trace::Trace;
 
@@ -176,26 +177,33 @@ pub fn lru_curve(blocks: &BlockTable) -> Vec<LruPoint> {
 }
 
 /// The hit-ratio curve at the given cache sizes (percentages of the distinct blocks),
-/// one thread per size: the passes are independent and each is a sequential walk of the
-/// whole trace.
+/// from one stack-distance pass ([`StackDistances`]), exact at every size.
 pub fn lru_curve_at(blocks: &BlockTable, percents: &[f64]) -> Vec<LruPoint> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = percents
-            .iter()
-            .map(|&percent| {
-                let capacity = (percent / 100.0 * blocks.unique() as f64).round() as usize;
-                scope.spawn(move || LruPoint {
-                    percent,
-                    capacity: capacity as u64,
-                    hit_ratio: lru_hit_ratio(blocks, capacity),
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().expect("an LRU pass panicked"))
-            .collect()
-    })
+    points(&StackDistances::compute(blocks), blocks.unique(), percents)
+}
+
+/// Cache sizes of the whole curve: log-spaced from 1 % to 100 % of the distinct blocks.
+pub const LRU_CURVE_POINTS: usize = 32;
+
+pub fn lru_curve_percents() -> Vec<f64> {
+    (0..LRU_CURVE_POINTS)
+        .map(|i| 10f64.powf(2.0 * i as f64 / (LRU_CURVE_POINTS - 1) as f64))
+        .collect()
+}
+
+/// The curve at `percents` of `unique` blocks, read off one pass.
+pub fn points(stack: &StackDistances, unique: usize, percents: &[f64]) -> Vec<LruPoint> {
+    percents
+        .iter()
+        .map(|&percent| {
+            let capacity = (percent / 100.0 * unique as f64).round() as usize;
+            LruPoint {
+                percent,
+                capacity: capacity as u64,
+                hit_ratio: stack.hit_ratio(capacity),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ pub mod distance;
 pub mod lru;
 pub mod samples;
 pub mod sessions;
+pub mod stack;
 pub mod stats;
 pub mod summary;
 pub mod types;

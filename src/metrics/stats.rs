@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::arrivals::ArrivalStats;
-use super::cache::{IdealPass, LRU_PERCENTS, LruPoint, lru_curve_at};
+use super::cache::{self, IdealPass, LRU_PERCENTS, LruPoint};
 use super::samples::{Prepared, Samples};
 use super::sessions::{SessionStats, ratio};
+use super::stack::StackDistances;
 use super::summary::{Summary, quantile, spearman};
 use crate::trace::{Format, Trace};
 
@@ -60,6 +61,10 @@ pub struct CacheStats {
     /// Finite LRU caches at [`AnalysisOptions::lru_percents`] of the distinct blocks
     /// (1/5/10/25/50 % by default).
     pub lru: Vec<LruPoint>,
+    /// The whole LRU curve: 32 log-spaced sizes from 1 % to 100 % of the distinct blocks
+    /// (exact at each, from the same stack-distance pass).
+    #[serde(default)]
+    pub lru_curve: Vec<LruPoint>,
     /// Of the ideal cache's hit blocks: share seen earlier in the same session, and share
     /// seen only in other sessions. `None` without sessions.
     pub same_session_hit_share: Option<f64>,
@@ -165,6 +170,7 @@ fn cache_stats(
     lru_percents: &[f64],
 ) -> CacheStats {
     let hits = ideal.total_hits();
+    let stack = StackDistances::compute(blocks);
     let split = |part: Option<u64>| {
         part.zip(ideal.same_session_hits.zip(ideal.cross_session_hits))
             .and_then(|(part, (same, cross))| ratio(part, same + cross))
@@ -173,7 +179,8 @@ fn cache_stats(
         total_blocks: ideal.total_blocks(),
         unique_blocks: blocks.unique() as u64,
         ideal_hit_ratio: ratio(hits, ideal.total_blocks()),
-        lru: lru_curve_at(blocks, lru_percents),
+        lru: cache::points(&stack, blocks.unique(), lru_percents),
+        lru_curve: cache::points(&stack, blocks.unique(), &cache::lru_curve_percents()),
         same_session_hit_share: split(ideal.same_session_hits),
         cross_session_hit_share: split(ideal.cross_session_hits),
         new_block_hit_share: ratio(
