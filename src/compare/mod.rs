@@ -35,8 +35,9 @@ use crate::metrics::classifier::Features;
 use crate::metrics::{Analysis, AnalysisOptions, TraceStats, analyze_with, window_counts};
 use crate::trace::{Format, Trace, read_trace};
 
-/// Cache sizes of the report's hit-ratio curve (percent of unique blocks). They include
-/// the table's [`crate::metrics::LRU_PERCENTS`], so one set of LRU passes serves both.
+/// Cache sizes (percent of unique blocks) of the LRU points a comparison's stats carry:
+/// the table's [`crate::metrics::LRU_PERCENTS`] and a few between. The report plots the
+/// finer `lru_curve` that every stats pass also has.
 pub const CURVE_PERCENTS: [f64; 11] = [
     1.0, 2.0, 5.0, 10.0, 15.0, 20.0, 25.0, 35.0, 50.0, 75.0, 100.0,
 ];

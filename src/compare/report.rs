@@ -115,19 +115,15 @@ pub fn charts(c: &Comparison) -> Result<Vec<(String, String)>, PlotError> {
         out.push(("turns".to_string(), plot::turns_chart(&real.turns, synth)?));
     }
     if let Some(real) = &c.real.stats.cache {
-        // The whole curve where both have it (stats of older versions have only the
-        // table's five sizes).
-        let curve = |c: &crate::metrics::stats::CacheStats| {
-            if c.lru_curve.is_empty() {
-                c.lru.clone()
-            } else {
-                c.lru_curve.clone()
-            }
-        };
-        let synth = c.synth.stats.cache.as_ref().map(curve).unwrap_or_default();
+        let synth = c
+            .synth
+            .stats
+            .cache
+            .as_ref()
+            .map_or(&[][..], |s| &s.lru_curve[..]);
         out.push((
             "lru_curve".to_string(),
-            plot::lru_chart(&curve(real), &synth)?,
+            plot::lru_chart(&real.lru_curve, synth)?,
         ));
     }
     Ok(out)

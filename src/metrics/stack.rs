@@ -12,8 +12,9 @@
 
 use super::blocks::BlockTable;
 
-/// Hits at every cache size: `hits_below[c]` leading blocks had a running maximum
-/// distance of `c` (a block never seen counts as a miss at every size).
+/// Hits at every cache size, as a histogram of each block's running maximum distance
+/// within its request (a block never seen, and every block after it, is a miss at every
+/// size).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StackDistances {
     /// `counts[d]`: blocks whose running maximum distance within their request is `d`.
