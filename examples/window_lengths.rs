@@ -80,10 +80,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let key = args.get(1).map_or("agentic-warm", String::as_str);
     let minutes: u32 = args.get(2).map_or(60, |m| m.parse().expect("minutes"));
-    let cut = match args.get(3).map_or("middle", String::as_str) {
-        "start" => Cut::Start,
-        _ => Cut::Middle,
-    };
+    let cut = args
+        .get(3)
+        .and_then(|c| Cut::from_label(c))
+        .unwrap_or(Cut::Middle);
     let seed: u64 = args.get(4).map_or(1, |s| s.parse().expect("seed"));
     let subject = if key == "mooncake" {
         tracesynth::validate::mooncake(std::path::Path::new("../shared/data")).expect("data")

@@ -10,10 +10,10 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let key = args.get(1).map_or("agentic-bailian", String::as_str);
     let minutes: u32 = args.get(2).map_or(15, |m| m.parse().expect("minutes"));
-    let cut = match args.get(3).map_or("start", String::as_str) {
-        "middle" => Cut::Middle,
-        _ => Cut::Start,
-    };
+    let cut = args
+        .get(3)
+        .and_then(|c| Cut::from_label(c))
+        .unwrap_or(Cut::Start);
     let rows: Vec<&str> = args
         .get(4)
         .map_or("input.ks,turns.tv,rate,lru.5pct,lru.10pct", String::as_str)

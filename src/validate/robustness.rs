@@ -74,6 +74,13 @@ impl Cut {
             Cut::Middle => "middle",
         }
     }
+
+    /// The cut a [`Cut::label`] names.
+    pub fn from_label(label: &str) -> Option<Cut> {
+        [Cut::Start, Cut::Middle]
+            .into_iter()
+            .find(|c| c.label() == label)
+    }
 }
 
 /// The hard cases as suite subjects.
