@@ -176,40 +176,54 @@ fn timestamps(recs: &[serde_json::Value]) -> Vec<f64> {
         .collect()
 }
 
-/// The Mooncake source's 3 s clock: stretched with time, and at four times the users
-/// four clocks (distinct ticks), not four times the requests on each of the source's.
+/// The Mooncake source's 3 s clock: stretched with time; at four times the users the same
+/// one clock (each tick holds about four times the requests, as the whole real trace's
+/// ticks do against a quarter of its sessions); four tenants on clocks of their own.
 #[test]
-fn the_source_clock_scales_with_time_and_multiplies_with_users() {
+fn the_source_clock_scales_with_time_and_is_shared_by_users_not_tenants() {
     let dir = TestDir::new();
+    let on_grid = |ts: &[f64], period: f64| {
+        ts.iter()
+            .all(|t| (t / period - (t / period).round()).abs() < 1e-6)
+    };
     let slow = timestamps(&generate(
         &dir,
         "slow.jsonl",
         &["--duration", "20m", "--time-scale", "2"],
     ));
-    assert!(
-        slow.iter()
-            .all(|t| (t / 6.0 - (t / 6.0).round()).abs() < 1e-6)
-    );
+    assert!(on_grid(&slow, 6.0));
     let one = timestamps(&generate(&dir, "one.jsonl", &["--duration", "20m"]));
-    let four = timestamps(&generate(
+    let users = timestamps(&generate(
         &dir,
-        "four.jsonl",
+        "users.jsonl",
         &["--duration", "20m", "--rate-scale", "4"],
     ));
-    assert!(
-        four.windows(2).all(|w| w[0] <= w[1]),
-        "timestamps out of order"
-    );
+    let tenants = timestamps(&generate(
+        &dir,
+        "tenants.jsonl",
+        &["--duration", "20m", "--tenants", "4"],
+    ));
+    for ts in [&users, &tenants] {
+        assert!(
+            ts.windows(2).all(|w| w[0] <= w[1]),
+            "timestamps out of order"
+        );
+    }
+    assert!(on_grid(&users, 3.0), "x4 users left the source's clock");
     let distinct = |ts: &[f64]| {
         let mut v: Vec<u64> = ts.iter().map(|t| (t * 1000.0).round() as u64).collect();
         v.dedup();
         v.len() as f64
     };
-    // Each tick holds about as many requests as one of the source's.
     let per_tick = |ts: &[f64]| ts.len() as f64 / distinct(ts);
-    let ratio = per_tick(&four) / per_tick(&one);
+    let users_ratio = per_tick(&users) / per_tick(&one);
     assert!(
-        ratio < 1.6,
-        "x4 piles {ratio:.2} times the requests on a tick"
+        users_ratio > 2.5,
+        "x4 users put only {users_ratio:.2} times the requests on a tick"
+    );
+    let tenants_ratio = per_tick(&tenants) / per_tick(&one);
+    assert!(
+        tenants_ratio < 1.6,
+        "four tenants pile {tenants_ratio:.2} times the requests on a tick"
     );
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 # Usage: shifted_copies.py TRACE.jsonl K SEED OUT.jsonl, then `tracesynth stats --json OUT.jsonl`
-# (arrivals.dispersion): the IDC that K times the users of a service on the same clock
-# would show, for judging `generate --rate-scale K` on a coarse-clock source.
+# (arrivals.dispersion): the IDC that K independent copies of a service, each on its own
+# clock phase, show, for judging `generate --tenants K` on a coarse-clock source. (K times
+# the users of one service share its one clock: `--rate-scale K` keeps it, as the whole
+# Mooncake trace's ticks hold four times those of a quarter of its sessions.)
 """IDC at 1 s of K randomly time-shifted copies of a Mooncake trace (wrapped into its span),
 as `tracesynth stats` measures it."""
 import json, random, subprocess, sys

@@ -658,26 +658,21 @@ impl Iterator for Generator<'_> {
     }
 }
 
-/// The clocks output timestamps are floored to: the source's grid, stretched with time
-/// (`--time-scale` plays the same trace slower or faster, ticks included), and for K > 1
-/// times the users, K clocks of that grid, the source's and K - 1 at random phases (drawn
-/// from the seed on a stream of their own), as K time-shifted copies of the source would
-/// show. A request goes to the latest tick of any clock, so timestamps stay in order. A
-/// single clock would pile K times the requests onto each tick, ties the real clock
-/// would not show; evenly spread phases would smooth the ticks more than random shifts do.
-#[derive(Debug, Clone, PartialEq)]
+/// The clock output timestamps are floored to: the source's grid (a logging clock, such as
+/// Mooncake's 3 s), stretched with time (`--time-scale` plays the same trace slower or
+/// faster, ticks included). `--rate-scale K` keeps the one clock: K times the users of the
+/// same service are logged by the same clock, so each tick holds K times the requests, as
+/// the full Mooncake trace does against a 25 % session sample of itself (the scale-up
+/// scenario of `validate`). Independent copies of a service (`--tenants`) are what get
+/// clocks of their own, at random phases.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub(crate) struct Grid {
     period: f64,
-    /// Phases within a period, sorted, the first 0.
-    ticks: Vec<f64>,
 }
 
 impl Grid {
     pub(crate) fn floor(&self, t: f64) -> f64 {
-        let cycles = (t / self.period).floor();
-        let within = t - cycles * self.period;
-        let i = self.ticks.partition_point(|&x| x <= within).max(1) - 1;
-        cycles * self.period + self.ticks[i]
+        (t / self.period).floor() * self.period
     }
 
     pub(crate) fn period(&self) -> f64 {
@@ -685,18 +680,10 @@ impl Grid {
     }
 }
 
-/// Most clocks drawn for a large `--rate-scale`; beyond this the ticks are dense anyway.
-const MAX_CLOCKS: usize = 4096;
-
 pub(crate) fn output_grid(quantum: Option<f64>, options: &GenerateOptions) -> Option<Grid> {
-    let period = quantum? * options.time_scale;
-    let clocks = (options.rate_scale.round() as usize).clamp(1, MAX_CLOCKS);
-    let mut rng = ChaCha8Rng::seed_from_u64(options.seed ^ 0x7469_6d65_6772_6964);
-    let mut ticks: Vec<f64> = std::iter::once(0.0)
-        .chain((1..clocks).map(|_| rng.random::<f64>() * period))
-        .collect();
-    ticks.sort_by(f64::total_cmp);
-    Some(Grid { period, ticks })
+    Some(Grid {
+        period: quantum? * options.time_scale,
+    })
 }
 
 /// The rate of roots over model time that `options` asks of `model`'s arrival model.
