@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Metrics at scale: wall time and peak memory of `check`, `stats --json`, `fit` and
+# `compare` on a large trace from the built-in default model (issue 13's targets:
+# stats within 3x the time of check and under 600 MB, compare of two such traces under
+# 1.2 GB). Self-contained: builds the release binary and generates the traces in a
+# temporary directory outside the repository.
+#
+#   bench/metrics_scale.sh                      # 1M requests
+#   REQUESTS=100000 bench/metrics_scale.sh      # a quicker run
+#
+# Environment: REQUESTS (default 1000000) requests per trace, SKIP_FIT=1 leaves out
+# `fit`, KEEP=1 keeps the temp dir. The two traces differ only in --seed (1 and 2).
+#
+# Times are wall-clock seconds from /usr/bin/time; CPU is user+sys. On a shared machine
+# compare the ratios of one run rather than figures across runs. "MB" is 2^20 bytes of
+# peak resident set size (GNU time's %M is in KiB).
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REQUESTS=${REQUESTS:-1000000}
+
+if [[ ! -x /usr/bin/time ]]; then
+    echo "bench/metrics_scale.sh needs GNU time (/usr/bin/time)" >&2
+    exit 2
+fi
+
+echo "building release..." >&2
+cargo build --release --quiet
+BIN=$PWD/target/release/tracesynth
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/tracesynth-metrics.XXXXXX")
+if [[ "${KEEP:-0}" != 1 ]]; then
+    trap 'rm -rf "$TMP"' EXIT
+else
+    echo "keeping $TMP" >&2
+fi
+
+echo "generating two traces of $REQUESTS requests (seeds 1 and 2)..." >&2
+"$BIN" --quiet generate --requests "$REQUESTS" --seed 1 -o "$TMP/a.jsonl"
+"$BIN" --quiet generate --requests "$REQUESTS" --seed 2 -o "$TMP/b.jsonl"
+BYTES=$(stat -c %s "$TMP/a.jsonl")
+
+ROWS=()
+declare -A WALL
+# measure NAME -- command...: runs the command under /usr/bin/time, appends a table row
+# and keeps its wall time in WALL[NAME].
+measure() {
+    local name=$1
+    shift 2
+    local tf="$TMP/time.txt"
+    /usr/bin/time -f "%e %U %S %M" -o "$tf" "$@" > "$TMP/stdout.txt" || {
+        local rc=$?
+        # compare exits 1 when a row fails its tolerance, check when it finds a
+        # violation: still completed runs.
+        [[ $rc == 1 && ( "$name" == compare* || "$name" == check* ) ]] \
+            || { echo "$name failed ($rc)" >&2; exit 1; }
+    }
+    local wall user sys rss cpu
+    read -r wall user sys rss < <(tail -n 1 "$tf")
+    cpu=$(awk -v u="$user" -v s="$sys" 'BEGIN { printf "%.2f", u + s }')
+    ROWS+=("| \`$name\` | $wall | $cpu | $((rss / 1024)) |")
+    echo "  $name: ${wall}s wall, ${cpu}s CPU, $((rss / 1024)) MB peak" >&2
+    WALL[$name]=$wall
+}
+
+measure "check" -- "$BIN" --quiet check "$TMP/a.jsonl"
+measure "stats --json" -- "$BIN" --quiet stats --json "$TMP/a.jsonl"
+if [[ "${SKIP_FIT:-0}" != 1 ]]; then
+    measure "fit" -- "$BIN" --quiet fit "$TMP/a.jsonl" -o "$TMP/model.json"
+fi
+measure "compare" -- "$BIN" --quiet compare "$TMP/a.jsonl" "$TMP/b.jsonl"
+
+echo
+echo "tracesynth $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) cores," \
+    "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
+echo "input: $REQUESTS requests per trace, $((BYTES / 1000000)) MB (default model, seeds 1 and 2)"
+echo
+echo "| command | wall s | CPU s | peak MB |"
+echo "|---|---:|---:|---:|"
+printf '%s\n' "${ROWS[@]}"
+echo
+awk -v s="${WALL[stats --json]}" -v c="${WALL[check]}" 'BEGIN {
+    printf "stats / check wall time: %.2fx\n", s / (c > 0 ? c : 0.01) }'
