@@ -44,6 +44,7 @@ pub enum Command {
     /// Build a reference trace from the brief's rules (validation only; not real data).
     #[command(long_about = commands::reference::ABOUT)]
     Reference(commands::reference::ReferenceArgs),
-    /// Run the fidelity suite on the vendored traces and write validation/REPORT.md.
+    /// Run the fidelity suite on the vendored traces and write its report (REPORT.md and
+    /// plots in target/validation; `--out validation` refreshes the committed one).
     Validate(commands::validate::ValidateArgs),
 }

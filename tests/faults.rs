@@ -155,12 +155,70 @@ fn interrupted(dir: &TestDir, args: &[&str], signal: &str) -> Option<i32> {
 #[cfg(unix)]
 #[test]
 fn a_signal_removes_the_temporary_file_and_exits_128_plus_its_number() {
-    for (signal, code) in [("INT", 130), ("TERM", 143)] {
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
         for out in ["g.jsonl", "g.jsonl.gz"] {
             let dir = TestDir::new();
             let got = interrupted(&dir, &["generate", "--duration", "30d", "-o", out], signal);
             assert_eq!(got, Some(code), "{signal} {out}");
             assert!(dir.files().is_empty(), "{signal} {out}: {:?}", dir.files());
+        }
+    }
+}
+
+/// `convert`, `merge` and `fit` reading a trace from a pipe that stays open (the rest
+/// of a long input still to come): each holds its temporary output when the signal
+/// comes, and none may leave it.
+#[cfg(unix)]
+#[test]
+fn a_signal_while_reading_removes_the_temporary_file_too() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let lines: String = std::fs::read_to_string(util::excerpt())
+        .unwrap()
+        .lines()
+        .take(20)
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for (signal, code) in [("INT", 130), ("TERM", 143), ("HUP", 129)] {
+        for args in [
+            vec!["convert", "-", "--to", "mooncake", "-o", "c.jsonl"],
+            vec!["convert", "-", "--to", "bailian", "-o", "c.jsonl.gz"],
+            vec!["merge", "--no-manifest", "-", "-o", "m.jsonl"],
+            vec!["fit", "-", "-o", "f.json"],
+        ] {
+            let dir = TestDir::new();
+            let mut child = dir
+                .command(&args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            stdin.write_all(lines.as_bytes()).unwrap();
+            stdin.flush().unwrap();
+            let started = std::time::Instant::now();
+            while !dir.files().iter().any(|f| f.ends_with(".tmp")) {
+                assert!(child.try_wait().unwrap().is_none(), "{args:?} ended");
+                assert!(
+                    started.elapsed().as_secs() < 60,
+                    "{args:?}: no temporary file"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            let status = std::process::Command::new("kill")
+                .args([&format!("-{signal}"), &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(status.success());
+            let got = child.wait().unwrap().code();
+            drop(stdin);
+            assert_eq!(got, Some(code), "{signal} {args:?}");
+            assert!(
+                dir.files().is_empty(),
+                "{signal} {args:?}: {:?}",
+                dir.files()
+            );
         }
     }
 }
@@ -701,6 +759,11 @@ fn messages_say_what_is_wrong() {
     run.expect_code(1);
     assert!(run.stdout().contains("too large"), "{}", run.stdout());
     assert!(
+        run.stdout().starts_with("big.jsonl: 1 record, "),
+        "{}",
+        run.stdout()
+    );
+    assert!(
         run.stdout().contains("1 violation of 1 kind\n"),
         "{}",
         run.stdout()
@@ -882,4 +945,117 @@ fn a_tolerance_given_twice_is_refused_naming_the_file() {
         "{}",
         run.stderr
     );
+}
+
+/// A run bounded only by `--requests` ends at the 62 days a trace may span: it says so,
+/// and its estimate extrapolates over those days (it was the planned stretch alone, so a
+/// count past 2^32 chat ids passed the guard and the progress bar ended at 100,000).
+#[test]
+fn a_run_that_ends_before_requests_says_why() {
+    let dir = TestDir::new();
+    let run = dir.run(&[
+        "generate",
+        "--rate-scale",
+        "0.002",
+        "--requests",
+        "10000000",
+        "-o",
+        "g.jsonl",
+    ]);
+    run.expect_code(0);
+    assert!(
+        run.stderr.contains(
+            "note: the 62 days a trace may span ended the run before --requests 10000000"
+        ),
+        "{}",
+        run.stderr
+    );
+    let run = dir.run(&[
+        "generate",
+        "--duration",
+        "1m",
+        "--requests",
+        "100000",
+        "-o",
+        "g.jsonl",
+    ]);
+    run.expect_code(0);
+    assert!(
+        run.stderr
+            .contains("note: --duration ended the run before --requests 100000"),
+        "{}",
+        run.stderr
+    );
+    let run = dir.run(&["generate", "--requests", "1", "-o", "g.jsonl"]);
+    assert!(run.stderr.contains("wrote 1 request,"), "{}", run.stderr);
+    assert!(!run.stderr.contains("note:"), "{}", run.stderr);
+    // Sixty-two days of a 24 requests/s model at x1000 hold about 1.3e11 requests.
+    let model = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models/qwen-trace-b.json");
+    let run = dir.run(&[
+        "generate",
+        "-m",
+        model.to_str().unwrap(),
+        "--rate-scale",
+        "1000",
+        "--requests",
+        "5000000000",
+        "-o",
+        "big.jsonl",
+    ]);
+    run.expect_code(2).expect_clean_failure();
+    assert!(run.stderr.contains("at or above 2^32"), "{}", run.stderr);
+    assert_eq!(dir.files(), ["g.jsonl"]);
+}
+
+/// A calibration's targets are bounded as a model's parameters are: `rate = 1e30` was
+/// accepted and made every round slower than the last.
+#[test]
+fn calibrate_refuses_targets_no_model_can_hold() {
+    let dir = TestDir::new();
+    dir.write("t.toml", "iterations = 1\nrate = 1e30\n");
+    let run = dir.run(&["calibrate", "t.toml", "-o", "m.json"]);
+    run.expect_code(2).expect_clean_failure();
+    assert!(
+        run.stderr.contains("t.toml:2: `rate`: 1e30 is above"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(dir.files(), ["t.toml"]);
+}
+
+/// `compare --report` and `validate --out` name a directory: a file of that name failed
+/// only after all the work, with "File exists (os error 17)".
+#[test]
+fn a_report_directory_that_is_a_file_is_refused_before_work() {
+    let dir = TestDir::new();
+    dir.write("t.jsonl", moon_trace(&["0", "1000", "2000"]));
+    dir.write("rep", "not a directory\n");
+    let run = dir.run(&["compare", "t.jsonl", "t.jsonl", "--report", "rep"]);
+    run.expect_code(2).expect_clean_failure();
+    assert!(
+        run.stderr
+            .contains("rep: is a file; --report takes a directory"),
+        "{}",
+        run.stderr
+    );
+    let run = dir.run(&["compare", "t.jsonl", "t.jsonl", "--report", "rep/sub"]);
+    run.expect_code(2).expect_clean_failure();
+    assert!(
+        run.stderr.contains("rep/sub: `rep` is a file"),
+        "{}",
+        run.stderr
+    );
+    // validate refuses at once, before it looks for its data.
+    let run = dir.run(&["validate", "--quick", "--data", "nowhere", "--out", "rep"]);
+    run.expect_code(2).expect_clean_failure();
+    assert!(
+        run.stderr
+            .contains("rep: is a file; --out takes a directory"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(dir.files(), ["rep", "t.jsonl"]);
+    dir.run(&["compare", "t.jsonl", "t.jsonl", "--report", "new/rep"])
+        .expect_code(0);
+    assert!(dir.path("new/rep/index.html").exists());
 }

@@ -47,6 +47,10 @@ use toml::Spanned;
 use crate::metrics::LRU_PERCENTS;
 use crate::reference::ReferenceConfig;
 
+/// The most requests one simulation may generate (rate x duration_s x replicates): a
+/// calibration runs tens of them, and each also builds and fits a reference trace.
+pub const MAX_SIMULATED_REQUESTS: f64 = 1e7;
+
 /// Which [`ReferenceConfig`] preset the calibration starts from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prior {
@@ -192,10 +196,32 @@ impl Checker<'_> {
         }
     }
 
-    fn positive(&self, v: &Option<Spanned<f64>>, key: &str) -> Result<Option<f64>, TargetsError> {
+    /// A positive number no larger than `max` (of `unit`): a target or a simulation
+    /// beyond what a model may hold would only make every round slower (a `rate` of 1e30
+    /// doubled each round's time, without end).
+    fn positive(
+        &self,
+        v: &Option<Spanned<f64>>,
+        key: &str,
+        max: f64,
+        unit: &str,
+    ) -> Result<Option<f64>, TargetsError> {
         match v {
             None => Ok(None),
-            Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => Ok(Some(*s.get_ref())),
+            Some(s) if s.get_ref().is_finite() && *s.get_ref() > 0.0 => {
+                let x = *s.get_ref();
+                if x > max {
+                    return Err(self.error(
+                        s.span(),
+                        key,
+                        format!(
+                            "{} is above the most a model may hold, {max} {unit}",
+                            short(x)
+                        ),
+                    ));
+                }
+                Ok(Some(x))
+            }
             Some(s) => Err(self.error(s.span(), key, "must be a positive number")),
         }
     }
@@ -217,9 +243,24 @@ impl Checker<'_> {
 
     fn lengths(&self, raw: &RawLengths, table: &str) -> Result<LengthTargets, TargetsError> {
         let t = LengthTargets {
-            mean: self.positive(&raw.mean, &format!("{table}.mean"))?,
-            p50: self.positive(&raw.p50, &format!("{table}.p50"))?,
-            p99: self.positive(&raw.p99, &format!("{table}.p99"))?,
+            mean: self.positive(
+                &raw.mean,
+                &format!("{table}.mean"),
+                crate::trace::MAX_TOKENS as f64,
+                "tokens",
+            )?,
+            p50: self.positive(
+                &raw.p50,
+                &format!("{table}.p50"),
+                crate::trace::MAX_TOKENS as f64,
+                "tokens",
+            )?,
+            p99: self.positive(
+                &raw.p99,
+                &format!("{table}.p99"),
+                crate::trace::MAX_TOKENS as f64,
+                "tokens",
+            )?,
         };
         if let (Some(p50), Some(p99), Some(s)) = (t.p50, t.p99, &raw.p99)
             && p99 < p50
@@ -227,6 +268,15 @@ impl Checker<'_> {
             return Err(self.error(s.span(), &format!("{table}.p99"), "is below p50"));
         }
         Ok(t)
+    }
+}
+
+/// `x` for a message: plain when moderate, in exponent form when huge.
+fn short(x: f64) -> String {
+    if x.abs() >= 1e9 {
+        format!("{x:e}")
+    } else {
+        format!("{x}")
     }
 }
 
@@ -260,7 +310,14 @@ impl Targets {
                 }
             },
         };
-        let duration_s = c.positive(&raw.duration_s, "duration_s")?.unwrap_or(7200.0);
+        let duration_s = c
+            .positive(
+                &raw.duration_s,
+                "duration_s",
+                crate::trace::MAX_SPAN,
+                "s (62 days)",
+            )?
+            .unwrap_or(7200.0);
         let seed = match &raw.seed {
             None => 1,
             Some(s) => u64::try_from(*s.get_ref())
@@ -346,13 +403,30 @@ impl Targets {
                 c.share(&Some(v.clone()), &key)?.expect("given"),
             );
         }
+        let rate = c.positive(&raw.rate, "rate", crate::model::MAX_RATE, "per second")?;
+        if let (Some(r), Some(s)) = (rate, &raw.rate) {
+            let simulated = r * duration_s * f64::from(replicates);
+            if simulated > MAX_SIMULATED_REQUESTS {
+                return Err(c.error(
+                    s.span(),
+                    "rate",
+                    format!(
+                        "{} per second over duration_s = {} and {replicates} \
+                         replicate(s) is {simulated:.3e} requests a simulation, above \
+                         {MAX_SIMULATED_REQUESTS:.0e}; lower duration_s or replicates",
+                        short(r),
+                        short(duration_s)
+                    ),
+                ));
+            }
+        }
         Ok(Targets {
             prior,
             duration_s,
             seed,
             iterations,
             replicates,
-            rate: c.positive(&raw.rate, "rate")?,
+            rate,
             input: c.lengths(&raw.input, "input")?,
             output: c.lengths(&raw.output, "output")?,
             single_request_share: c.share(
@@ -360,8 +434,18 @@ impl Targets {
                 "sessions.single_request_share",
             )?,
             follow_up_share: c.share(&raw.sessions.follow_up_share, "sessions.follow_up_share")?,
-            gap_p50: c.positive(&raw.sessions.gap_p50, "sessions.gap_p50")?,
-            gap_p90: c.positive(&raw.sessions.gap_p90, "sessions.gap_p90")?,
+            gap_p50: c.positive(
+                &raw.sessions.gap_p50,
+                "sessions.gap_p50",
+                crate::trace::MAX_SPAN,
+                "s (62 days)",
+            )?,
+            gap_p90: c.positive(
+                &raw.sessions.gap_p90,
+                "sessions.gap_p90",
+                crate::trace::MAX_SPAN,
+                "s (62 days)",
+            )?,
             ideal_hit_ratio: c.share(&raw.cache.ideal_hit_ratio, "cache.ideal_hit_ratio")?,
             cross_session_share,
             lru,
@@ -438,6 +522,39 @@ mod tests {
         assert!(e.starts_with("t.toml:1: `iterations`"), "{e}");
         let e = err("replicates = 0\n");
         assert!(e.starts_with("t.toml:1: `replicates`"), "{e}");
+    }
+
+    /// Positive but absurd: each was accepted, and `rate = 1e30` made every round of the
+    /// calibration slower than the last (4 rounds took 44 s, the fifth more than the four).
+    #[test]
+    fn targets_beyond_what_a_model_holds_are_refused() {
+        for (text, key, says) in [
+            (
+                "rate = 1e30\n",
+                "rate",
+                "above the most a model may hold, 1000000 per second",
+            ),
+            ("[input]\np50 = 1e12\n", "input.p50", "100000000 tokens"),
+            ("[output]\nmean = 1e9\n", "output.mean", "tokens"),
+            ("duration_s = 1e30\n", "duration_s", "62 days"),
+            (
+                "[sessions]\ngap_p90 = 1e300\n",
+                "sessions.gap_p90",
+                "62 days",
+            ),
+            // Each within range, together 1.44e9 requests a simulation.
+            (
+                "replicates = 2\nrate = 1e5\n",
+                "rate",
+                "requests a simulation",
+            ),
+        ] {
+            let e = err(text);
+            assert!(e.contains(&format!("`{key}`: ")), "{text}: {e}");
+            assert!(e.contains(says), "{text}: {e}");
+        }
+        let t = Targets::parse("rate = 1000\nduration_s = 3600\n", "t.toml").unwrap();
+        assert_eq!(t.rate, Some(1000.0));
     }
 
     #[test]

@@ -74,8 +74,11 @@ fn write_summary(out: &mut impl Write, report: &CheckReport) -> std::io::Result<
     };
     writeln!(
         out,
-        "{}: {} records, {} format ({blocks})",
-        report.path, report.records, report.format
+        "{}: {} record{}, {} format ({blocks})",
+        report.path,
+        report.records,
+        if report.records == 1 { "" } else { "s" },
+        report.format
     )?;
     if report.clean {
         return writeln!(out, "ok: no violations");

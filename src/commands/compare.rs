@@ -56,6 +56,9 @@ pub fn run(args: &CompareArgs, global: Global) -> anyhow::Result<ExitCode> {
              traces; give at least one of them as a file"
         );
     }
+    if let Some(dir) = &args.report {
+        super::check_report_dir("--report", dir)?;
+    }
     let tolerances = match &args.tolerances {
         Some(path) => Tolerances::load(path)?,
         None => Tolerances::default(),

@@ -55,9 +55,15 @@ pub fn run(args: &FitArgs, global: Global) -> anyhow::Result<ExitCode> {
     out.commit()?;
     if !global.quiet {
         eprintln!(
-            "fitted {} records ({} types, {:.0} s span) -> {}",
+            "fitted {} record{} ({} type{}, {:.0} s span) -> {}",
             model.provenance.records,
+            if model.provenance.records == 1 {
+                ""
+            } else {
+                "s"
+            },
             model.types.len(),
+            if model.types.len() == 1 { "" } else { "s" },
             model.provenance.span_seconds,
             args.output
         );

@@ -173,7 +173,8 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     out.commit()?;
     if !global.quiet {
         eprintln!(
-            "wrote {written} requests, {} in {:.1} s -> {}",
+            "wrote {written} request{}, {} in {:.1} s -> {}",
+            if written == 1 { "" } else { "s" },
             human_bytes(bytes as f64),
             started.elapsed().as_secs_f64(),
             args.output
@@ -182,6 +183,20 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
             && written == n
         {
             eprintln!("note: --requests {n} ended the run before --duration");
+        }
+        // A part writes only its share of the run's requests.
+        if let Some(n) = args.requests
+            && written < n
+            && shard == Shard::WHOLE
+        {
+            let by = if args.duration.is_some() {
+                "--duration"
+            } else if args.sessions.is_some() {
+                "--sessions"
+            } else {
+                "the 62 days a trace may span"
+            };
+            eprintln!("note: {by} ended the run before --requests {n}");
         }
     }
     if let Some(manifest) = manifest {

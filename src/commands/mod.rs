@@ -18,6 +18,33 @@ use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
 
+/// Refuse, before any work, a report directory (`flag DIR`) that cannot be one: a file
+/// of that name, or a path under a file. It is created when the report is written.
+pub fn check_report_dir(flag: &str, dir: &std::path::Path) -> anyhow::Result<()> {
+    let mut at = Some(dir);
+    while let Some(p) = at {
+        if p.as_os_str().is_empty() {
+            break;
+        }
+        if let Ok(meta) = std::fs::metadata(p) {
+            if meta.is_dir() {
+                return Ok(());
+            }
+            let what = if p == dir {
+                "is a file".to_string()
+            } else {
+                format!("`{}` is a file", p.display())
+            };
+            anyhow::bail!(
+                "{}: {what}; {flag} takes a directory to write the report into",
+                dir.display()
+            );
+        }
+        at = p.parent();
+    }
+    Ok(())
+}
+
 /// Options every command sees.
 #[derive(Debug, Clone, Copy)]
 pub struct Global {

@@ -41,7 +41,8 @@ pub struct ReferenceArgs {
     /// Output file (`-` for stdout; a `.gz` name is compressed).
     #[arg(short, long, default_value = "-")]
     pub output: String,
-    /// Output format (Mooncake re-blocks to 512 tokens and drops the sessions).
+    /// Output format: bailian (16-token blocks, sessions) or mooncake (re-blocked to 512
+    /// tokens, without the sessions).
     #[arg(long, default_value = "bailian")]
     pub format: Format,
 }

@@ -38,6 +38,7 @@ pub struct ValidateArgs {
 }
 
 pub fn run(args: &ValidateArgs, global: Global) -> anyhow::Result<ExitCode> {
+    super::check_report_dir("--out", &args.out)?;
     let started = Instant::now();
     let options = if args.quick {
         SuiteOptions::quick(args.data.clone())

@@ -299,12 +299,16 @@ pub fn estimate(
     }
 }
 
-/// Model seconds of output the run covers (infinite when only a count bounds it).
+/// Model seconds of output the run covers. A run bounded only by a count still draws no
+/// root past the longest span a trace may have, as the planner does: an infinite horizon
+/// made the intensity left NaN and the estimate of such a run its planned stretch alone
+/// (100,000 requests for a run of 340,000, and a `--requests` count past 2^32 chat ids
+/// passed the guard).
 fn horizon_seconds(model: &Model, options: &GenerateOptions) -> f64 {
     match (options.duration, options.requests, options.sessions) {
         (Some(d), _, _) => d / options.time_scale,
         (None, None, None) => model.span,
-        _ => f64::INFINITY,
+        _ => crate::trace::MAX_SPAN / options.time_scale,
     }
 }
 
