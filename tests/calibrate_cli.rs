@@ -21,7 +21,9 @@ fn bad_targets_name_the_file_line_and_key() {
     let out = dir.run(&["calibrate", "u.toml", "-o", "m.json"]);
     out.expect_code(2);
     assert!(
-        out.stderr.contains("line 3") && out.stderr.contains("median"),
+        out.stderr.starts_with("tracesynth: error: u.toml:3: ")
+            && out.stderr.contains("median")
+            && out.stderr.lines().count() == 1,
         "{}",
         out.stderr
     );

@@ -239,8 +239,23 @@ proptest! {
             1 => { lines.remove(i); }
             _ => { let l = lines[i].clone(); lines.insert(i, l); }
         }
-        if let Err(e) = Targets::parse(&lines.join("\n"), "mutated.toml") {
-            prop_assert!(e.to_string().contains("mutated.toml"), "{e}");
+        match Targets::parse(&lines.join("\n"), "mutated.toml") {
+            Err(e) => {
+                prop_assert!(e.to_string().contains("mutated.toml"), "{e}");
+                prop_assert!(!e.to_string().contains('\n'), "one line: {e}");
+            }
+            // What parses is a calibration of bounded work (a rate of 1e300 parsed and
+            // made every round slower than the ones before).
+            Ok(t) => {
+                let simulated = t.rate.unwrap_or(1.0) * t.duration_s * f64::from(t.replicates);
+                prop_assert!(
+                    simulated <= tracesynth::calibrate::targets::MAX_SIMULATED_REQUESTS,
+                    "{t:?}"
+                );
+                for q in [t.input.mean, t.input.p99, t.output.mean, t.output.p99] {
+                    prop_assert!(q.is_none_or(|q| q <= 1e8), "{t:?}");
+                }
+            }
         }
     }
 

@@ -271,6 +271,15 @@ impl Checker<'_> {
     }
 }
 
+/// The 1-based line of byte `at` of `text`.
+fn line_of(text: &str, at: usize) -> usize {
+    text.as_bytes()[..at.min(text.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        + 1
+}
+
 /// `x` for a message: plain when moderate, in exponent form when huge.
 fn short(x: f64) -> String {
     if x.abs() >= 1e9 {
@@ -291,9 +300,14 @@ impl Targets {
 
     /// Parse a targets document; `path` names it in errors.
     pub fn parse(text: &str, path: &str) -> Result<Targets, TargetsError> {
+        // One line, as every other input error: toml's own display adds the line quoted
+        // with a caret under it.
         let raw: RawFile = toml::from_str(text).map_err(|e| TargetsError::Syntax {
-            path: path.to_string(),
-            message: e.to_string().trim_end().to_string(),
+            path: match e.span() {
+                Some(span) => format!("{path}:{}", line_of(text, span.start)),
+                None => path.to_string(),
+            },
+            message: e.message().trim_end().replace('\n', "; "),
         })?;
         let c = Checker { path, text };
         let prior = match &raw.prior {
@@ -560,12 +574,25 @@ mod tests {
     #[test]
     fn unknown_keys_and_bad_syntax_are_refused_with_their_place() {
         let e = err("rate = 5\n[input]\nmedian = 3\n");
-        assert!(e.contains("line 3") && e.contains("median"), "{e}");
+        assert!(e.starts_with("t.toml:3: ") && e.contains("median"), "{e}");
         let e = err("rtae = 5\n");
-        assert!(e.contains("line 1") && e.contains("rtae"), "{e}");
+        assert!(e.starts_with("t.toml:1: ") && e.contains("rtae"), "{e}");
         let e = err("rate = \"fast\"\n");
-        assert!(e.contains("line 1") && e.starts_with("t.toml: "), "{e}");
+        assert!(e.starts_with("t.toml:1: "), "{e}");
         let e = err("[input\n");
-        assert!(e.contains("line 1"), "{e}");
+        assert!(e.starts_with("t.toml:1: "), "{e}");
+        let e = err("rate = 5\nrate = 6\n");
+        assert!(
+            e.starts_with("t.toml:2: ") && e.contains("duplicate key"),
+            "{e}"
+        );
+        // One line, like every other input error.
+        for text in [
+            "rate = 5\nrate = 6\n",
+            "[input\n",
+            "rate = 5\n[input]\nmedian = 3\n",
+        ] {
+            assert!(!err(text).contains('\n'), "{text}: {}", err(text));
+        }
     }
 }

@@ -241,7 +241,23 @@ fn guard(
     args: &GenerateArgs,
     global: Global,
 ) -> anyhow::Result<Option<Expected>> {
-    let e = estimate(model, options, formatter, &EstimateLimits::default())?;
+    // Planning the stretch goes through the model's warm-up first, which at a large
+    // --rate-scale is most of the time (x100 on the default model: 10 s of its 20 s), so
+    // say what is being done rather than nothing.
+    let spinner = global.spinner(&if model.warm_up > 0.0 {
+        format!(
+            "estimating the output: planning the model's {:.0} s warm-up at --rate-scale {} \
+             and a stretch of the run",
+            model.warm_up, options.rate_scale
+        )
+    } else {
+        "estimating the output: planning a stretch of the run".to_string()
+    });
+    let e = estimate(model, options, formatter, &EstimateLimits::default());
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    let e = e?;
     let stride = id_stride(model, u64::from(options.tenants));
     if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
         bail!(

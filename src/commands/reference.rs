@@ -13,9 +13,9 @@ use super::generate::parse_duration;
 
 /// The help text: these traces must never be mistaken for real data.
 pub const ABOUT: &str = "Build a reference Bailian trace for validation.\n\n\
-These are NOT real data. They are built from the structural rules of BRIEF sections 3 \
-and 4 (context growth, block inheritance, a prefix tree of system prompts, popular \
-closing blocks, shared documents and retrieved pages) by mechanisms unrelated to the \
+These are NOT real data. They are built from the structural rules of the published \
+Qwen-Bailian traces (context growth, block inheritance, a prefix tree of system prompts, \
+popular closing blocks, shared documents and retrieved pages) by mechanisms unrelated to the \
 fitted model, so that `fit` -> `generate` on them is a real test. Their figures only \
 land near the published trace-A / trace-B numbers.";
 

@@ -80,6 +80,16 @@ pub fn parse(text: &str, path: &str) -> Result<Vec<TraceRow>, ServegenError> {
         if rate < 0.0 {
             return Err(err(Some(1), format!("{rate} is negative")));
         }
+        // Refused here, with its place, rather than as "the imported model is invalid".
+        if rate > crate::model::MAX_RATE {
+            return Err(err(
+                Some(1),
+                format!(
+                    "{rate:e} requests per second is above the most a model may hold, {:e}",
+                    crate::model::MAX_RATE
+                ),
+            ));
+        }
         let pattern = match fields[3].to_ascii_lowercase().as_str() {
             "" => Pattern::None,
             "gamma" => Pattern::Gamma,
@@ -191,6 +201,7 @@ mod tests {
             ),
             ("0,0.1,nan,Gamma,1,1\n", 1, Some("cv")),
             ("0,-2,1,Gamma,1,1\n", 1, Some("rate")),
+            ("0,0.1,1,Gamma,1,1\n600,1e30,1,Gamma,1,1\n", 2, Some("rate")),
         ];
         for (text, line, field) in cases {
             match parse(text, "chunk-3-trace.csv") {
