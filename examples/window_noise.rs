@@ -1,10 +1,12 @@
 //! How far apart two windows of the same process are: the input and output KS between
 //! the same window of hard-case traces built from different seeds (the process is the
 //! same, only its draw differs). A fitted model's 1x run cannot be judged more finely
-//! than this noise floor.
+//! than this noise floor. The same for the index of dispersion of counts at 10 and 60 s
+//! (relative distance, as `compare` judges it).
 //!
 //! `cargo run --release --example window_noise -- agentic-bailian 15 start`
 
+use tracesynth::metrics::arrivals::index_of_dispersion;
 use tracesynth::metrics::distance::ks_distance;
 use tracesynth::validate::robustness::{Cut, window};
 use tracesynth::validate::scenarios::{SCENARIO_SECONDS, build, presets};
@@ -46,12 +48,30 @@ fn main() {
             output.push(ks_distance(&lengths(i, false), &lengths(j, false)).unwrap_or(f64::NAN));
         }
     }
-    for (name, mut v) in [("input.ks", input), ("output.ks", output)] {
+    let idc = |i: usize, w: f64| -> f64 {
+        let times: Vec<f64> = windows[i].requests.iter().map(|r| r.timestamp).collect();
+        index_of_dispersion(&times, w).unwrap_or(f64::NAN)
+    };
+    let (mut idc10, mut idc60) = (Vec::new(), Vec::new());
+    for i in 0..windows.len() {
+        for j in 0..windows.len() {
+            if i != j {
+                idc10.push((idc(j, 10.0) - idc(i, 10.0)).abs() / idc(i, 10.0));
+                idc60.push((idc(j, 60.0) - idc(i, 60.0)).abs() / idc(i, 60.0));
+            }
+        }
+    }
+    for (name, mut v, tolerance) in [
+        ("input.ks", input, 0.03),
+        ("output.ks", output, 0.03),
+        ("idc.10s", idc10, 0.25),
+        ("idc.60s", idc60, 0.25),
+    ] {
         v.sort_by(f64::total_cmp);
-        let over = v.iter().filter(|&&x| x > 0.03).count();
+        let over = v.iter().filter(|&&x| x > tolerance).count();
         println!(
             "{key} {minutes}/{}: {name} between seeds 11-18 ({} pairs): p50 {:.4}, p90 {:.4}, \
-             over 0.03 in {over}",
+             over {tolerance} in {over}",
             cut.label(),
             v.len(),
             v[v.len() / 2],
