@@ -124,10 +124,20 @@ fn reference_scale_up() {
 #[test]
 fn reference_scale_down() {
     let r = reference_1h();
-    let down = scale_down(&r.trace, SCALE_UP_SHARE, SEED).unwrap();
-    assert_rows(
-        "reference 1 h at x0.25, against a 25 % sample of its sessions",
-        &down.run.comparison,
+    // A quarter of an hour's sessions is about 1,000: one seed's type mix and cache rows
+    // move by about their tolerance (type_mix.tv 0.003-0.020 over seeds 1-6), so the
+    // claim is held on the mean of three seeds.
+    let runs: Vec<_> = (SEED..SEED + 3)
+        .map(|seed| {
+            scale_down(&r.trace, SCALE_UP_SHARE, seed)
+                .unwrap()
+                .run
+                .comparison
+        })
+        .collect();
+    util::assert_mean_rows(
+        "reference 1 h at x0.25, against a 25 % sample of its sessions (seeds 1-3)",
+        &runs,
         &rows(&[&CACHE, &SESSIONS]),
     );
     // Not asserted: lengths. With the total-rate and branching fits merged, the thinned

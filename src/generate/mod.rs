@@ -287,6 +287,9 @@ enum Roots {
         clock: RootClock,
         gaps: GapSampler,
         op_time: f64,
+        /// Below the fitted scale (`--rate-scale K < 1`), the roots are a K sample of the
+        /// fitted scale's: each is kept with probability `K`, by coins of their own.
+        sample: Option<(f64, Box<ChaCha8Rng>)>,
     },
     /// One renewal process per client (a model imported from ServeGen); `next` is the
     /// client of the next root.
@@ -331,11 +334,27 @@ impl<'m> Planner<'m> {
                 clock: ClientClock::new(mix, scale, start - model.warm_up),
                 next: 0,
             },
-            None => Roots::Fitted {
-                clock: RootClock::new(profile, base, options.seed, start - model.warm_up),
-                gaps: base.gap_sampler(),
-                op_time: 0.0,
-            },
+            None => {
+                // Fewer users are a sample of the sessions, not a slower clock: a sample
+                // keeps the fitted process's clustering at 1/K of its weight, as thinning
+                // a real trace's sessions does, where a slower renewal would keep it all.
+                let (profile, sample) = if scale < 1.0 {
+                    let fitted = GenerateOptions {
+                        rate_scale: 1.0,
+                        ..options.clone()
+                    };
+                    let coins = ChaCha8Rng::seed_from_u64(options.seed ^ 0x7573_6572_7361_6d70);
+                    (root_profile(model, &fitted), Some((scale, Box::new(coins))))
+                } else {
+                    (profile, None)
+                };
+                Roots::Fitted {
+                    clock: RootClock::new(profile, base, options.seed, start - model.warm_up),
+                    gaps: base.gap_sampler(),
+                    op_time: 0.0,
+                    sample,
+                }
+            }
         };
         let grid = output_grid(model.time_quantum, &options);
         let mut generator = Planner {
@@ -374,6 +393,7 @@ impl<'m> Planner<'m> {
                 clock,
                 gaps,
                 op_time,
+                sample,
             } => {
                 // Sessions run from before the first written request, as in a real trace
                 // cut out of a stationary stream; the first root falls a random fraction
@@ -385,7 +405,14 @@ impl<'m> Planner<'m> {
                 } else {
                     gap
                 };
-                clock.time_at_before(*op_time, search_until)
+                let mut t = clock.time_at_before(*op_time, search_until);
+                if let Some((keep, coins)) = sample {
+                    while t.is_finite() && coins.random::<f64>() >= *keep {
+                        *op_time += gaps.sample(&mut self.rng);
+                        t = clock.time_at_before(*op_time, search_until);
+                    }
+                }
+                t
             }
             // A client's next arrival can be any distance away: at a rate of 1e-300 per
             // second it comes at 1e300 s, a time no output may carry (and one that

@@ -226,6 +226,31 @@ pub fn assert_checks_clean(dir: &TestDir, file: &Path) {
     );
 }
 
+/// Every named row is present and judged in every comparison (runs of one scenario on
+/// different seeds), and its mean distance is within its tolerance: a claim about the
+/// model rather than about one draw, for rows whose one-seed noise is near the tolerance.
+pub fn assert_mean_rows(what: &str, runs: &[tracesynth::compare::Comparison], names: &[&str]) {
+    assert!(!runs.is_empty(), "{what}: no runs");
+    let mut bad = Vec::new();
+    for name in names {
+        let rows: Vec<_> = runs.iter().filter_map(|c| c.row(name)).collect();
+        let distances: Vec<f64> = rows.iter().filter_map(|r| r.distance).collect();
+        let tolerance = rows.first().and_then(|r| r.tolerance);
+        match tolerance {
+            Some(t) if distances.len() == runs.len() => {
+                let mean = distances.iter().sum::<f64>() / distances.len() as f64;
+                if mean.is_nan() || mean > t {
+                    bad.push(format!(
+                        "{name}: mean distance {mean:.4} > tolerance {t} (each {distances:.4?})"
+                    ));
+                }
+            }
+            _ => bad.push(format!("{name}: missing or not judged on some run")),
+        }
+    }
+    assert!(bad.is_empty(), "{what}:\n  {}", bad.join("\n  "));
+}
+
 /// Every named row is present, judged, and passes; the message shows all of them.
 pub fn assert_rows(what: &str, c: &tracesynth::compare::Comparison, names: &[&str]) {
     let mut bad = Vec::new();
