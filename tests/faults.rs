@@ -1058,4 +1058,16 @@ fn a_report_directory_that_is_a_file_is_refused_before_work() {
     dir.run(&["compare", "t.jsonl", "t.jsonl", "--report", "new/rep"])
         .expect_code(0);
     assert!(dir.path("new/rep/index.html").exists());
+    // Each report file is written whole through a temporary file renamed into place.
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path("new/rep"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+    std::fs::write(dir.path("new/rep/index.html"), "old").unwrap();
+    dir.run(&["compare", "t.jsonl", "t.jsonl", "--report", "new/rep"])
+        .expect_code(0);
+    let page = String::from_utf8(dir.read("new/rep/index.html")).unwrap();
+    assert!(page.contains("<html") && page.len() > 100, "{page}");
 }

@@ -250,11 +250,11 @@ pub fn write_report(
     let mut written = Vec::new();
     for (stem, svg) in &charts {
         let path = dir.join(format!("{stem}.svg"));
-        std::fs::write(&path, svg).map_err(|e| fail(&path, e))?;
+        crate::trace::write_whole(&path, svg.as_bytes())?;
         written.push(path);
     }
     let path = dir.join("index.html");
-    std::fs::write(&path, html(c, real_name, synth_name, &charts)).map_err(|e| fail(&path, e))?;
+    crate::trace::write_whole(&path, html(c, real_name, synth_name, &charts).as_bytes())?;
     written.push(path);
     Ok(written)
 }

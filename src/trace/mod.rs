@@ -18,7 +18,8 @@ pub use detect::Format;
 pub use input::{open_input, read_text};
 pub use reader::{TraceReader, read_all, read_trace, read_trace_with};
 pub use writer::{
-    LineFormatter, LineWriter, OutputFile, TraceWriter, remove_temp_files, temp_files, writer_for,
+    LineFormatter, LineWriter, OutputFile, TraceWriter, remove_temp_files, temp_files, write_whole,
+    writer_for,
 };
 
 /// Tokens per block in Bailian traces (one hash id per 16 input tokens).

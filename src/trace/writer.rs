@@ -290,6 +290,24 @@ impl OutputFile {
     }
 }
 
+/// Write `bytes` to `path` whole or not at all, as every output is: through a temporary
+/// file renamed into place, removed on an error or a signal (report files were written in
+/// place, so an interrupted report could leave a half-written page).
+pub fn write_whole(path: &Path, bytes: &[u8]) -> Result<(), WriteError> {
+    let Some(name) = path.to_str() else {
+        return std::fs::write(path, bytes).map_err(|source| WriteError {
+            path: path.to_path_buf(),
+            source,
+        });
+    };
+    let mut out = OutputFile::create(name)?;
+    out.write_all(bytes).map_err(|source| WriteError {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    out.commit()
+}
+
 /// Every temporary file not yet committed or removed, so that a signal handler can remove
 /// them before the process exits ([`remove_temp_files`]).
 static PENDING: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());

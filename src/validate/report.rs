@@ -138,7 +138,7 @@ pub fn write(suite: &Suite, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
                 };
                 let name = format!("{}-{scenario}-{stem}.svg", s.key);
                 let path = plots.join(&name);
-                std::fs::write(&path, svg).map_err(|e| fail(&path, e))?;
+                crate::trace::write_whole(&path, svg.as_bytes())?;
                 written.push(path);
                 names.push(name);
                 kept += 1;
@@ -147,7 +147,7 @@ pub fn write(suite: &Suite, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
         figures.push(names);
     }
     let path = dir.join("REPORT.md");
-    std::fs::write(&path, markdown(suite, &figures)).map_err(|e| fail(&path, e))?;
+    crate::trace::write_whole(&path, markdown(suite, &figures).as_bytes())?;
     written.push(path);
     Ok(written)
 }
