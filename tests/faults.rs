@@ -125,13 +125,25 @@ fn azure_dates_that_do_not_fit_are_refused_not_wrapped() {
 #[cfg(unix)]
 fn interrupted(dir: &TestDir, args: &[&str], signal: &str) -> Option<i32> {
     use std::process::Stdio;
-    let mut child = dir
+    let child = dir
         .command(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    signal_once_writing(dir, child, signal, args)
+}
+
+/// Waits until `child` holds its temporary output in `dir`, sends it `signal`, and
+/// returns its exit code.
+#[cfg(unix)]
+fn signal_once_writing(
+    dir: &TestDir,
+    mut child: std::process::Child,
+    signal: &str,
+    args: &[&str],
+) -> Option<i32> {
     let started = std::time::Instant::now();
     while !dir.files().iter().any(|f| f.ends_with(".tmp")) {
         assert!(
@@ -140,7 +152,7 @@ fn interrupted(dir: &TestDir, args: &[&str], signal: &str) -> Option<i32> {
         );
         assert!(
             started.elapsed().as_secs() < 60,
-            "no temporary file appeared"
+            "{args:?}: no temporary file appeared"
         );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
@@ -194,24 +206,11 @@ fn a_signal_while_reading_removes_the_temporary_file_too() {
                 .stderr(Stdio::null())
                 .spawn()
                 .unwrap();
+            // Kept open until the child is done: the input is still to come.
             let mut stdin = child.stdin.take().unwrap();
             stdin.write_all(lines.as_bytes()).unwrap();
             stdin.flush().unwrap();
-            let started = std::time::Instant::now();
-            while !dir.files().iter().any(|f| f.ends_with(".tmp")) {
-                assert!(child.try_wait().unwrap().is_none(), "{args:?} ended");
-                assert!(
-                    started.elapsed().as_secs() < 60,
-                    "{args:?}: no temporary file"
-                );
-                std::thread::sleep(std::time::Duration::from_millis(20));
-            }
-            let status = std::process::Command::new("kill")
-                .args([&format!("-{signal}"), &child.id().to_string()])
-                .status()
-                .unwrap();
-            assert!(status.success());
-            let got = child.wait().unwrap().code();
+            let got = signal_once_writing(&dir, child, signal, &args);
             drop(stdin);
             assert_eq!(got, Some(code), "{signal} {args:?}");
             assert!(
