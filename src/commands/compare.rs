@@ -9,8 +9,11 @@ use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
 use tracesynth::compare::report::{format_value, write_report};
-use tracesynth::compare::{CompareOptions, Comparison, MIN_RECORDS, Tolerances, compare};
-use tracesynth::trace::{Format, read_trace_with};
+use tracesynth::compare::{
+    CompareOptions, Comparison, MIN_RECORDS, Tolerances, analysis_options, compare_analyses,
+};
+use tracesynth::metrics::{Analysis, TracePass};
+use tracesynth::trace::{Format, TraceReader, for_each_record};
 
 use super::generate::parse_positive;
 use super::table::{Table, count};
@@ -68,22 +71,26 @@ pub fn run(args: &CompareArgs, global: Global) -> anyhow::Result<ExitCode> {
         tolerances,
     };
     let spinner = global.reading("reading both traces", &[&args.real, &args.synth]);
-    // Both files at once, as `compare_files` does, with one bar for the two.
+    // Both files at once, each measured in one pass as it is read, with one bar for the
+    // two; neither trace is held in memory.
     let progress = |bytes| {
         if let Some(bar) = &spinner {
             bar.inc(bytes);
         }
     };
+    let measure = |path: &str| -> anyhow::Result<Analysis> {
+        let reader = TraceReader::open(path, args.format)?;
+        let mut pass = TracePass::new(reader.format(), reader.block_size());
+        for_each_record(reader, &progress, &mut |_, req| pass.push(&req))?;
+        Ok(pass.finish(&analysis_options()))
+    };
     let (real, synth) = std::thread::scope(|scope| {
-        let synth = scope.spawn(|| read_trace_with(&args.synth, args.format, &progress));
-        (
-            read_trace_with(&args.real, args.format, &progress),
-            synth.join().expect("reading panicked"),
-        )
+        let synth = scope.spawn(|| measure(&args.synth));
+        (measure(&args.real), synth.join().expect("reading panicked"))
     });
     let (real, synth) = (real?, synth?);
-    for (path, trace) in [(&args.real, &real), (&args.synth, &synth)] {
-        let n = trace.requests.len() as u64;
+    for (path, analysis) in [(&args.real, &real), (&args.synth, &synth)] {
+        let n = analysis.stats.requests;
         if n < MIN_RECORDS {
             anyhow::bail!(
                 "{path}: {n} record{}; compare needs at least {MIN_RECORDS} in each trace to \
@@ -96,8 +103,7 @@ pub fn run(args: &CompareArgs, global: Global) -> anyhow::Result<ExitCode> {
         spinner.as_ref(),
         &format!("comparing {} with {}", args.synth, args.real),
     );
-    let comparison = compare(&real, &synth, &options);
-    drop((real, synth));
+    let comparison = compare_analyses(real, synth, &options);
     if let Some(dir) = &args.report {
         if let Some(bar) = &spinner {
             bar.set_message(format!("writing the report to {}", dir.display()));

@@ -6,9 +6,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
-use tracesynth::check::read_trace_checked;
-use tracesynth::metrics::{Summary, TraceStats};
-use tracesynth::trace::Format;
+use tracesynth::check::Checker;
+use tracesynth::metrics::{AnalysisOptions, Summary, TracePass, TraceStats};
+use tracesynth::trace::{Format, TraceReader, for_each_record};
 
 use super::table::{ABSENT, Table, count, num, opt_num, pct, ratio};
 use super::{Global, then_spin, warn_violations};
@@ -27,13 +27,24 @@ pub struct StatsArgs {
 
 pub fn run(args: &StatsArgs, global: Global) -> anyhow::Result<ExitCode> {
     let spinner = global.reading(&format!("reading {}", args.input), &[&args.input]);
-    let (trace, check) = read_trace_checked(&args.input, args.format, &|bytes| {
+    // One pass: each record is checked (so violations can be named) and measured as it
+    // is read, and none is kept.
+    let reader = TraceReader::open(&args.input, args.format)?;
+    let mut checker = Checker::new(reader.format());
+    let mut pass = TracePass::new(reader.format(), reader.block_size());
+    let path = reader.path().to_string();
+    let progress = |bytes| {
         if let Some(bar) = &spinner {
             bar.inc(bytes);
         }
+    };
+    for_each_record(reader, &progress, &mut |line, req| {
+        checker.push_record(line, &req);
+        pass.push(&req);
     })?;
+    let check = checker.finish(&path);
     then_spin(spinner.as_ref(), &format!("measuring {}", args.input));
-    let stats = TraceStats::compute(&trace);
+    let stats = pass.finish(&AnalysisOptions::default()).stats;
     if let Some(bar) = spinner {
         bar.finish_and_clear();
     }

@@ -15,8 +15,8 @@
 //! ```
 //!
 //! Every statistic comes from [`crate::metrics`]; this module only pairs them up. Each
-//! trace is analysed once (both at the same time), and each sample is sorted once for all
-//! of its distances and its plotted CDF.
+//! trace is analysed by one streaming pass (both at the same time), whose exact
+//! histograms serve all of a sample's distances and its plotted CDF.
 
 pub mod plot;
 pub mod report;
@@ -32,8 +32,10 @@ pub use tolerance::{Metric, ToleranceError, Tolerances};
 
 use crate::error::TraceError;
 use crate::metrics::classifier::Features;
-use crate::metrics::{Analysis, AnalysisOptions, TraceStats, analyze_with, window_counts};
-use crate::trace::{Format, Trace, read_trace};
+use crate::metrics::{
+    Analysis, AnalysisOptions, Histogram, TracePass, TraceStats, analyze_with, window_counts,
+};
+use crate::trace::{Format, Trace, TraceReader};
 
 /// Cache sizes (percent of unique blocks) of the LRU points a comparison's stats carry:
 /// the table's [`crate::metrics::LRU_PERCENTS`] and a few between. The report plots the
@@ -113,10 +115,25 @@ impl Comparison {
 /// Compare `synth` with `real`.
 pub fn compare(real: &Trace, synth: &Trace, options: &CompareOptions) -> Comparison {
     let (real, synth) = std::thread::scope(|scope| {
-        let s = scope.spawn(|| Measured::new(synth, options.scale));
-        let r = Measured::new(real, 1.0);
+        let s = scope.spawn(|| analyze_with(synth, &analysis_options()));
+        let r = analyze_with(real, &analysis_options());
         (r, s.join().expect("measuring the synthetic trace panicked"))
     });
+    compare_analyses(real, synth, options)
+}
+
+/// What [`compare_analyses`] needs each trace's pass to measure.
+pub fn analysis_options() -> AnalysisOptions {
+    AnalysisOptions {
+        lru_percents: CURVE_PERCENTS.to_vec(),
+    }
+}
+
+/// Compare two traces already measured (each by one pass with [`analysis_options`],
+/// which is how `compare` reads two files at once without holding either).
+pub fn compare_analyses(real: Analysis, synth: Analysis, options: &CompareOptions) -> Comparison {
+    let real = Measured::new(real, 1.0);
+    let synth = Measured::new(synth, options.scale);
     let (rows, mut notes) = rows::build(&real, &synth, options.scale, &options.tolerances);
     notes.splice(
         0..0,
@@ -181,76 +198,73 @@ fn mismatch_hints(real: &TraceStats, synth: &TraceStats, scale: f64) -> Vec<Stri
 /// Below this many records a trace has no distribution to compare.
 pub const MIN_RECORDS: u64 = 2;
 
-/// Read both files (at the same time) and compare them.
+/// Read both files (at the same time, each in one streaming pass) and compare them.
 pub fn compare_files(
     real: &str,
     synth: &str,
     format: Option<Format>,
     options: &CompareOptions,
 ) -> Result<Comparison, TraceError> {
+    let measure = |path: &str| -> Result<Analysis, TraceError> {
+        let mut reader = TraceReader::open(path, format)?;
+        let mut pass = TracePass::new(reader.format(), reader.block_size());
+        for item in reader.by_ref() {
+            pass.push(&item?);
+        }
+        Ok(pass.finish(&analysis_options()))
+    };
     let (r, s) = std::thread::scope(|scope| {
-        let s = scope.spawn(|| read_trace(synth, format));
-        (
-            read_trace(real, format),
-            s.join().expect("reading panicked"),
-        )
+        let s = scope.spawn(|| measure(synth));
+        (measure(real), s.join().expect("reading panicked"))
     });
-    Ok(compare(&r?, &s?, options))
+    Ok(compare_analyses(r?, s?, options))
 }
 
-/// One trace analysed, with its samples sorted once for every distance and CDF.
+/// One trace analysed, with its samples (exact histograms) ready for every distance
+/// and CDF.
 pub(crate) struct Measured {
     pub(crate) analysis: Analysis,
-    pub(crate) input: Vec<f64>,
-    pub(crate) output: Vec<f64>,
+    pub(crate) input: Histogram,
+    pub(crate) output: Histogram,
     /// Multiplied by the scale for the synthetic side, so gaps of a trace at K times the
     /// rate line up with the real ones.
-    pub(crate) inter_arrival: Vec<f64>,
-    pub(crate) think_time: Option<Vec<f64>>,
-    pub(crate) new_tokens: Option<Vec<f64>>,
-    pub(crate) reuse_gaps: Option<Vec<f64>>,
+    pub(crate) inter_arrival: Histogram,
+    pub(crate) think_time: Option<Histogram>,
+    pub(crate) new_tokens: Option<Histogram>,
+    pub(crate) reuse_gaps: Option<Histogram>,
     /// Type -> (input, output) lengths.
-    pub(crate) by_type: BTreeMap<String, (Vec<f64>, Vec<f64>)>,
+    pub(crate) by_type: BTreeMap<String, (Histogram, Histogram)>,
     /// Per-request features of the classifier two-sample test.
     pub(crate) features: Features,
     rate: Vec<f64>,
 }
 
-fn sort(mut v: Vec<f64>) -> Vec<f64> {
-    v.sort_unstable_by(f64::total_cmp);
-    v
-}
-
 impl Measured {
-    fn new(trace: &Trace, gap_scale: f64) -> Measured {
-        let options = AnalysisOptions {
-            lru_percents: CURVE_PERCENTS.to_vec(),
-        };
-        let mut analysis = analyze_with(trace, &options);
+    fn new(mut analysis: Analysis, gap_scale: f64) -> Measured {
         let samples = std::mem::take(&mut analysis.samples);
-        let times: Vec<f64> = trace.requests.iter().map(|r| r.timestamp).collect();
-        let mut inter_arrival = sort(samples.inter_arrival);
+        let mut inter_arrival = samples.inter_arrival;
         if gap_scale != 1.0 {
-            inter_arrival.iter_mut().for_each(|g| *g *= gap_scale);
+            inter_arrival = inter_arrival.map_monotone(|g| g * gap_scale);
         }
+        let features = analysis.features(gap_scale);
+        let times = std::mem::take(&mut analysis.times);
         Measured {
-            input: sort(samples.input_lengths),
-            output: sort(samples.output_lengths),
+            input: samples.input_lengths,
+            output: samples.output_lengths,
             inter_arrival,
-            think_time: samples.parent_child_gaps.map(sort),
-            new_tokens: samples.new_tokens.map(sort),
-            reuse_gaps: samples.reuse_gaps.map(sort),
+            think_time: samples.parent_child_gaps,
+            new_tokens: samples.new_tokens,
+            reuse_gaps: samples.reuse_gaps,
             by_type: samples
                 .by_type
                 .into_iter()
-                .map(|(k, t)| (k, (sort(t.input_lengths), sort(t.output_lengths))))
+                .map(|(k, t)| (k, (t.input_lengths, t.output_lengths)))
                 .collect(),
             rate: window_counts(&times, RATE_WINDOW_S),
-            features: Features::collect(trace, gap_scale),
+            features,
             analysis,
         }
     }
-
     fn into_side(self) -> Side {
         let mut cdfs = BTreeMap::new();
         cdfs.insert("input", plot::thin_cdf(&self.input));

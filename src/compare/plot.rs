@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use crate::metrics::LruPoint;
+use crate::metrics::{Histogram, LruPoint};
 
 /// Points kept of an empirical CDF: enough for a smooth curve at report size, few enough
 /// that a ten-million-gap sample stays a small file.
@@ -30,19 +30,33 @@ pub struct PlotError {
     message: String,
 }
 
-/// Thin a sorted sample to at most [`CDF_POINTS`] `(value, F(value))` points, evenly
-/// spaced in probability, first and last included.
-pub fn thin_cdf(sorted: &[f64]) -> Vec<(f64, f64)> {
-    let n = sorted.len();
+/// Thin a sample to at most [`CDF_POINTS`] `(value, F(value))` points, evenly spaced
+/// in probability, first and last included.
+pub fn thin_cdf(sample: &Histogram) -> Vec<(f64, f64)> {
+    let n = sample.total();
     if n == 0 {
         return Vec::new();
     }
-    let point = |i: usize| (sorted[i], (i + 1) as f64 / n as f64);
-    if n <= CDF_POINTS {
-        return (0..n).map(point).collect();
-    }
-    (0..CDF_POINTS)
-        .map(|k| point(((k as f64 * (n - 1) as f64) / (CDF_POINTS - 1) as f64).round() as usize))
+    let ranks: Vec<u64> = if n as usize <= CDF_POINTS {
+        (0..n).collect()
+    } else {
+        (0..CDF_POINTS)
+            .map(|k| ((k as f64 * (n - 1) as f64) / (CDF_POINTS - 1) as f64).round() as u64)
+            .collect()
+    };
+    // Ranks ascend: one walk over the distinct values serves them all.
+    let mut values = sample.iter();
+    let (mut current, mut below_next) = (f64::NAN, 0u64);
+    ranks
+        .into_iter()
+        .map(|i| {
+            while i >= below_next {
+                let (v, c) = values.next().expect("rank within the sample");
+                current = v;
+                below_next += c;
+            }
+            (current, (i + 1) as f64 / n as f64)
+        })
         .collect()
 }
 
@@ -344,12 +358,15 @@ mod tests {
     #[test]
     fn thinning_keeps_both_ends_and_the_levels() {
         let v: Vec<f64> = (0..10_000).map(f64::from).collect();
-        let c = thin_cdf(&v);
+        let c = thin_cdf(&Histogram::from_values(v.iter().copied()));
         assert_eq!(c.len(), CDF_POINTS);
         assert_eq!(c[0], (0.0, 1e-4));
         assert_eq!(*c.last().unwrap(), (9999.0, 1.0));
         assert!(c.windows(2).all(|w| w[0].0 <= w[1].0 && w[0].1 <= w[1].1));
-        assert_eq!(thin_cdf(&[1.0, 2.0]), [(1.0, 0.5), (2.0, 1.0)]);
+        assert_eq!(
+            thin_cdf(&Histogram::from_values([1.0, 2.0])),
+            [(1.0, 0.5), (2.0, 1.0)]
+        );
     }
 
     #[test]
@@ -363,8 +380,8 @@ mod tests {
 
     #[test]
     fn charts_are_svg_with_both_series() {
-        let a = thin_cdf(&[0.0, 1.0, 10.0, 100.0]);
-        let b = thin_cdf(&[2.0, 20.0]);
+        let a = thin_cdf(&Histogram::from_values([0.0, 1.0, 10.0, 100.0]));
+        let b = thin_cdf(&Histogram::from_values([2.0, 20.0]));
         let svg = cdf_chart("Input length", "tokens", &a, &b).unwrap();
         assert!(svg.starts_with("<svg") || svg.contains("<svg"));
         assert!(svg.contains("real") && svg.contains("synthetic"));

@@ -10,8 +10,7 @@ use super::tolerance::{
     Metric, PER_TYPE_MIN, ROWS, Tolerances, per_type_ks_tolerance, split_per_type,
 };
 use crate::metrics::classifier::{C2ST_MIN, C2stOptions, c2st};
-use crate::metrics::summary::quantile_sorted;
-use crate::metrics::{ks_distance_sorted, total_variation, wasserstein1_log_sorted};
+use crate::metrics::{Histogram, ks_distance_hist, total_variation, wasserstein1_log_hist};
 
 /// The aspect of a trace a row belongs to, in table order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -145,19 +144,20 @@ impl Builder<'_> {
         });
     }
 
-    /// KS or log-W1 of two sorted samples. Skipped when the real trace has no such
-    /// sample: there is nothing to match.
-    fn distribution(&mut self, spec: Spec, real: Option<&[f64]>, synth: Option<&[f64]>) {
+    /// KS or log-W1 of two samples. Skipped when the real trace has no such sample:
+    /// there is nothing to match.
+    fn distribution(&mut self, spec: Spec, real: Option<&Histogram>, synth: Option<&Histogram>) {
         let Some(real) = real.filter(|r| !r.is_empty()) else {
             return;
         };
-        let synth = synth.unwrap_or(&[]);
+        let empty = Histogram::default();
+        let synth = synth.unwrap_or(&empty);
         let distance = match spec.metric {
-            Metric::Ks => ks_distance_sorted(real, synth),
-            Metric::W1Log => wasserstein1_log_sorted(real, synth),
+            Metric::Ks => ks_distance_hist(real, synth),
+            Metric::W1Log => wasserstein1_log_hist(real, synth),
             other => unreachable!("{other:?} is not a distribution distance"),
         };
-        let p50 = (quantile_sorted(real, 0.5), quantile_sorted(synth, 0.5));
+        let p50 = (real.quantile(0.5), synth.quantile(0.5));
         self.push(spec, "p50", p50, distance);
     }
 
@@ -291,7 +291,7 @@ pub(super) fn build(
         Some(&synth.output),
     );
     let mut types: Vec<_> = real.by_type.iter().collect();
-    types.sort_by(|a, b| b.1.0.len().cmp(&a.1.0.len()).then(a.0.cmp(b.0)));
+    types.sort_by(|a, b| b.1.0.total().cmp(&a.1.0.total()).then(a.0.cmp(b.0)));
     let mut small = Vec::new();
     // With a single type the per-type rows would repeat the overall ones.
     if types.len() < 2 {
@@ -302,7 +302,7 @@ pub(super) fn build(
             small.push(ty.clone());
             continue;
         };
-        let (n, m) = (r_in.len() as u64, s_in.len() as u64);
+        let (n, m) = (r_in.total(), s_in.total());
         if n < PER_TYPE_MIN || m < PER_TYPE_MIN {
             small.push(ty.clone());
             continue;
@@ -427,18 +427,18 @@ pub(super) fn build(
             );
             b.distribution(
                 Spec::new(Sessions, "think_time.ks", Ks),
-                real.think_time.as_deref(),
-                synth.think_time.as_deref(),
+                real.think_time.as_ref(),
+                synth.think_time.as_ref(),
             );
             b.distribution(
                 Spec::new(Sessions, "think_time.w1_log", W1Log),
-                real.think_time.as_deref(),
-                synth.think_time.as_deref(),
+                real.think_time.as_ref(),
+                synth.think_time.as_ref(),
             );
             b.distribution(
                 Spec::new(Sessions, "new_tokens.ks", Ks),
-                real.new_tokens.as_deref(),
-                synth.new_tokens.as_deref(),
+                real.new_tokens.as_ref(),
+                synth.new_tokens.as_ref(),
             );
             if s.is_none() {
                 notes.push("the synthetic trace has no sessions: session rows fail".into());
@@ -525,13 +525,13 @@ pub(super) fn build(
             );
             b.distribution(
                 Spec::new(Cache, "reuse_gap.ks", Ks).info_if(scaled),
-                real.reuse_gaps.as_deref(),
-                synth.reuse_gaps.as_deref(),
+                real.reuse_gaps.as_ref(),
+                synth.reuse_gaps.as_ref(),
             );
             b.distribution(
                 Spec::new(Cache, "reuse_gap.w1_log", W1Log),
-                real.reuse_gaps.as_deref(),
-                synth.reuse_gaps.as_deref(),
+                real.reuse_gaps.as_ref(),
+                synth.reuse_gaps.as_ref(),
             );
             if s.is_none() {
                 notes.push("the synthetic trace has no block ids: cache rows fail".into());

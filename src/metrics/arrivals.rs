@@ -27,14 +27,18 @@ pub struct Dispersion {
 
 impl ArrivalStats {
     pub fn compute(trace: &Trace) -> ArrivalStats {
-        let times = timestamps(trace);
+        ArrivalStats::of_times(&timestamps(trace))
+    }
+
+    /// From every request's timestamp, in file order.
+    pub fn of_times(times: &[f64]) -> ArrivalStats {
         ArrivalStats {
-            inter_arrival_cv: coefficient_of_variation(&gaps(&times)),
+            inter_arrival_cv: coefficient_of_variation(&gaps(times)),
             dispersion: IDC_WINDOWS
                 .iter()
                 .map(|&w| Dispersion {
                     window_s: w,
-                    index: index_of_dispersion(&times, w),
+                    index: index_of_dispersion(times, w),
                 })
                 .collect(),
         }

@@ -1,166 +1,27 @@
-//! Prefix caching: how many blocks an ideal or a finite LRU cache would serve.
+//! Prefix caching: how many blocks an ideal or a finite LRU cache would serve, in one
+//! streaming pass.
 //!
 //! A request hits on the longest run of leading ids already cached (stop at the first
 //! miss), as a prefix cache (vLLM, SGLang) can only reuse a KV prefix. After a request,
 //! all of its ids are cached and become the most recently used. Requests go in file
 //! order.
+//!
+//! Per distinct block the pass keeps its latest touch time (which gives both "seen" and
+//! the LRU stack distance), the type that brought it in and one "ever hit" bit; per
+//! request, where its touches began on the clock, which turns a block's latest touch
+//! into the request (and timestamp) that made it.
 
-use rustc_hash::{FxHashMap, FxHashSet};
 use serde::{Deserialize, Serialize};
 
-use super::blocks::BlockTable;
-use super::lru::Lru;
-use super::sessions::SessionIndex;
+use super::histogram::{Histogram, Tally};
+use super::ids::SlotMap;
+use super::recency::Recency;
 use super::stack::StackDistances;
-use super::types::TypeIndex;
-use crate::trace::Trace;
+use super::summary::Summary;
+use rustc_hash::FxHashMap;
 
 /// Cache sizes reported, as percentages of the trace's distinct blocks.
 pub const LRU_PERCENTS: [f64; 5] = [1.0, 5.0, 10.0, 25.0, 50.0];
-
-/// What an infinite cache sees, per request type (a single bucket when the trace has no
-/// types).
-#[derive(Debug, Clone, Default)]
-pub struct IdealPass {
-    pub blocks: Vec<u64>,
-    pub hits: Vec<u64>,
-    /// Distinct ids first brought in by a request of each type.
-    pub new_blocks: Vec<u64>,
-    /// Of those, how many are hit by some later request.
-    pub new_blocks_hit: Vec<u64>,
-    /// Seconds since the block's previous use, one per hit block, by the reusing
-    /// request's type.
-    pub reuse_gaps: Vec<Vec<f64>>,
-    /// Hit blocks whose id an earlier request of the same session carried, and those
-    /// seen only in other sessions. `None` without sessions.
-    pub same_session_hits: Option<u64>,
-    pub cross_session_hits: Option<u64>,
-}
-
-impl IdealPass {
-    pub fn run(
-        trace: &Trace,
-        blocks: &BlockTable,
-        types: Option<&TypeIndex>,
-        sessions: Option<&SessionIndex>,
-    ) -> IdealPass {
-        let buckets = types.map_or(1, |t| t.len().max(1));
-        let type_of = |i: usize| types.map_or(0, |t| t.of_request[i] as usize);
-        let mut pass = IdealPass {
-            blocks: vec![0; buckets],
-            hits: vec![0; buckets],
-            new_blocks: vec![0; buckets],
-            new_blocks_hit: vec![0; buckets],
-            reuse_gaps: vec![Vec::new(); buckets],
-            ..IdealPass::default()
-        };
-        // NaN marks a block never used yet.
-        let mut last_use = vec![f64::NAN; blocks.unique()];
-        let mut introduced_by = vec![0u16; blocks.unique()];
-        let mut ever_hit = vec![false; blocks.unique()];
-        let mut split = sessions.map(SessionBlocks::new);
-        for (i, req) in trace.requests.iter().enumerate() {
-            let ids = blocks.request(i);
-            let ty = type_of(i);
-            let now = req.timestamp;
-            let hits = ids
-                .iter()
-                .take_while(|&&id| !last_use[id as usize].is_nan())
-                .count();
-            pass.blocks[ty] += ids.len() as u64;
-            pass.hits[ty] += hits as u64;
-            for &id in &ids[..hits] {
-                pass.reuse_gaps[ty].push(now - last_use[id as usize]);
-                ever_hit[id as usize] = true;
-            }
-            if let Some(split) = split.as_mut() {
-                split.record(i, &ids[..hits], ids);
-            }
-            for &id in ids {
-                if last_use[id as usize].is_nan() {
-                    introduced_by[id as usize] = ty as u16;
-                    pass.new_blocks[ty] += 1;
-                }
-                last_use[id as usize] = now;
-            }
-        }
-        for (id, &hit) in ever_hit.iter().enumerate() {
-            if hit {
-                pass.new_blocks_hit[introduced_by[id] as usize] += 1;
-            }
-        }
-        if let Some(split) = split {
-            pass.same_session_hits = Some(split.same);
-            pass.cross_session_hits = Some(split.cross);
-        }
-        pass
-    }
-
-    pub fn total_blocks(&self) -> u64 {
-        self.blocks.iter().sum()
-    }
-
-    pub fn total_hits(&self) -> u64 {
-        self.hits.iter().sum()
-    }
-}
-
-/// The ids each live session has carried so far. A session's set is dropped after its
-/// last request, so memory follows the sessions open at once, not the whole trace.
-struct SessionBlocks<'a> {
-    index: &'a SessionIndex,
-    last_request: FxHashMap<u32, u32>,
-    open: FxHashMap<u32, FxHashSet<u32>>,
-    same: u64,
-    cross: u64,
-}
-
-impl<'a> SessionBlocks<'a> {
-    fn new(index: &'a SessionIndex) -> Self {
-        let mut last_request = FxHashMap::default();
-        for (i, &h) in index.head.iter().enumerate() {
-            last_request.insert(h, i as u32);
-        }
-        SessionBlocks {
-            index,
-            last_request,
-            open: FxHashMap::default(),
-            same: 0,
-            cross: 0,
-        }
-    }
-
-    /// Classify request `i`'s hit blocks (all of them were seen before, somewhere), then
-    /// remember its ids for the session's later requests.
-    fn record(&mut self, i: usize, hit: &[u32], ids: &[u32]) {
-        let head = self.index.head[i];
-        let last = self.last_request.get(&head) == Some(&(i as u32));
-        let set = self.open.entry(head).or_default();
-        let same = hit.iter().filter(|id| set.contains(id)).count() as u64;
-        self.same += same;
-        self.cross += hit.len() as u64 - same;
-        if last {
-            self.open.remove(&head);
-        } else {
-            set.extend(ids.iter().copied());
-        }
-    }
-}
-
-/// Hit ratio of an LRU prefix cache holding `capacity` blocks; `None` for a trace
-/// without blocks.
-pub fn lru_hit_ratio(blocks: &BlockTable, capacity: usize) -> Option<f64> {
-    let mut lru = Lru::new(blocks.unique(), capacity);
-    let mut hits = 0u64;
-    for i in 0..blocks.requests() {
-        let ids = blocks.request(i);
-        hits += ids.iter().take_while(|&&id| lru.contains(id)).count() as u64;
-        for &id in ids {
-            lru.touch(id);
-        }
-    }
-    super::sessions::ratio(hits, blocks.total() as u64)
-}
 
 /// One point of the finite-cache hit-ratio curve.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -169,17 +30,6 @@ pub struct LruPoint {
     pub percent: f64,
     pub capacity: u64,
     pub hit_ratio: Option<f64>,
-}
-
-/// The hit-ratio curve at [`LRU_PERCENTS`].
-pub fn lru_curve(blocks: &BlockTable) -> Vec<LruPoint> {
-    lru_curve_at(blocks, &LRU_PERCENTS)
-}
-
-/// The hit-ratio curve at the given cache sizes (percentages of the distinct blocks),
-/// from one stack-distance pass ([`StackDistances`]), exact at every size.
-pub fn lru_curve_at(blocks: &BlockTable, percents: &[f64]) -> Vec<LruPoint> {
-    points(&StackDistances::compute(blocks), blocks.unique(), percents)
 }
 
 /// Cache sizes of the whole curve: log-spaced from 1 % to 100 % of the distinct blocks.
@@ -193,86 +43,322 @@ pub fn lru_curve_percents() -> Vec<f64> {
 
 /// The curve at `percents` of `unique` blocks, read off one pass.
 pub fn points(stack: &StackDistances, unique: usize, percents: &[f64]) -> Vec<LruPoint> {
+    let capacities: Vec<usize> = percents
+        .iter()
+        .map(|&percent| (percent / 100.0 * unique as f64).round() as usize)
+        .collect();
+    let ratios = stack.hit_ratios(&capacities);
     percents
         .iter()
-        .map(|&percent| {
-            let capacity = (percent / 100.0 * unique as f64).round() as usize;
-            LruPoint {
-                percent,
-                capacity: capacity as u64,
-                hit_ratio: stack.hit_ratio(capacity),
-            }
+        .zip(capacities)
+        .zip(ratios)
+        .map(|((&percent, capacity), hit_ratio)| LruPoint {
+            percent,
+            capacity: capacity as u64,
+            hit_ratio,
         })
         .collect()
+}
+
+/// The streaming pass over every request's blocks.
+#[derive(Debug, Default)]
+pub struct CachePass {
+    slots: SlotMap,
+    recency: Recency,
+    /// Per slot: the type of the request that brought the block in.
+    introduced_by: TypeTags,
+    /// Per slot: some later request hit it (one bit each).
+    ever_hit: Vec<u64>,
+    /// Per request: the clock time its touches began.
+    starts: Vec<u32>,
+    pub stack: StackDistances,
+    /// Per type (the request's): blocks, hits, blocks brought in, and of those, hit later.
+    pub blocks: Vec<u64>,
+    pub hits: Vec<u64>,
+    pub new_blocks: Vec<u64>,
+    pub new_blocks_hit: Vec<u64>,
+    reuse: Vec<ReuseGaps>,
+    split: SessionSplit,
+    /// Some request carried a `hash_ids` field (even an empty one): the trace has
+    /// blocks. Set by the caller, who sees the field.
+    pub any_blocks: bool,
+    scratch: Vec<u32>,
+}
+
+impl CachePass {
+    /// The next request (the last of `times`, of type `ty`, in the session headed by
+    /// `head` when it has one) carrying `ids`; returns how many leading blocks an
+    /// infinite cache hits.
+    pub fn push(&mut self, times: &[f64], ty: usize, head: Option<u32>, ids: &[u64]) -> usize {
+        if self.blocks.len() <= ty {
+            for v in [
+                &mut self.blocks,
+                &mut self.hits,
+                &mut self.new_blocks,
+                &mut self.new_blocks_hit,
+            ] {
+                v.resize(ty + 1, 0);
+            }
+            self.reuse.resize_with(ty + 1, ReuseGaps::default);
+        }
+        if self.recency.needs_renumber(ids.len()) {
+            self.recency.renumber(&mut self.starts);
+        }
+        self.starts.push(self.recency.now());
+        self.scratch.clear();
+        for &id in ids {
+            self.scratch.push(self.slots.slot(id));
+        }
+        let slots = self.slots.slots();
+        self.recency.cover(slots);
+        self.introduced_by.cover(slots);
+        if self.ever_hit.len() < slots.div_ceil(64) {
+            self.ever_hit.resize(slots.div_ceil(64), 0);
+        }
+
+        // Look every block up before any is touched, as the cache does. A block's
+        // distance only shrinks with the recency of its touch, so the running maximum
+        // of distances is the distance of the oldest touch so far: the tree is asked
+        // only when an older one turns up.
+        let now = times[times.len() - 1];
+        let (mut oldest, mut running, mut hits) = (u32::MAX, 0usize, 0usize);
+        let mut run = 0u64;
+        // The request that last touched the previous hit block, and its clock range:
+        // a prefix's blocks mostly come from one earlier request.
+        let mut owner: Option<(std::ops::Range<u32>, usize)> = None;
+        for &slot in &self.scratch {
+            let Some(t) = self.recency.last(slot) else {
+                break;
+            };
+            hits += 1;
+            if t < oldest {
+                oldest = t;
+                let d = self.recency.distance_at(t);
+                if d != running && run > 0 {
+                    self.stack.hit_n(running, run);
+                    run = 0;
+                }
+                running = d;
+            }
+            run += 1;
+            let k = match &owner {
+                Some((range, k)) if range.contains(&t) => *k,
+                _ => {
+                    let k = self.starts.partition_point(|&s| s <= t) - 1;
+                    let end = self.starts.get(k + 1).copied().unwrap_or(u32::MAX);
+                    owner = Some((self.starts[k]..end, k));
+                    k
+                }
+            };
+            self.reuse[ty].push(now - times[k]);
+            let (w, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+            if self.ever_hit[w] & bit == 0 {
+                self.ever_hit[w] |= bit;
+                self.new_blocks_hit[self.introduced_by.get(slot)] += 1;
+            }
+        }
+        if run > 0 {
+            self.stack.hit_n(running, run);
+        }
+        self.split
+            .record(head, &self.scratch[..hits], &self.scratch);
+        let (introduced_by, new_blocks) = (&mut self.introduced_by, &mut self.new_blocks[ty]);
+        self.recency.touch_all(&self.scratch, |slot| {
+            introduced_by.set(slot, ty);
+            *new_blocks += 1;
+        });
+        self.blocks[ty] += ids.len() as u64;
+        self.hits[ty] += hits as u64;
+        self.stack.add_blocks(ids.len() as u64);
+        hits
+    }
+
+    /// Distinct blocks over the whole trace.
+    pub fn unique(&self) -> usize {
+        self.recency.distinct()
+    }
+
+    pub fn total_blocks(&self) -> u64 {
+        self.blocks.iter().sum()
+    }
+
+    pub fn total_hits(&self) -> u64 {
+        self.hits.iter().sum()
+    }
+
+    /// Hit blocks an earlier request of the same session carried, and the rest.
+    pub fn session_split(&self) -> (u64, u64) {
+        (self.split.same, self.split.cross)
+    }
+
+    /// Reuse gaps per type, and of all types together with the summary of them all.
+    pub fn reuse_gaps(&self) -> (Vec<Histogram>, Histogram, Option<Summary>) {
+        let per: Vec<Histogram> = self.reuse.iter().map(ReuseGaps::histogram).collect();
+        let mut all = Tally::default();
+        let mut sum = 0.0;
+        // The mean of the gaps in the order they were once stored: type by type, in
+        // file order within a type. Summed in that order it stays the same to the bit.
+        for r in &self.reuse {
+            for &(gap, n) in &r.runs {
+                all.add_n(gap, u64::from(n));
+                for _ in 0..n {
+                    sum += gap;
+                }
+            }
+        }
+        let all = all.finish();
+        let summary = Summary::of_histogram(&all, sum);
+        (per, all, summary)
+    }
+}
+
+/// A type code per slot: a byte each while there are at most 256 types (every trace
+/// we know has a handful), two bytes beyond.
+#[derive(Debug, Clone)]
+enum TypeTags {
+    Narrow(Vec<u8>),
+    Wide(Vec<u16>),
+}
+
+impl Default for TypeTags {
+    fn default() -> Self {
+        TypeTags::Narrow(Vec::new())
+    }
+}
+
+impl TypeTags {
+    fn cover(&mut self, slots: usize) {
+        match self {
+            TypeTags::Narrow(v) if v.len() < slots => v.resize(slots, 0),
+            TypeTags::Wide(v) if v.len() < slots => v.resize(slots, 0),
+            _ => {}
+        }
+    }
+
+    fn get(&self, slot: u32) -> usize {
+        match self {
+            TypeTags::Narrow(v) => v[slot as usize] as usize,
+            TypeTags::Wide(v) => v[slot as usize] as usize,
+        }
+    }
+
+    fn set(&mut self, slot: u32, ty: usize) {
+        if let TypeTags::Narrow(v) = self
+            && ty > u8::MAX as usize
+        {
+            *self = TypeTags::Wide(v.iter().map(|&t| u16::from(t)).collect());
+        }
+        match self {
+            TypeTags::Narrow(v) => v[slot as usize] = ty as u8,
+            TypeTags::Wide(v) => v[slot as usize] = ty as u16,
+        }
+    }
+}
+
+/// One type's reuse gaps in file order, equal neighbours (the blocks of a prefix that
+/// one earlier request last touched) kept as one run: the order is what keeps the mean
+/// exact, the runs what keep it small.
+#[derive(Debug, Clone, Default)]
+struct ReuseGaps {
+    runs: Vec<(f64, u32)>,
+}
+
+impl ReuseGaps {
+    fn push(&mut self, gap: f64) {
+        match self.runs.last_mut() {
+            Some((g, n)) if g.to_bits() == gap.to_bits() && *n < u32::MAX => *n += 1,
+            _ => self.runs.push((gap, 1)),
+        }
+    }
+
+    fn histogram(&self) -> Histogram {
+        let mut t = Tally::default();
+        for &(gap, n) in &self.runs {
+            t.add_n(gap, u64::from(n));
+        }
+        t.finish()
+    }
+}
+
+/// Same- and cross-session hits: a hit block is same-session when an earlier request of
+/// its session carried it. Each session's ids are kept as ranges (new blocks get
+/// consecutive ids, so a session's ids are a few ranges, not a set of thousands).
+#[derive(Debug, Default)]
+struct SessionSplit {
+    sessions: FxHashMap<u32, Ranges>,
+    same: u64,
+    cross: u64,
+}
+
+impl SessionSplit {
+    fn record(&mut self, head: Option<u32>, hit: &[u32], slots: &[u32]) {
+        let Some(head) = head else {
+            // A request outside any session: no earlier request shares its session,
+            // and none later can.
+            self.cross += hit.len() as u64;
+            return;
+        };
+        let set = self.sessions.entry(head).or_default();
+        let same = hit.iter().filter(|&&s| set.contains(s)).count() as u64;
+        self.same += same;
+        self.cross += hit.len() as u64 - same;
+        let mut k = 0;
+        while k < slots.len() {
+            let start = slots[k];
+            let mut end = start + 1;
+            k += 1;
+            while k < slots.len() && slots[k] == end {
+                end += 1;
+                k += 1;
+            }
+            set.insert(start, end);
+        }
+    }
+}
+
+/// Disjoint, non-adjacent half-open ranges of slots, ascending.
+#[derive(Debug, Clone, Default)]
+struct Ranges(Vec<(u32, u32)>);
+
+impl Ranges {
+    fn contains(&self, x: u32) -> bool {
+        let i = self.0.partition_point(|r| r.1 <= x);
+        self.0.get(i).is_some_and(|r| r.0 <= x)
+    }
+
+    fn insert(&mut self, a: u32, b: u32) {
+        // Ranges i..j overlap or touch [a, b).
+        let i = self.0.partition_point(|r| r.1 < a);
+        let j = self.0.partition_point(|r| r.0 <= b);
+        if i == j {
+            self.0.insert(i, (a, b));
+        } else {
+            let merged = (a.min(self.0[i].0), b.max(self.0[j - 1].1));
+            self.0.splice(i..j, [merged]);
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::testing::{hand_trace, mooncake};
-    use approx::assert_relative_eq;
+    use proptest::prelude::*;
 
-    #[test]
-    fn lru_hit_ratios_by_hand() {
-        // The hand trace (testing.rs), dense ids equal to the raw ids' first-seen order.
-        // Capacity 2: after r0 the cache is {3,2}; no later request finds its first id
-        // cached (r1 needs 1; r2 1 after {4,2}; r3 7; r4 1 after {2,7}): 0/18.
-        // Capacity 3: r0 leaves [3,2,1]; r1 hits 1,2 (4 misses), leaves [4,2,1]; r2 hits
-        // 1,2 (3 was evicted by 4), leaves [6,5,3]; r3 and r4 miss first: 4/18.
-        // Capacity 4: r1 hits 1,2 and leaves [4,2,1,3]; r2 hits 1,2,3 and leaves
-        // [6,5,3,2]; r3 misses 7; r4 misses 1 (evicted by 6): 5/18.
-        let trace = hand_trace();
-        let blocks = BlockTable::build(&trace).unwrap();
-        assert_eq!(blocks.unique(), 8);
-        assert_eq!(blocks.total(), 18);
-        assert_relative_eq!(lru_hit_ratio(&blocks, 2).unwrap(), 0.0);
-        assert_relative_eq!(lru_hit_ratio(&blocks, 3).unwrap(), 4.0 / 18.0);
-        assert_relative_eq!(lru_hit_ratio(&blocks, 4).unwrap(), 5.0 / 18.0);
-        // Big enough to never evict: the ideal 9/18.
-        assert_relative_eq!(lru_hit_ratio(&blocks, 8).unwrap(), 0.5);
-        // 8 unique ids: 1/5/10/25/50 % round to capacities 0, 0, 1, 2, 4.
-        let curve = lru_curve(&blocks);
-        let caps: Vec<u64> = curve.iter().map(|p| p.capacity).collect();
-        assert_eq!(caps, [0, 0, 1, 2, 4]);
-        assert_relative_eq!(curve[4].hit_ratio.unwrap(), 5.0 / 18.0);
-        assert_relative_eq!(curve[2].hit_ratio.unwrap(), 0.0);
-    }
+    proptest! {
+        #![proptest_config(crate::proptest_seed::config(256))]
 
-    #[test]
-    fn hits_stop_at_the_first_miss_and_repeats_count_per_occurrence() {
-        // r0 [5,5,6]: nothing cached, 0/3 (the second 5 is not a hit: the cache is
-        // updated after a request). r1 [5,7,6]: 5 hits, 7 misses, 6 is cached but after
-        // the miss so it does not count: 1/3. r2 [5,5,6,9]: 3 hits. Ideal: 4/10.
-        // Reuse gaps: r1's 5 at 10-0 = 10; r2's 5,5,6 at 30-10, 30-10, 30-10 = 20 each.
-        // New blocks 5,6,7,9; hit later: 5, 6: 2/4.
-        let trace = mooncake(&[(0.0, &[5, 5, 6]), (10.0, &[5, 7, 6]), (30.0, &[5, 5, 6, 9])]);
-        let blocks = BlockTable::build(&trace).unwrap();
-        let pass = IdealPass::run(&trace, &blocks, None, None);
-        assert_eq!((pass.total_hits(), pass.total_blocks()), (4, 10));
-        assert_eq!(pass.reuse_gaps, vec![vec![10.0, 20.0, 20.0, 20.0]]);
-        assert_eq!((pass.new_blocks_hit[0], pass.new_blocks[0]), (2, 4));
-        assert!(pass.same_session_hits.is_none());
-        // LRU of 2 keeps [6,5] after r0 (5 touched twice, then 6); r1 hits 5, then
-        // touches 5,7,6 leaving [6,7]; r2 misses 5 at once: 1/10.
-        assert_relative_eq!(lru_hit_ratio(&blocks, 2).unwrap(), 0.1);
-    }
-
-    #[test]
-    fn same_and_cross_session_split_by_hand() {
-        // See testing::hand_trace: same 6, cross 3; per type text 3/10, search 6/8.
-        let trace = hand_trace();
-        let blocks = BlockTable::build(&trace).unwrap();
-        let types = TypeIndex::build(&trace).unwrap();
-        let sessions = SessionIndex::build(&trace).unwrap();
-        let pass = IdealPass::run(&trace, &blocks, Some(&types), Some(&sessions));
-        assert_eq!(pass.same_session_hits, Some(6));
-        assert_eq!(pass.cross_session_hits, Some(3));
-        assert_eq!(types.names, ["text", "search"]);
-        assert_eq!((pass.hits[0], pass.blocks[0]), (3, 10));
-        assert_eq!((pass.hits[1], pass.blocks[1]), (6, 8));
-        assert_eq!(pass.reuse_gaps[0], [3.0, 3.0, 5.0]);
-        assert_eq!(pass.reuse_gaps[1], [2.0, 2.0, 7.0, 6.0, 10.0, 7.0]);
-        assert_eq!(pass.new_blocks, [6, 2]);
-        assert_eq!(pass.new_blocks_hit, [4, 1]);
+        #[test]
+        fn ranges_hold_exactly_what_was_inserted(runs in prop::collection::vec((0u32..60, 1u32..6), 0..30)) {
+            let mut r = Ranges::default();
+            let mut naive = std::collections::BTreeSet::new();
+            for (a, len) in runs {
+                r.insert(a, a + len);
+                naive.extend(a..a + len);
+                for x in 0..70 {
+                    prop_assert_eq!(r.contains(x), naive.contains(&x));
+                }
+                prop_assert!(r.0.windows(2).all(|w| w[0].1 < w[1].0));
+            }
+        }
     }
 }

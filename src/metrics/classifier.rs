@@ -13,9 +13,6 @@ use rand::{RngExt, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use super::arrivals::time_quantum;
-use super::blocks::BlockTable;
-use super::sessions::SessionIndex;
-use crate::trace::Trace;
 
 /// Quantile bins per feature: fine enough that an atom (an exact length many requests
 /// repeat) of a fraction of a percent gets a bin of its own.
@@ -33,14 +30,114 @@ const GAP_FLOOR: f64 = 1e-3;
 /// source (Azure's 100 ns) are not something a synthetic trace can or should reproduce.
 const FINEST_CLOCK: f64 = 1e-3;
 
-/// A trace's timestamps rounded to its clock: its timestamp grid where it has one (the
-/// source's jitter around the grid, such as Mooncake's 2999/3001 ms, is not a property
-/// of the service), otherwise milliseconds.
-fn on_clock(times: &[f64]) -> Vec<f64> {
-    let clock = time_quantum(times)
+/// The clock a trace's timestamps are compared on: its timestamp grid where it has one
+/// (the source's jitter around the grid, such as Mooncake's 2999/3001 ms, is not a
+/// property of the service), otherwise milliseconds.
+fn clock_of(times: &[f64]) -> f64 {
+    time_quantum(times)
         .unwrap_or(FINEST_CLOCK)
-        .max(FINEST_CLOCK);
-    times.iter().map(|t| (t / clock).round() * clock).collect()
+        .max(FINEST_CLOCK)
+}
+
+/// Requests kept for the test: all of a trace up to this many, a uniform sample of
+/// this many beyond (the test itself draws at most [`C2stOptions::cap`] of them).
+pub const RESERVOIR: usize = 1 << 17;
+
+/// What one request's features are made of, before the trace's clock is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FeatureRow {
+    pub time: f64,
+    /// The previous request's time (its own for the first request).
+    pub previous: f64,
+    /// The parent's time, when the parent is in the file.
+    pub parent: Option<f64>,
+    pub input: u64,
+    pub output: u64,
+    /// Share of its blocks an infinite prefix cache serves (0 without blocks).
+    pub hit_share: f64,
+    pub type_code: u16,
+    pub turn: u32,
+}
+
+/// A bounded, seeded reservoir of [`FeatureRow`]s (Vitter's algorithm R): the same
+/// trace always keeps the same requests, and a trace of up to [`RESERVOIR`] requests
+/// keeps them all, in file order.
+#[derive(Debug, Clone)]
+pub struct FeatureSample {
+    rows: Vec<FeatureRow>,
+    seen: u64,
+    rng: ChaCha8Rng,
+}
+
+impl Default for FeatureSample {
+    fn default() -> Self {
+        FeatureSample {
+            rows: Vec::new(),
+            seen: 0,
+            rng: ChaCha8Rng::seed_from_u64(0x5eed_c25f),
+        }
+    }
+}
+
+impl FeatureSample {
+    pub fn push(&mut self, row: FeatureRow) {
+        if self.rows.len() < RESERVOIR {
+            self.rows.push(row);
+        } else {
+            let j = self.rng.random_range(0..=self.seen);
+            if (j as usize) < RESERVOIR {
+                self.rows[j as usize] = row;
+            }
+        }
+        self.seen += 1;
+    }
+
+    /// The features of the kept requests: `times` are all of the trace's timestamps
+    /// (for its clock), `types` its type names; inter-arrival gaps are multiplied by
+    /// `gap_scale` (the rate scale of a synthetic trace, so gaps line up with the real
+    /// ones). `hit_share` needs blocks; `type`, `turn` and `think_time` need sessions.
+    pub fn features(
+        &self,
+        times: &[f64],
+        types: Option<&[String]>,
+        blocks: bool,
+        gap_scale: f64,
+    ) -> Features {
+        let clock = clock_of(times);
+        let on = |t: f64| (t / clock).round() * clock;
+        let rows = &self.rows;
+        let log_len = |x: u64| (1.0 + x as f64).ln();
+        let mut columns = vec![
+            numeric("input", rows.iter().map(|r| log_len(r.input))),
+            numeric("output", rows.iter().map(|r| log_len(r.output))),
+            numeric(
+                "gap",
+                rows.iter()
+                    .map(|r| ((on(r.time) - on(r.previous)).max(0.0) * gap_scale + GAP_FLOOR).ln()),
+            ),
+        ];
+        if blocks {
+            columns.push(numeric("hit_share", rows.iter().map(|r| r.hit_share)));
+        }
+        if let Some(names) = types {
+            columns.push(Column {
+                name: "type",
+                values: ColumnValues::Categorical {
+                    names: names.to_vec(),
+                    codes: rows.iter().map(|r| u32::from(r.type_code)).collect(),
+                },
+            });
+            columns.push(numeric("turn", rows.iter().map(|r| f64::from(r.turn))));
+            columns.push(numeric(
+                "think_time",
+                rows.iter().map(|r| match r.parent {
+                    Some(p) => ((on(r.time) - on(p)).max(0.0) + GAP_FLOOR).ln(),
+                    None => NO_PARENT,
+                }),
+            ));
+        }
+        Features { columns }
+    }
 }
 
 /// Per-request features of one trace, by column. A column is present only when the
@@ -77,75 +174,6 @@ impl ColumnValues {
 }
 
 impl Features {
-    /// The features of `trace`, with inter-arrival gaps multiplied by `gap_scale` (the
-    /// rate scale of a synthetic trace, so gaps line up with the real ones).
-    pub fn of(
-        trace: &Trace,
-        blocks: Option<&BlockTable>,
-        sessions: Option<&SessionIndex>,
-        gap_scale: f64,
-    ) -> Features {
-        let reqs = &trace.requests;
-        let times = on_clock(&reqs.iter().map(|r| r.timestamp).collect::<Vec<_>>());
-        let log_len = |x: u64| (1.0 + x as f64).ln();
-        let mut columns = vec![
-            numeric("input", reqs.iter().map(|r| log_len(r.input_length))),
-            numeric("output", reqs.iter().map(|r| log_len(r.output_length))),
-            numeric(
-                "gap",
-                times.iter().enumerate().map(|(i, &t)| {
-                    let prev = if i == 0 { t } else { times[i - 1] };
-                    ((t - prev).max(0.0) * gap_scale + GAP_FLOOR).ln()
-                }),
-            ),
-        ];
-        if let Some(blocks) = blocks {
-            columns.push(numeric("hit_share", hit_shares(blocks).into_iter()));
-        }
-        if let Some(index) = sessions {
-            let mut names: Vec<String> = Vec::new();
-            let mut codes = Vec::with_capacity(reqs.len());
-            for r in reqs {
-                let name = r.req_type().unwrap_or("");
-                let code = match names.iter().position(|n| n == name) {
-                    Some(k) => k,
-                    None => {
-                        names.push(name.to_string());
-                        names.len() - 1
-                    }
-                };
-                codes.push(code as u32);
-            }
-            columns.push(Column {
-                name: "type",
-                values: ColumnValues::Categorical { names, codes },
-            });
-            columns.push(numeric(
-                "turn",
-                reqs.iter()
-                    .map(|r| r.session.as_ref().map_or(0.0, |s| f64::from(s.turn))),
-            ));
-            columns.push(numeric(
-                "think_time",
-                index.parent.iter().enumerate().map(|(i, p)| match p {
-                    Some(p) => {
-                        let gap = (times[i] - times[*p as usize]).max(0.0);
-                        (gap + GAP_FLOOR).ln()
-                    }
-                    None => NO_PARENT,
-                }),
-            ));
-        }
-        Features { columns }
-    }
-
-    /// [`Features::of`], building the block table and session index itself.
-    pub fn collect(trace: &Trace, gap_scale: f64) -> Features {
-        let blocks = BlockTable::build(trace);
-        let sessions = SessionIndex::build(trace);
-        Features::of(trace, blocks.as_ref(), sessions.as_ref(), gap_scale)
-    }
-
     pub fn len(&self) -> usize {
         self.columns.first().map_or(0, |c| c.values.len())
     }
@@ -167,26 +195,6 @@ fn numeric(name: &'static str, values: impl Iterator<Item = f64>) -> Column {
         name,
         values: ColumnValues::Numeric(values.collect()),
     }
-}
-
-/// Each request's share of blocks an infinite prefix cache serves: the longest run of
-/// leading ids seen in earlier requests, over its block count (0 for no blocks).
-pub fn hit_shares(blocks: &BlockTable) -> Vec<f64> {
-    let mut seen = vec![false; blocks.unique()];
-    (0..blocks.requests())
-        .map(|i| {
-            let ids = blocks.request(i);
-            let hits = ids.iter().take_while(|&&id| seen[id as usize]).count();
-            for &id in ids {
-                seen[id as usize] = true;
-            }
-            if ids.is_empty() {
-                0.0
-            } else {
-                hits as f64 / ids.len() as f64
-            }
-        })
-        .collect()
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -708,9 +716,8 @@ mod tests {
     fn trace_features_by_hand() {
         use crate::metrics::testing::hand_trace;
         let trace = hand_trace();
-        let blocks = BlockTable::build(&trace).unwrap();
-        let sessions = SessionIndex::build(&trace).unwrap();
-        let f = Features::of(&trace, Some(&blocks), Some(&sessions), 1.0);
+        let a = crate::metrics::analyze(&trace);
+        let f = a.features(1.0);
         let names: Vec<&str> = f.columns.iter().map(|c| c.name).collect();
         assert_eq!(
             names,
@@ -739,7 +746,11 @@ mod tests {
         // r2 follows r0 by 5 s, r4 follows r2 by 7 s.
         assert!((think[2] - (5.0 + GAP_FLOOR).ln()).abs() < 1e-12);
         assert!((think[4] - (7.0 + GAP_FLOOR).ln()).abs() < 1e-12);
-        let without = Features::of(&trace, None, None, 1.0);
-        assert_eq!(without.columns.len(), 3);
+        let without = crate::metrics::analyze(&crate::metrics::testing::mooncake(&[
+            (0.0, &[]),
+            (1.0, &[]),
+        ]))
+        .features(1.0);
+        assert_eq!(without.columns.len(), 4, "blocks but no sessions");
     }
 }

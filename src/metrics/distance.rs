@@ -4,64 +4,83 @@
 
 use std::collections::BTreeMap;
 
-use super::summary::sorted;
+use super::histogram::Histogram;
 
 /// Two-sample Kolmogorov-Smirnov statistic: the largest gap between the two empirical
 /// CDFs. Tied values are stepped over together, so identical samples give exactly 0.
 pub fn ks_distance(a: &[f64], b: &[f64]) -> Option<f64> {
-    ks_distance_sorted(&sorted(a), &sorted(b))
+    ks_distance_hist(
+        &Histogram::from_values(a.iter().copied()),
+        &Histogram::from_values(b.iter().copied()),
+    )
 }
 
-/// [`ks_distance`] of samples already sorted ascending: a caller that needs several
-/// distances (and plots) of the same samples sorts each once.
-pub fn ks_distance_sorted(a: &[f64], b: &[f64]) -> Option<f64> {
+/// [`ks_distance`] of two exact histograms: each CDF steps once per distinct value, as
+/// the sorted samples' would.
+pub fn ks_distance_hist(a: &Histogram, b: &Histogram) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let (n, m) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j, mut d) = (0usize, 0usize, 0f64);
-    while i < a.len() && j < b.len() {
-        let x = a[i].min(b[j]);
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
+    let (n, m) = (a.total() as f64, b.total() as f64);
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    let (mut i, mut j, mut d) = (0u64, 0u64, 0f64);
+    while let (Some(&(p, _)), Some(&(q, _))) = (a.peek(), b.peek()) {
+        let x = p.min(q);
+        i += take_up_to(&mut a, x);
+        j += take_up_to(&mut b, x);
         d = d.max((i as f64 / n - j as f64 / m).abs());
     }
     Some(d)
 }
 
+/// Consume the leading values `<= x`, returning how many samples they hold.
+fn take_up_to(it: &mut std::iter::Peekable<impl Iterator<Item = (f64, u64)>>, x: f64) -> u64 {
+    let mut taken = 0;
+    while let Some(&(v, c)) = it.peek() {
+        // The same comparison the sorted samples were stepped with, NaN included.
+        if v <= x {
+            taken += c;
+            it.next();
+        } else {
+            break;
+        }
+    }
+    taken
+}
+
 /// Wasserstein-1 (earth mover's) distance: the area between the two empirical CDFs, in
 /// the samples' own unit.
 pub fn wasserstein1(a: &[f64], b: &[f64]) -> Option<f64> {
-    wasserstein1_sorted(&sorted(a), &sorted(b))
+    wasserstein1_hist(
+        &Histogram::from_values(a.iter().copied()),
+        &Histogram::from_values(b.iter().copied()),
+    )
 }
 
-/// [`wasserstein1`] of samples already sorted ascending.
-pub fn wasserstein1_sorted(a: &[f64], b: &[f64]) -> Option<f64> {
+/// [`wasserstein1`] of two exact histograms.
+pub fn wasserstein1_hist(a: &Histogram, b: &Histogram) -> Option<f64> {
     if a.is_empty() || b.is_empty() {
         return None;
     }
-    let (n, m) = (a.len() as f64, b.len() as f64);
-    let (mut i, mut j, mut area) = (0usize, 0usize, 0f64);
-    let mut x = a[0].min(b[0]);
-    while i < a.len() || j < b.len() {
-        let next = match (a.get(i), b.get(j)) {
-            (Some(&p), Some(&q)) => p.min(q),
-            (Some(&p), None) => p,
-            (None, Some(&q)) => q,
-            (None, None) => unreachable!(),
+    let (n, m) = (a.total() as f64, b.total() as f64);
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    let (mut i, mut j, mut area) = (0u64, 0u64, 0f64);
+    let mut x = a
+        .peek()
+        .expect("non-empty")
+        .0
+        .min(b.peek().expect("non-empty").0);
+    loop {
+        let next = match (a.peek(), b.peek()) {
+            (Some(&(p, _)), Some(&(q, _))) => p.min(q),
+            (Some(&(p, _)), None) => p,
+            (None, Some(&(q, _))) => q,
+            (None, None) => break,
         };
         area += (i as f64 / n - j as f64 / m).abs() * (next - x);
         x = next;
-        while i < a.len() && a[i] <= x {
-            i += 1;
-        }
-        while j < b.len() && b[j] <= x {
-            j += 1;
-        }
+        i += take_up_to(&mut a, x);
+        j += take_up_to(&mut b, x);
     }
     Some(area)
 }
@@ -70,16 +89,22 @@ pub fn wasserstein1_sorted(a: &[f64], b: &[f64]) -> Option<f64> {
 /// magnitude, and on a linear scale the tail alone would decide. `1 + x` keeps zero
 /// lengths and tied (zero) gaps finite. `None` if a value is negative.
 pub fn wasserstein1_log(a: &[f64], b: &[f64]) -> Option<f64> {
-    wasserstein1_log_sorted(&sorted(a), &sorted(b))
+    wasserstein1_log_hist(
+        &Histogram::from_values(a.iter().copied()),
+        &Histogram::from_values(b.iter().copied()),
+    )
 }
 
-/// [`wasserstein1_log`] of samples already sorted ascending (`ln(1 + x)` keeps the
-/// order, so the logs need no sort of their own).
-pub fn wasserstein1_log_sorted(a: &[f64], b: &[f64]) -> Option<f64> {
-    let log = |v: &[f64]| -> Option<Vec<f64>> {
-        v.iter().map(|&x| (x >= 0.0).then(|| x.ln_1p())).collect()
+/// [`wasserstein1_log`] of two exact histograms (`ln(1 + x)` keeps the order, so the
+/// logs need no sort of their own).
+pub fn wasserstein1_log_hist(a: &Histogram, b: &Histogram) -> Option<f64> {
+    let log = |h: &Histogram| -> Option<Histogram> {
+        if !h.iter().all(|(x, _)| x >= 0.0) {
+            return None;
+        }
+        Some(h.map_monotone(f64::ln_1p))
     };
-    wasserstein1_sorted(&log(a)?, &log(b)?)
+    wasserstein1_hist(&log(a)?, &log(b)?)
 }
 
 /// Total variation distance between two categorical histograms (counts, normalised

@@ -88,6 +88,21 @@ impl Lru {
     }
 }
 
+/// Hit ratio of an LRU prefix cache holding `capacity` blocks, by simulation: the
+/// reference the one-pass curve is tested against.
+pub fn lru_hit_ratio(blocks: &super::blocks::BlockTable, capacity: usize) -> Option<f64> {
+    let mut lru = Lru::new(blocks.unique(), capacity);
+    let mut hits = 0u64;
+    for i in 0..blocks.requests() {
+        let ids = blocks.request(i);
+        hits += ids.iter().take_while(|&&id| lru.contains(id)).count() as u64;
+        for &id in ids {
+            lru.touch(id);
+        }
+    }
+    super::sessions::ratio(hits, blocks.total() as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,15 +1,22 @@
 //! Every statistic of a trace, computed once: `stats` prints them, `compare` and the
 //! generator's tests measure distances with them.
 //!
-//! Start from [`TraceStats::compute`] for the figures, [`Samples::collect`] for the raw
-//! samples, or [`analyze`] for both from the same passes.
+//! Every figure comes from one streaming pass ([`TracePass`]): feed it the records of a
+//! file as they are read, or use [`TraceStats::compute`] / [`analyze`] on a trace in
+//! memory.
 
 pub mod arrivals;
-pub mod blocks;
+#[cfg(test)]
+mod blocks;
 pub mod cache;
 pub mod classifier;
 pub mod distance;
-pub mod lru;
+pub mod histogram;
+pub mod ids;
+#[cfg(test)]
+mod lru;
+pub mod pass;
+pub mod recency;
 pub mod samples;
 pub mod sessions;
 pub mod stack;
@@ -21,11 +28,13 @@ pub mod types;
 mod testing;
 
 pub use arrivals::{ArrivalStats, Dispersion, IDC_WINDOWS, window_counts};
-pub use cache::{LRU_PERCENTS, LruPoint, lru_curve_at, lru_hit_ratio};
+pub use cache::{LRU_PERCENTS, LruPoint};
 pub use distance::{
-    ks_distance, ks_distance_sorted, total_variation, wasserstein1, wasserstein1_log,
-    wasserstein1_log_sorted, wasserstein1_sorted,
+    ks_distance, ks_distance_hist, total_variation, wasserstein1, wasserstein1_hist,
+    wasserstein1_log, wasserstein1_log_hist,
 };
+pub use histogram::Histogram;
+pub use pass::TracePass;
 pub use samples::{Samples, TypeSamples};
 pub use sessions::SessionStats;
 pub use stats::{

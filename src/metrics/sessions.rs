@@ -5,47 +5,9 @@ use std::collections::BTreeMap;
 use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
+use super::histogram::{Histogram, Tally};
 use super::summary::Summary;
-use crate::trace::Trace;
-
-/// Parent links resolved to request indices, built once and shared by the session and
-/// cache figures.
-#[derive(Debug, Clone)]
-pub struct SessionIndex {
-    /// Index of each request's parent, when the parent is earlier in the file.
-    pub parent: Vec<Option<u32>>,
-    /// Index of the request heading each request's tree: its root, or the topmost
-    /// ancestor present in the file when the chain is cut (an excerpt or a time slice).
-    pub head: Vec<u32>,
-}
-
-impl SessionIndex {
-    /// `None` when the trace has no session fields (Mooncake, Azure).
-    pub fn build(trace: &Trace) -> Option<SessionIndex> {
-        if !trace.has_sessions() {
-            return None;
-        }
-        let n = trace.requests.len();
-        let mut by_chat: FxHashMap<u64, u32> = FxHashMap::default();
-        let mut parent = Vec::with_capacity(n);
-        let mut head = Vec::with_capacity(n);
-        for (i, req) in trace.requests.iter().enumerate() {
-            let i = i as u32;
-            let session = req.session.as_ref();
-            // Only earlier requests can be parents: a child never precedes its parent in a
-            // time-sorted file, and this keeps the links acyclic whatever the input says.
-            let p = session
-                .and_then(|s| s.parent())
-                .and_then(|c| by_chat.get(&c).copied());
-            parent.push(p);
-            head.push(p.map_or(i, |p| head[p as usize]));
-            if let Some(s) = session {
-                by_chat.insert(s.chat_id, i);
-            }
-        }
-        Some(SessionIndex { parent, head })
-    }
-}
+use crate::trace::Request;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionStats {
@@ -74,94 +36,130 @@ pub struct SessionStats {
     pub type_transitions: BTreeMap<String, u64>,
 }
 
-impl SessionStats {
-    pub fn compute(trace: &Trace, index: &SessionIndex) -> SessionStats {
-        let n = trace.requests.len();
-        let mut follow_ups = 0u64;
-        let mut orphans = 0u64;
-        let mut turns = BTreeMap::new();
-        let mut child_counts = vec![0u32; n];
-        let mut session_size: FxHashMap<u32, u32> = FxHashMap::default();
-        let mut type_transitions = BTreeMap::new();
-        for (i, req) in trace.requests.iter().enumerate() {
-            let Some(s) = &req.session else { continue };
-            *turns.entry(s.turn).or_insert(0) += 1;
-            if !s.is_root() {
-                follow_ups += 1;
-            }
-            match index.parent[i] {
-                Some(p) => {
-                    child_counts[p as usize] += 1;
-                    let parent_type = trace.requests[p as usize].req_type().unwrap_or("");
-                    *type_transitions
-                        .entry(format!("{parent_type}->{}", s.req_type))
-                        .or_insert(0) += 1;
-                }
-                None if !s.is_root() => orphans += 1,
-                None => {}
-            }
-            let head = index.head[i];
-            if trace.requests[head as usize]
-                .session
-                .as_ref()
-                .is_some_and(|h| h.is_root())
-            {
-                *session_size.entry(head).or_insert(0) += 1;
-            }
+/// The session figures, one request at a time. Parents are resolved to the latest
+/// earlier request with their chat id (a child never precedes its parent in a
+/// time-sorted file, and this keeps the links acyclic whatever the input says). What a
+/// later child may need of a request is kept per request: its tree's head, its input
+/// plus output, whether it is a root, and its children so far.
+#[derive(Debug, Default)]
+pub struct SessionPass {
+    by_chat: FxHashMap<u64, u32>,
+    /// Per request: the request heading its tree (its root, or the topmost ancestor in
+    /// the file when the chain is cut), whether it is a root, input + output, children.
+    head: Vec<u32>,
+    root: Vec<bool>,
+    carried: Vec<u64>,
+    children: Vec<u32>,
+    /// Requests that have session fields.
+    pub with_session: u64,
+    follow_ups: u64,
+    orphans: u64,
+    turns: BTreeMap<u32, u64>,
+    session_size: FxHashMap<u32, u32>,
+    transitions: FxHashMap<(u16, u16), u64>,
+    gaps: Tally,
+    gap_sum: f64,
+    new_tokens: Tally,
+    new_tokens_sum: f64,
+}
+
+/// What one request's session fields resolved to.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Link {
+    /// The parent's index, when it is earlier in the file.
+    pub parent: Option<u32>,
+    pub head: u32,
+}
+
+impl SessionPass {
+    /// Request number `times.len() - 1`, of type `ty` (`types` holds every request's).
+    pub fn push(&mut self, req: &Request, times: &[f64], types: &[u16]) -> Link {
+        let i = (times.len() - 1) as u32;
+        let session = req.session.as_ref();
+        let parent = session
+            .and_then(|s| s.parent())
+            .and_then(|c| self.by_chat.get(&c).copied());
+        let head = parent.map_or(i, |p| self.head[p as usize]);
+        self.head.push(head);
+        self.root.push(session.is_some_and(|s| s.is_root()));
+        self.carried.push(req.input_length + req.output_length);
+        self.children.push(0);
+        let Some(s) = session else {
+            return Link { parent, head };
+        };
+        self.with_session += 1;
+        self.by_chat.insert(s.chat_id, i);
+        *self.turns.entry(s.turn).or_insert(0) += 1;
+        if !s.is_root() {
+            self.follow_ups += 1;
         }
+        match parent {
+            Some(p) => {
+                let p = p as usize;
+                self.children[p] += 1;
+                *self
+                    .transitions
+                    .entry((types[p], types[i as usize]))
+                    .or_insert(0) += 1;
+                let gap = times[i as usize] - times[p];
+                self.gaps.add(gap);
+                self.gap_sum += gap;
+                // Exact in f64: lengths are integers far below 2^53.
+                let new = req.input_length as f64 - self.carried[p] as f64;
+                self.new_tokens.add(new);
+                self.new_tokens_sum += new;
+            }
+            None if !s.is_root() => self.orphans += 1,
+            None => {}
+        }
+        if self.root[head as usize] {
+            *self.session_size.entry(head).or_insert(0) += 1;
+        }
+        Link { parent, head }
+    }
+
+    /// The figures, and the parent -> child gaps and new tokens per follow-up.
+    pub fn finish(self, type_names: &[String]) -> (SessionStats, Histogram, Histogram) {
+        let n = self.head.len() as u64;
         let mut session_sizes = BTreeMap::new();
-        for &size in session_size.values() {
+        for &size in self.session_size.values() {
             *session_sizes.entry(size).or_insert(0) += 1;
         }
         let mut children = BTreeMap::new();
-        for &c in &child_counts {
+        for &c in &self.children {
             *children.entry(c).or_insert(0) += 1;
         }
-        let sessions = session_size.len() as u64;
-        let linked: u64 = child_counts.iter().map(|&c| u64::from(c)).sum();
-        SessionStats {
+        let type_transitions = self
+            .transitions
+            .iter()
+            .map(|(&(p, c), &k)| {
+                let name = |t: u16| type_names[t as usize].as_str();
+                (format!("{}->{}", name(p), name(c)), k)
+            })
+            .collect();
+        let sessions = self.session_size.len() as u64;
+        let linked: u64 = self.children.iter().map(|&c| u64::from(c)).sum();
+        let gaps = self.gaps.finish();
+        let new_tokens = self.new_tokens.finish();
+        let stats = SessionStats {
             sessions,
-            follow_up_share: ratio(follow_ups, n as u64).unwrap_or(0.0),
-            orphans,
+            follow_up_share: ratio(self.follow_ups, n).unwrap_or(0.0),
+            orphans: self.orphans,
             single_request_share: ratio(session_sizes.get(&1).copied().unwrap_or(0), sessions),
             session_sizes,
-            turns,
+            turns: self.turns,
             children,
-            children_mean: ratio(linked, n as u64).unwrap_or(0.0),
-            parent_child_gap: Summary::of(&parent_child_gaps(trace, index)),
-            new_tokens: Summary::of(&new_tokens(trace, index)),
+            children_mean: ratio(linked, n).unwrap_or(0.0),
+            parent_child_gap: Summary::of_histogram(&gaps, self.gap_sum),
+            new_tokens: Summary::of_histogram(&new_tokens, self.new_tokens_sum),
             type_transitions,
-        }
+        };
+        (stats, gaps, new_tokens)
     }
 }
 
 pub(crate) fn ratio(num: u64, den: u64) -> Option<f64> {
     (den > 0).then(|| num as f64 / den as f64)
-}
-
-/// Seconds from parent to child, one per follow-up whose parent is in the file.
-pub fn parent_child_gaps(trace: &Trace, index: &SessionIndex) -> Vec<f64> {
-    linked_pairs(index)
-        .map(|(p, c)| trace.requests[c].timestamp - trace.requests[p].timestamp)
-        .collect()
-}
-
-/// New tokens per follow-up (child input - parent input - parent output).
-pub fn new_tokens(trace: &Trace, index: &SessionIndex) -> Vec<f64> {
-    linked_pairs(index)
-        .map(|(p, c)| {
-            let (p, c) = (&trace.requests[p], &trace.requests[c]);
-            c.input_length as f64 - p.input_length as f64 - p.output_length as f64
-        })
-        .collect()
-}
-
-fn linked_pairs(index: &SessionIndex) -> impl Iterator<Item = (usize, usize)> + '_ {
-    index
-        .parent
-        .iter()
-        .enumerate()
-        .filter_map(|(c, p)| p.map(|p| (p as usize, c)))
 }
 
 #[cfg(test)]
@@ -174,9 +172,9 @@ mod tests {
     fn session_figures_by_hand() {
         // Worked out in testing::hand_trace.
         let trace = hand_trace();
-        let index = SessionIndex::build(&trace).unwrap();
-        assert_eq!(index.head, [0, 1, 0, 3, 0]);
-        let s = SessionStats::compute(&trace, &index);
+        let s = crate::metrics::TraceStats::compute(&trace)
+            .sessions
+            .unwrap();
         assert_eq!(s.sessions, 3);
         assert_eq!(s.orphans, 0);
         assert_relative_eq!(s.follow_up_share, 0.4);
@@ -213,13 +211,12 @@ mod tests {
             req(1.0, 2, 99, "text", 2, 10, 1, &[2]),
             req(4.0, 3, 2, "text", 3, 10, 1, &[2]),
         ]);
-        let index = SessionIndex::build(&trace).unwrap();
-        assert_eq!(index.head, [0, 1, 1]);
-        let s = SessionStats::compute(&trace, &index);
+        let a = crate::metrics::analyze(&trace);
+        let s = a.stats.sessions.unwrap();
         assert_eq!((s.sessions, s.orphans), (1, 1));
         assert_relative_eq!(s.follow_up_share, 2.0 / 3.0);
         assert_relative_eq!(s.single_request_share.unwrap(), 1.0);
         assert_eq!(s.children, BTreeMap::from([(0, 2), (1, 1)]));
-        assert_eq!(parent_child_gaps(&trace, &index), [3.0]);
+        assert_eq!(a.samples.parent_child_gaps.unwrap().expand(), [3.0]);
     }
 }

@@ -4,12 +4,14 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::arrivals::ArrivalStats;
-use super::cache::{self, IdealPass, LRU_PERCENTS, LruPoint};
-use super::samples::{Prepared, Samples};
+use super::arrivals::{ArrivalStats, gaps as gaps_of};
+use super::cache::{self, LRU_PERCENTS, LruPoint};
+use super::classifier::{FeatureSample, Features};
+use super::histogram::Histogram;
+use super::pass::TracePass;
+use super::samples::{Samples, TypeSamples};
 use super::sessions::{SessionStats, ratio};
-use super::stack::StackDistances;
-use super::summary::{Summary, quantile, spearman};
+use super::summary::{Summary, spearman_counts};
 use crate::trace::{Format, Trace};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -75,10 +77,29 @@ pub struct CacheStats {
     pub reuse_gap: Option<Summary>,
 }
 
-/// Figures and samples from the same passes.
+/// Figures and samples from the same pass, and what a comparison adds to them.
 pub struct Analysis {
     pub stats: TraceStats,
     pub samples: Samples,
+    /// Every request's timestamp, in file order (the rate over time, the clock).
+    pub times: Vec<f64>,
+    features: FeatureSample,
+    /// The type names when the trace has sessions.
+    type_names: Option<Vec<String>>,
+    blocks: bool,
+}
+
+impl Analysis {
+    /// The classifier test's features of the kept requests, gaps multiplied by
+    /// `gap_scale`.
+    pub fn features(&self, gap_scale: f64) -> Features {
+        self.features.features(
+            &self.times,
+            self.type_names.as_deref(),
+            self.blocks,
+            gap_scale,
+        )
+    }
 }
 
 impl TraceStats {
@@ -90,9 +111,8 @@ impl TraceStats {
 /// What [`analyze_with`] measures beyond the fixed figures.
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnalysisOptions {
-    /// LRU cache sizes, as percentages of the distinct blocks. One pass of the trace per
-    /// size, so a caller wanting a finer curve asks for it here rather than running the
-    /// default sizes and then its own.
+    /// LRU cache sizes, as percentages of the distinct blocks (all read off the one
+    /// stack-distance pass).
     pub lru_percents: Vec<f64>,
 }
 
@@ -109,85 +129,125 @@ pub fn analyze(trace: &Trace) -> Analysis {
 }
 
 pub fn analyze_with(trace: &Trace, options: &AnalysisOptions) -> Analysis {
-    let prepared = Prepared::new(trace);
-    let samples = Samples::from_prepared(trace, &prepared);
-    let requests = trace.requests.len() as u64;
-    let duration_s = trace.span();
-    let types = prepared.types.as_ref().map(|types| {
-        let ideal = prepared.ideal.as_ref();
-        types
-            .names
-            .iter()
-            .enumerate()
-            .map(|(k, name)| {
-                let s = &samples.by_type[name];
-                let n = s.input_lengths.len() as u64;
-                let stats = TypeStats {
-                    requests: n,
-                    share: ratio(n, requests).unwrap_or(0.0),
-                    input: Summary::of(&s.input_lengths),
-                    output: Summary::of(&s.output_lengths),
-                    ideal_hit_ratio: ideal.and_then(|p| ratio(p.hits[k], p.blocks[k])),
-                    reuse_gap_p50: s.reuse_gaps.as_deref().and_then(|g| quantile(g, 0.5)),
-                    new_blocks: ideal.map(|p| p.new_blocks[k]),
-                    new_block_hit_share: ideal
-                        .and_then(|p| ratio(p.new_blocks_hit[k], p.new_blocks[k])),
-                };
-                (name.clone(), stats)
-            })
-            .collect()
-    });
-    let cache = match (&prepared.blocks, &prepared.ideal) {
-        (Some(blocks), Some(ideal)) => {
-            Some(cache_stats(ideal, blocks, &samples, &options.lru_percents))
-        }
-        _ => None,
-    };
-    let stats = TraceStats {
-        format: trace.format,
-        block_size: trace.block_size,
-        requests,
-        duration_s,
-        rate: (duration_s > 0.0).then(|| requests as f64 / duration_s),
-        input: Summary::of(&samples.input_lengths),
-        output: Summary::of(&samples.output_lengths),
-        input_output_spearman: spearman(&samples.input_lengths, &samples.output_lengths),
-        types,
-        sessions: prepared
-            .sessions
-            .as_ref()
-            .map(|index| SessionStats::compute(trace, index)),
-        arrivals: ArrivalStats::compute(trace),
-        cache,
-    };
-    Analysis { stats, samples }
+    let mut pass = TracePass::new(trace.format, trace.block_size);
+    for req in &trace.requests {
+        pass.push(req);
+    }
+    pass.finish(options)
 }
 
-fn cache_stats(
-    ideal: &IdealPass,
-    blocks: &super::blocks::BlockTable,
-    samples: &Samples,
-    lru_percents: &[f64],
-) -> CacheStats {
-    let hits = ideal.total_hits();
-    let stack = StackDistances::compute(blocks);
-    let split = |part: Option<u64>| {
-        part.zip(ideal.same_session_hits.zip(ideal.cross_session_hits))
-            .and_then(|(part, (same, cross))| ratio(part, same + cross))
-    };
-    CacheStats {
-        total_blocks: ideal.total_blocks(),
-        unique_blocks: blocks.unique() as u64,
-        ideal_hit_ratio: ratio(hits, ideal.total_blocks()),
-        lru: cache::points(&stack, blocks.unique(), lru_percents),
-        lru_curve: cache::points(&stack, blocks.unique(), &cache::lru_curve_percents()),
-        same_session_hit_share: split(ideal.same_session_hits),
-        cross_session_hit_share: split(ideal.cross_session_hits),
-        new_block_hit_share: ratio(
-            ideal.new_blocks_hit.iter().sum(),
-            ideal.new_blocks.iter().sum(),
-        ),
-        reuse_gap: samples.reuse_gaps.as_deref().and_then(Summary::of),
+impl TracePass {
+    /// The figures and samples of every record pushed.
+    pub fn finish(self, options: &AnalysisOptions) -> Analysis {
+        let requests = self.times.len() as u64;
+        let duration_s = match (self.times.first(), self.times.last()) {
+            (Some(a), Some(b)) => (b - a).max(0.0),
+            _ => 0.0,
+        };
+        let has_sessions = self.sessions.with_session > 0;
+        let cache = &self.cache;
+        let has_blocks = cache.any_blocks;
+        let (reuse_per_type, reuse_all, reuse_summary) = cache.reuse_gaps();
+        let type_names = self.types.names.clone();
+        let mut by_type = BTreeMap::new();
+        let mut types = BTreeMap::new();
+        for (k, lengths) in self.by_type.into_iter().enumerate() {
+            let n = lengths.count;
+            let [(input, input_summary), (output, output_summary)] = lengths.finish();
+            let reuse = has_blocks.then(|| reuse_per_type[k].clone());
+            let stats = TypeStats {
+                requests: n,
+                share: ratio(n, requests).unwrap_or(0.0),
+                input: input_summary,
+                output: output_summary,
+                ideal_hit_ratio: has_blocks
+                    .then(|| ratio(cache.hits[k], cache.blocks[k]))
+                    .flatten(),
+                reuse_gap_p50: reuse.as_ref().and_then(|g| g.quantile(0.5)),
+                new_blocks: has_blocks.then(|| cache.new_blocks[k]),
+                new_block_hit_share: has_blocks
+                    .then(|| ratio(cache.new_blocks_hit[k], cache.new_blocks[k]))
+                    .flatten(),
+            };
+            types.insert(type_names[k].clone(), stats);
+            by_type.insert(
+                type_names[k].clone(),
+                TypeSamples {
+                    input_lengths: input,
+                    output_lengths: output,
+                    reuse_gaps: reuse,
+                },
+            );
+        }
+        let cache_stats = has_blocks.then(|| {
+            let hits = cache.total_hits();
+            let unique = cache.unique();
+            let (same, cross) = cache.session_split();
+            let split = |part: u64| {
+                if has_sessions {
+                    ratio(part, same + cross)
+                } else {
+                    None
+                }
+            };
+            CacheStats {
+                total_blocks: cache.total_blocks(),
+                unique_blocks: unique as u64,
+                ideal_hit_ratio: ratio(hits, cache.total_blocks()),
+                lru: cache::points(&cache.stack, unique, &options.lru_percents),
+                lru_curve: cache::points(&cache.stack, unique, &cache::lru_curve_percents()),
+                same_session_hit_share: split(same),
+                cross_session_hit_share: split(cross),
+                new_block_hit_share: ratio(
+                    cache.new_blocks_hit.iter().sum(),
+                    cache.new_blocks.iter().sum(),
+                ),
+                reuse_gap: reuse_summary,
+            }
+        });
+        let (sessions, gaps, new_tokens) = if has_sessions {
+            let (s, g, n) = self.sessions.finish(&type_names);
+            (Some(s), Some(g), Some(n))
+        } else {
+            (None, None, None)
+        };
+        let [(input, input_summary), (output, output_summary)] = self.lengths.finish();
+        let inter_arrival = Histogram::from_values(gaps_of(&self.times));
+        let stats = TraceStats {
+            format: self.format,
+            block_size: self.block_size,
+            requests,
+            duration_s,
+            rate: (duration_s > 0.0).then(|| requests as f64 / duration_s),
+            input: input_summary,
+            output: output_summary,
+            input_output_spearman: spearman_counts(&self.pairs),
+            types: has_sessions.then_some(types),
+            sessions,
+            arrivals: ArrivalStats::of_times(&self.times),
+            cache: cache_stats,
+        };
+        let samples = Samples {
+            input_lengths: input,
+            output_lengths: output,
+            inter_arrival,
+            parent_child_gaps: gaps,
+            new_tokens,
+            reuse_gaps: has_blocks.then_some(reuse_all),
+            by_type: if has_sessions {
+                by_type
+            } else {
+                BTreeMap::new()
+            },
+        };
+        Analysis {
+            stats,
+            samples,
+            times: self.times,
+            features: self.features,
+            type_names: has_sessions.then_some(type_names),
+            blocks: has_blocks,
+        }
     }
 }
 
@@ -261,20 +321,15 @@ mod tests {
     fn samples_feed_the_distances() {
         let trace = hand_trace();
         let a = analyze(&trace);
-        assert_eq!(a.samples.inter_arrival, [2.0, 3.0, 1.0, 6.0]);
+        assert_eq!(a.samples.inter_arrival.expand(), [1.0, 2.0, 3.0, 6.0]);
         assert_eq!(
-            a.samples.parent_child_gaps.as_deref(),
-            Some(&[5.0, 7.0][..])
+            a.samples.parent_child_gaps.as_ref().map(Histogram::expand),
+            Some(vec![5.0, 7.0])
         );
-        assert_eq!(
-            a.samples.root_inter_arrival.as_deref(),
-            Some(&[2.0, 4.0][..])
-        );
-        assert_eq!(a.samples.by_type["search"].parent_child_gaps, [7.0]);
-        assert_eq!(a.samples.reuse_gaps.as_ref().unwrap().len(), 9);
-        let same = crate::metrics::ks_distance(
+        assert_eq!(a.samples.reuse_gaps.as_ref().unwrap().total(), 9);
+        let same = crate::metrics::ks_distance_hist(
             &a.samples.input_lengths,
-            &Samples::collect(&trace).input_lengths,
+            &analyze(&trace).samples.input_lengths,
         );
         assert_eq!(same, Some(0.0));
     }

@@ -2,6 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
+use rustc_hash::FxHashMap;
+
+use super::histogram::Histogram;
+
 /// Mean and the quantiles every report quotes.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -27,13 +31,16 @@ impl Summary {
         })
     }
 
-    pub fn of_sorted(sorted: &[f64]) -> Option<Summary> {
+    /// The summary of the sample `h` counts, whose values summed in file order make
+    /// `sum` (the mean is that sum over the count, as [`Summary::of`] takes it).
+    pub fn of_histogram(h: &Histogram, sum: f64) -> Option<Summary> {
+        let q = h.quantiles(&[0.5, 0.9, 0.99])?;
         Some(Summary {
-            count: sorted.len() as u64,
-            mean: mean(sorted)?,
-            p50: quantile_sorted(sorted, 0.5)?,
-            p90: quantile_sorted(sorted, 0.9)?,
-            p99: quantile_sorted(sorted, 0.99)?,
+            count: h.total(),
+            mean: sum / h.total() as f64,
+            p50: q[0],
+            p90: q[1],
+            p99: q[2],
         })
     }
 }
@@ -113,6 +120,52 @@ pub fn quantiles_in_place(values: &mut [f64], qs: &[f64]) -> Option<Vec<f64>> {
         done = lo;
     }
     Some(out)
+}
+
+/// [`spearman`] of the pairs a trace's requests make, given as `(a, b)` -> count: the
+/// ranks of a value are its average rank among the tied, so pairs with equal values
+/// need not be told apart. Computed exactly in integers (doubled ranks, whose products
+/// and sums are whole), so it is the sum [`spearman`] takes wherever that one is exact
+/// (below 2^53, that is up to a few hundred thousand pairs) and closer beyond.
+pub fn spearman_counts(pairs: &FxHashMap<(u64, u64), u64>) -> Option<f64> {
+    let n: u64 = pairs.values().sum();
+    if n < 2 {
+        return None;
+    }
+    // Doubled rank minus (n + 1), per value: the deviation from the mean rank, times 2.
+    let deviations = |side: &dyn Fn(&(u64, u64)) -> u64| -> FxHashMap<u64, i128> {
+        let mut counts: Vec<(u64, u64)> = {
+            let mut m: FxHashMap<u64, u64> = FxHashMap::default();
+            for (k, &c) in pairs {
+                *m.entry(side(k)).or_insert(0) += c;
+            }
+            m.into_iter().collect()
+        };
+        counts.sort_unstable();
+        let mut below = 0u64;
+        counts
+            .into_iter()
+            .map(|(v, c)| {
+                let doubled = 2 * below + c + 1;
+                below += c;
+                (v, i128::from(doubled) - i128::from(n + 1))
+            })
+            .collect()
+    };
+    let (da, db) = (deviations(&|k| k.0), deviations(&|k| k.1));
+    let (mut cov, mut va, mut vb) = (0i128, 0i128, 0i128);
+    for (&(a, b), &c) in pairs {
+        let (x, y, c) = (da[&a], db[&b], i128::from(c));
+        cov += c * x * y;
+        va += c * x * x;
+        vb += c * y * y;
+    }
+    if va == 0 || vb == 0 {
+        return None;
+    }
+    // Each sum is 4 times the one of undoubled deviations.
+    let (cov, va, vb) = (cov as f64 / 4.0, va as f64 / 4.0, vb as f64 / 4.0);
+    Some(cov / (va.sqrt() * vb.sqrt()))
 }
 
 /// Spearman rank correlation: Pearson correlation of the ranks, tied values sharing
@@ -209,6 +262,11 @@ mod tests {
             4.5 / 22.5f64.sqrt()
         );
         assert!(spearman(&[1.0, 1.0], &[1.0, 2.0]).is_none());
+        let pairs = FxHashMap::from_iter([((1, 1), 1), ((2, 3), 1), ((2, 2), 1), ((3, 4), 1)]);
+        assert_eq!(
+            spearman_counts(&pairs),
+            spearman(&[1.0, 2.0, 2.0, 3.0], &[1.0, 3.0, 2.0, 4.0])
+        );
         assert!(spearman(&[1.0], &[1.0]).is_none());
     }
 

@@ -2,36 +2,23 @@
 
 use rustc_hash::FxHashMap;
 
-use crate::trace::Trace;
-
-#[derive(Debug, Clone)]
-pub struct TypeIndex {
-    /// Type names in order of first appearance.
+/// Type names in order of first appearance; a record without session fields has the
+/// empty type rather than none, so per-type counts still add up to the total.
+#[derive(Debug, Clone, Default)]
+pub struct TypeTable {
     pub names: Vec<String>,
-    /// Each request's index into `names`.
-    pub of_request: Vec<u16>,
+    lookup: FxHashMap<String, u16>,
 }
 
-impl TypeIndex {
-    /// `None` when the trace has no types (Mooncake, Azure).
-    pub fn build(trace: &Trace) -> Option<TypeIndex> {
-        if !trace.has_sessions() {
-            return None;
+impl TypeTable {
+    pub fn code(&mut self, name: &str) -> u16 {
+        if let Some(&k) = self.lookup.get(name) {
+            return k;
         }
-        let mut lookup: FxHashMap<&str, u16> = FxHashMap::default();
-        let mut names = Vec::new();
-        let mut of_request = Vec::with_capacity(trace.requests.len());
-        for req in &trace.requests {
-            // A sessionless record inside a session trace gets the empty type rather than
-            // being dropped, so per-type counts still add up to the total.
-            let name = req.req_type().unwrap_or("");
-            let k = *lookup.entry(name).or_insert_with(|| {
-                names.push(name.to_string());
-                (names.len() - 1) as u16
-            });
-            of_request.push(k);
-        }
-        Some(TypeIndex { names, of_request })
+        let k = self.names.len() as u16;
+        self.names.push(name.to_string());
+        self.lookup.insert(name.to_string(), k);
+        k
     }
 
     pub fn len(&self) -> usize {

@@ -259,30 +259,44 @@ pub fn read_trace_with(
 /// Every record of an open reader, as [`read_trace_with`] reads them, showing `observe`
 /// each record with its line number on the way (a check made without a second read).
 pub fn read_all(
-    mut reader: TraceReader,
+    reader: TraceReader,
     progress: &dyn Fn(u64),
     observe: &mut dyn FnMut(u64, &Request),
 ) -> Result<Trace, TraceError> {
-    const EVERY: usize = 4096;
     let format = reader.format();
     let mut requests = Vec::new();
-    let mut reported = 0;
-    while let Some(item) = reader.next() {
-        let req = item?;
-        observe(reader.line(), &req);
+    for_each_record(reader, progress, &mut |line, req| {
+        observe(line, &req);
         requests.push(req);
-        if requests.len().is_multiple_of(EVERY) {
+    })?;
+    Ok(Trace {
+        format,
+        block_size: format.block_size(),
+        requests,
+    })
+}
+
+/// Hand every record of an open reader to `each` with its line number, without keeping
+/// any (what a one-pass measurement reads a file with), stopping at the first bad
+/// record; `progress` as in [`read_trace_with`].
+pub fn for_each_record(
+    mut reader: TraceReader,
+    progress: &dyn Fn(u64),
+    each: &mut dyn FnMut(u64, Request),
+) -> Result<(), TraceError> {
+    const EVERY: u64 = 4096;
+    let (mut records, mut reported) = (0u64, 0);
+    while let Some(item) = reader.next() {
+        each(reader.line(), item?);
+        records += 1;
+        if records.is_multiple_of(EVERY) {
             let bytes = reader.bytes_read();
             progress(bytes - reported);
             reported = bytes;
         }
     }
     progress(reader.bytes_read() - reported);
-    Ok(Trace {
-        format,
-        block_size: format.block_size(),
-        requests,
-    })
+    Ok(())
 }
 
 #[cfg(test)]
