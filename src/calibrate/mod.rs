@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use crate::fit::total_rate::steady_warm_up;
 use crate::fit::{FitOptions, SourceInfo, fit_trace};
 use crate::generate::{GenerateOptions, Generator};
+use crate::metrics::rowdef::{Metric, RowDef, Target, row_def};
 use crate::metrics::{LRU_PERCENTS, TraceStats};
 use crate::model::{Model, WarmUpHistory};
 use crate::reference::{LengthMix, ReferenceConfig, build};
@@ -36,100 +37,75 @@ pub enum Tolerance {
     Absolute(f64),
 }
 
-/// One figure the targets name.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Figure {
-    Rate,
-    Input(Stat),
-    Output(Stat),
-    SingleRequestShare,
-    FollowUpShare,
-    GapP50,
-    GapP90,
-    TypeShare(String),
-    IdealHitRatio,
-    /// Index into [`LRU_PERCENTS`].
-    Lru(usize),
-    SameSessionShare,
-    CrossSessionShare,
+/// One figure the targets name: a row of [`crate::metrics::rowdef::ROWS`] that has a
+/// [`Target`], and the type of a per-type figure (`types.TYPE`).
+#[derive(Debug, Clone)]
+pub struct Figure {
+    pub def: &'static RowDef,
+    pub ty: Option<String>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Stat {
-    Mean,
-    P50,
-    P99,
+impl PartialEq for Figure {
+    fn eq(&self, other: &Figure) -> bool {
+        self.def.name == other.def.name && self.ty == other.ty
+    }
 }
 
 impl Figure {
-    /// The targets file's key for this figure.
+    /// The figure of row `name` (see [`crate::metrics::rowdef::ROWS`]).
+    ///
+    /// # Panics
+    /// When no row of that name is a calibrate target: the names are this crate's own.
+    pub fn named(name: &str) -> Figure {
+        let def = row_def(name)
+            .filter(|d| d.target.is_some())
+            .unwrap_or_else(|| panic!("`{name}` is not a calibrate figure"));
+        Figure { def, ty: None }
+    }
+
+    /// The share of requests of type `ty`.
+    pub fn type_share(ty: &str) -> Figure {
+        Figure {
+            ty: Some(ty.to_string()),
+            ..Figure::named("type_share")
+        }
+    }
+
+    /// The LRU hit ratio at `LRU_PERCENTS[i]` of the distinct blocks.
+    pub fn lru(i: usize) -> Figure {
+        Figure::named(&format!("lru.{}pct", LRU_PERCENTS[i]))
+    }
+
+    fn target(&self) -> Target {
+        self.def.target.expect("a calibrate figure has a target")
+    }
+
+    /// calibrate's key for this figure (its output and the model file's record).
     pub fn key(&self) -> String {
-        let stat = |s: &Stat| match s {
-            Stat::Mean => "mean",
-            Stat::P50 => "p50",
-            Stat::P99 => "p99",
-        };
-        match self {
-            Figure::Rate => "rate".into(),
-            Figure::Input(s) => format!("input.{}", stat(s)),
-            Figure::Output(s) => format!("output.{}", stat(s)),
-            Figure::SingleRequestShare => "sessions.single_request_share".into(),
-            Figure::FollowUpShare => "sessions.follow_up_share".into(),
-            Figure::GapP50 => "sessions.gap_p50".into(),
-            Figure::GapP90 => "sessions.gap_p90".into(),
-            Figure::TypeShare(t) => format!("types.{t}"),
-            Figure::IdealHitRatio => "cache.ideal_hit_ratio".into(),
-            Figure::Lru(i) => format!("cache.lru@{}%", LRU_PERCENTS[*i]),
-            Figure::SameSessionShare => "cache.same_session_share".into(),
-            Figure::CrossSessionShare => "cache.cross_session_share".into(),
+        let key = self.target().key;
+        match &self.ty {
+            Some(t) => format!("{key}.{t}"),
+            None => key.to_string(),
         }
     }
 
     /// The tolerances the project judges calibrated models by.
     pub fn tolerance(&self) -> Tolerance {
-        match self {
-            Figure::Rate => Tolerance::Relative(0.05),
-            Figure::Input(_) | Figure::Output(_) => Tolerance::Relative(0.10),
-            Figure::GapP50 | Figure::GapP90 => Tolerance::Relative(0.15),
-            Figure::SingleRequestShare | Figure::FollowUpShare | Figure::TypeShare(_) => {
-                Tolerance::Absolute(0.02)
-            }
-            Figure::IdealHitRatio => Tolerance::Absolute(0.02),
-            Figure::Lru(_) => Tolerance::Absolute(0.03),
-            Figure::SameSessionShare | Figure::CrossSessionShare => Tolerance::Absolute(0.05),
+        let t = self.target();
+        match t.metric {
+            Metric::Rel => Tolerance::Relative(t.tolerance),
+            _ => Tolerance::Absolute(t.tolerance),
         }
+    }
+
+    /// Decimals of this figure in a report.
+    pub fn decimals(&self) -> usize {
+        self.target().decimals
     }
 
     /// This figure of a trace, when the trace has it.
     pub fn measure(&self, s: &TraceStats) -> Option<f64> {
-        let pick = |sum: Option<crate::metrics::Summary>, st: &Stat| {
-            sum.map(|x| match st {
-                Stat::Mean => x.mean,
-                Stat::P50 => x.p50,
-                Stat::P99 => x.p99,
-            })
-        };
-        let sessions = s.sessions.as_ref();
-        let cache = s.cache.as_ref();
-        match self {
-            Figure::Rate => s.rate,
-            Figure::Input(st) => pick(s.input, st),
-            Figure::Output(st) => pick(s.output, st),
-            Figure::SingleRequestShare => sessions.and_then(|x| x.single_request_share),
-            Figure::FollowUpShare => sessions.map(|x| x.follow_up_share),
-            Figure::GapP50 => sessions.and_then(|x| x.parent_child_gap).map(|g| g.p50),
-            Figure::GapP90 => sessions.and_then(|x| x.parent_child_gap).map(|g| g.p90),
-            Figure::TypeShare(t) => Some(
-                s.types
-                    .as_ref()
-                    .and_then(|m| m.get(t))
-                    .map_or(0.0, |x| x.share),
-            ),
-            Figure::IdealHitRatio => cache.and_then(|c| c.ideal_hit_ratio),
-            Figure::Lru(i) => cache.and_then(|c| c.lru.get(*i)).and_then(|p| p.hit_ratio),
-            Figure::SameSessionShare => cache.and_then(|c| c.same_session_hit_share),
-            Figure::CrossSessionShare => cache.and_then(|c| c.cross_session_hit_share),
-        }
+        self.def.value(s, self.ty.as_deref())
     }
 }
 
@@ -176,33 +152,36 @@ pub fn rows_for(t: &Targets) -> Vec<Row> {
             });
         }
     };
-    add(Figure::Rate, t.rate);
-    for (make, l) in [
-        (Figure::Input as fn(Stat) -> Figure, &t.input),
-        (Figure::Output, &t.output),
-    ] {
-        add(make(Stat::Mean), l.mean);
-        add(make(Stat::P50), l.p50);
-        add(make(Stat::P99), l.p99);
+    add(Figure::named("rate"), t.rate);
+    for (family, l) in [("input", &t.input), ("output", &t.output)] {
+        add(Figure::named(&format!("{family}.mean")), l.mean);
+        add(Figure::named(&format!("{family}.p50")), l.p50);
+        add(Figure::named(&format!("{family}.p99")), l.p99);
     }
-    add(Figure::SingleRequestShare, t.single_request_share);
-    add(Figure::FollowUpShare, t.follow_up_share);
-    add(Figure::GapP50, t.gap_p50);
-    add(Figure::GapP90, t.gap_p90);
+    add(
+        Figure::named("single_request_sessions"),
+        t.single_request_share,
+    );
+    add(Figure::named("follow_up_share"), t.follow_up_share);
+    add(Figure::named("think_time.p50"), t.gap_p50);
+    add(Figure::named("think_time.p90"), t.gap_p90);
     for (name, share) in &t.types {
-        add(Figure::TypeShare(name.clone()), Some(*share));
+        add(Figure::type_share(name), Some(*share));
     }
-    add(Figure::IdealHitRatio, t.ideal_hit_ratio);
+    add(Figure::named("ideal_hit_ratio"), t.ideal_hit_ratio);
     if let Some(lru) = &t.lru {
         for (i, &h) in lru.iter().enumerate() {
-            add(Figure::Lru(i), Some(h));
+            add(Figure::lru(i), Some(h));
         }
     }
     add(
-        Figure::SameSessionShare,
+        Figure::named("same_session_hit_share"),
         t.cross_session_share.map(|c| 1.0 - c),
     );
-    add(Figure::CrossSessionShare, t.cross_session_share);
+    add(
+        Figure::named("cross_session_hit_share"),
+        t.cross_session_share,
+    );
     rows
 }
 
@@ -893,12 +872,16 @@ mod tests {
         for r in &c.rows {
             assert!(r.distance().is_some(), "{r:?}");
         }
-        let rate = c.rows.iter().find(|r| r.figure == Figure::Rate).unwrap();
+        let rate = c
+            .rows
+            .iter()
+            .find(|r| r.figure == Figure::named("rate"))
+            .unwrap();
         assert!(rate.distance().unwrap() < 0.1, "{rate:?}");
         let fu = c
             .rows
             .iter()
-            .find(|r| r.figure == Figure::FollowUpShare)
+            .find(|r| r.figure == Figure::named("follow_up_share"))
             .unwrap();
         // From 0.15 away at the prior; four iterations on 15 minutes get within 0.08.
         assert!(fu.distance().unwrap() < 0.08, "{fu:?}");
@@ -933,6 +916,29 @@ mod tests {
             );
         }
         assert_eq!(c.record(&targets, "t.toml")["replicates"], 2);
+    }
+
+    /// Every calibrate target of the row table is a key the targets file accepts, and
+    /// naming it there gives a row of that figure.
+    #[test]
+    fn every_target_row_can_be_named_in_a_targets_file() {
+        for def in crate::metrics::rowdef::ROWS {
+            let Some(target) = def.target else { continue };
+            let text = match target.key.split_once('.') {
+                _ if target.key.starts_with("cache.lru@") => {
+                    "[cache]\nlru = [0.1, 0.2, 0.3, 0.4, 0.5]\n".to_string()
+                }
+                None if target.key == "types" => "[types]\ntext = 0.5\n".to_string(),
+                None => format!("{} = 0.5\n", target.key),
+                Some((table, key)) => format!("[{table}]\n{key} = 0.5\n"),
+            };
+            let t = Targets::parse(&text, "t.toml").unwrap_or_else(|e| panic!("{text}: {e}"));
+            assert!(
+                rows_for(&t).iter().any(|r| r.figure.def.name == def.name),
+                "{}: {text}",
+                def.name
+            );
+        }
     }
 
     #[test]

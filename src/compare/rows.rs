@@ -1,37 +1,22 @@
 //! One comparison row per figure of the fidelity brief: the real and synthetic value, a
-//! distance, the tolerance, and the verdict.
+//! distance, the tolerance, and the verdict. Which rows exist, in which order, and how
+//! each is judged comes from [`crate::metrics::rowdef::ROWS`]; this module pairs the two
+//! traces' figures up.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
 use super::Measured;
-use super::tolerance::{
-    Metric, PER_TYPE_MIN, ROWS, Tolerances, per_type_ks_tolerance, split_per_type,
-};
+use super::tolerance::{PER_TYPE_MIN, Tolerances, per_type_ks_tolerance, split_per_type};
 use crate::metrics::classifier::{C2ST_MIN, C2stOptions, c2st};
-use crate::metrics::{Histogram, ks_distance_hist, total_variation, wasserstein1_log_hist};
-
-/// The aspect of a trace a row belongs to, in table order.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Group {
-    Lengths,
-    Arrivals,
-    Sessions,
-    Cache,
-}
-
-impl Group {
-    pub fn title(self) -> &'static str {
-        match self {
-            Group::Lengths => "lengths",
-            Group::Arrivals => "arrivals",
-            Group::Sessions => "sessions",
-            Group::Cache => "prefix cache",
-        }
-    }
-}
+use crate::metrics::rowdef::{
+    Categorical, Compare, Needs, RowDef, Sample, Scaled, Source, compare_rows,
+};
+pub use crate::metrics::rowdef::{Group, Metric};
+use crate::metrics::{
+    Histogram, TraceStats, ks_distance_hist, total_variation, wasserstein1_log_hist,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -76,32 +61,28 @@ struct Builder<'a> {
     tolerances: &'a Tolerances,
 }
 
-struct Spec<'s> {
+/// One row about to be pushed: its definition, or a per-type or per-feature row built
+/// from one.
+struct Spec {
     group: Group,
-    name: &'s str,
+    name: String,
     metric: Metric,
     /// Set for rows that are informational whatever the file says (IDC under scale).
     force_info: bool,
-    /// Default tolerance when not one of [`ROWS`] (per-type rows).
     default: Option<f64>,
-    description: Option<String>,
+    description: String,
 }
 
-impl<'s> Spec<'s> {
-    fn new(group: Group, name: &'s str, metric: Metric) -> Self {
+impl Spec {
+    fn of(def: &RowDef, c: Compare, scaled: bool) -> Spec {
         Spec {
-            group,
-            name,
-            metric,
-            force_info: false,
-            default: ROWS.iter().find(|r| r.0 == name).and_then(|r| r.2),
-            description: None,
+            group: def.group,
+            name: def.name.to_string(),
+            metric: c.metric,
+            force_info: scaled && c.scaled == Scaled::Info,
+            default: c.tolerance,
+            description: def.description.to_string(),
         }
-    }
-
-    fn info_if(mut self, yes: bool) -> Self {
-        self.force_info = yes;
-        self
     }
 }
 
@@ -116,7 +97,7 @@ impl Builder<'_> {
         let tolerance = if spec.force_info {
             None
         } else {
-            self.tolerances.resolve(spec.name, spec.default)
+            self.tolerances.resolve(&spec.name, spec.default)
         };
         let verdict = match (tolerance, distance) {
             (None, _) => Verdict::Info,
@@ -125,15 +106,10 @@ impl Builder<'_> {
             (Some(t), Some(d)) if d <= t + 1e-12 => Verdict::Pass,
             (Some(_), _) => Verdict::Fail,
         };
-        let description = spec.description.unwrap_or_else(|| {
-            ROWS.iter()
-                .find(|r| r.0 == spec.name)
-                .map_or_else(String::new, |r| r.3.to_string())
-        });
         self.rows.push(Row {
-            name: spec.name.to_string(),
+            name: spec.name,
             group: spec.group,
-            description,
+            description: spec.description,
             shown: shown.to_string(),
             real,
             synth,
@@ -212,36 +188,117 @@ fn top_key(h: &BTreeMap<String, u64>) -> Option<&str> {
         .map(|(k, _)| k.as_str())
 }
 
+/// One trace's sample of kind `s`.
+fn sample(m: &Measured, s: Sample) -> Option<&Histogram> {
+    match s {
+        Sample::Input => Some(&m.input),
+        Sample::Output => Some(&m.output),
+        Sample::InterArrival => Some(&m.inter_arrival),
+        Sample::ThinkTime => m.think_time.as_ref(),
+        Sample::NewTokens => m.new_tokens.as_ref(),
+        Sample::ReuseGap => m.reuse_gaps.as_ref(),
+    }
+}
+
+/// A categorical row: the TV distance of the two histograms, shown by a mean or by the
+/// share of the real trace's most common key.
+fn categorical(b: &mut Builder, spec: Spec, kind: Categorical, rs: &TraceStats, ss: &TraceStats) {
+    let sessions = ss.sessions.as_ref();
+    match kind {
+        Categorical::Turns => {
+            let Some(r) = &rs.sessions else { return };
+            let turns = sessions.map(|s| &s.turns);
+            let shown = (
+                "mean",
+                histogram_mean(&r.turns),
+                turns.and_then(histogram_mean),
+            );
+            b.categorical(spec, Some(&r.turns), turns, shown);
+        }
+        Categorical::Children => {
+            let Some(r) = &rs.sessions else { return };
+            let shown = (
+                "mean",
+                Some(r.children_mean),
+                sessions.map(|s| s.children_mean),
+            );
+            b.categorical(
+                spec,
+                Some(&r.children),
+                sessions.map(|s| &s.children),
+                shown,
+            );
+        }
+        Categorical::TypeMix => {
+            let mix = |s: &TraceStats| {
+                s.types.as_ref().map(|t| {
+                    t.iter()
+                        .map(|(k, v)| (k.clone(), v.requests))
+                        .collect::<BTreeMap<String, u64>>()
+                })
+            };
+            let Some(r_mix) = mix(rs) else { return };
+            let s_mix = mix(ss);
+            let top = top_key(&r_mix).unwrap_or("").to_string();
+            let shown = (
+                format!("share of {top}"),
+                share(&r_mix, &top),
+                s_mix.as_ref().and_then(|s| share(s, &top)),
+            );
+            b.categorical(
+                spec,
+                Some(&r_mix),
+                s_mix.as_ref(),
+                (&shown.0, shown.1, shown.2),
+            );
+        }
+        Categorical::TypeTransitions => {
+            let Some(r) = &rs.sessions else { return };
+            let s = sessions.map(|s| &s.type_transitions);
+            let top = top_key(&r.type_transitions).unwrap_or("").to_string();
+            let shown = (
+                format!("share of {top}"),
+                share(&r.type_transitions, &top),
+                s.and_then(|s| share(s, &top)),
+            );
+            b.categorical(
+                spec,
+                Some(&r.type_transitions),
+                s,
+                (&shown.0, shown.1, shown.2),
+            );
+        }
+    }
+}
+
 /// The classifier two-sample test: its AUC as a toleranced row (distance: how far above
 /// chance), and each feature's own AUC as information, so a failing trace shows what
 /// gives it away. Informational under scale: hit shares and gaps move with the rate.
-fn joint(
-    b: &mut Builder,
-    real: &Measured,
-    synth: &Measured,
-    scaled: bool,
-    notes: &mut Vec<String>,
-) {
+fn joint(b: &mut Builder, spec: Spec, real: &Measured, synth: &Measured, notes: &mut Vec<String>) {
     let Some(test) = c2st(&real.features, &synth.features, &C2stOptions::default()) else {
         notes.push(format!(
             "no classifier test (fewer than {C2ST_MIN} requests in one of the traces)"
         ));
         return;
     };
+    let (group, metric, family) = (spec.group, spec.metric, spec.name.clone());
     b.push(
-        Spec::new(Group::Lengths, "c2st.auc", Metric::Abs).info_if(scaled),
+        spec,
         "AUC",
         (Some(0.5), Some(test.auc)),
         Some((test.auc - 0.5).max(0.0)),
     );
     for f in &test.features {
-        let name = format!("c2st.auc.{}", f.name);
         let spec = Spec {
-            description: Some(format!(
+            group,
+            name: format!("{family}.{}", f.name),
+            metric,
+            force_info: true,
+            default: None,
+            description: format!(
                 "classifier AUC from {} alone (gain share {:.2})",
                 f.name, f.importance
-            )),
-            ..Spec::new(Group::Lengths, &name, Metric::Abs).info_if(true)
+            ),
         };
         b.push(
             spec,
@@ -249,6 +306,64 @@ fn joint(
             (Some(0.5), Some(f.auc)),
             Some((f.auc - 0.5).max(0.0)),
         );
+    }
+}
+
+/// The per-type rows (`input.ks[TYPE]` and so on) of every type with at least
+/// [`PER_TYPE_MIN`] requests in both traces, most common type first.
+fn per_type(b: &mut Builder, real: &Measured, synth: &Measured, notes: &mut Vec<String>) {
+    let mut types: Vec<_> = real.by_type.iter().collect();
+    types.sort_by(|a, b| b.1.0.total().cmp(&a.1.0.total()).then(a.0.cmp(b.0)));
+    let mut small = Vec::new();
+    // With a single type the per-type rows would repeat the overall ones.
+    if types.len() < 2 {
+        types.clear();
+    }
+    for (ty, (r_in, r_out)) in types {
+        let Some((s_in, s_out)) = synth.by_type.get(ty) else {
+            small.push(ty.clone());
+            continue;
+        };
+        let (n, m) = (r_in.total(), s_in.total());
+        if n < PER_TYPE_MIN || m < PER_TYPE_MIN {
+            small.push(ty.clone());
+            continue;
+        }
+        for (def, c) in compare_rows().filter(|(_, c)| c.per_type) {
+            let name = format!("{}[{ty}]", def.name);
+            let default = match c.metric {
+                Metric::Ks => Some(per_type_ks_tolerance(n, m)),
+                _ => None,
+            };
+            let (what, r, s) = match def.source {
+                Source::Sample(Sample::Input) => ("input", r_in, s_in),
+                Source::Sample(Sample::Output) => ("output", r_out, s_out),
+                other => unreachable!("{other:?} has no per-type sample"),
+            };
+            debug_assert!(split_per_type(&name).is_some());
+            let spec = Spec {
+                group: def.group,
+                name,
+                metric: c.metric,
+                force_info: false,
+                default,
+                description: format!(
+                    "{what} length of type {ty}{}",
+                    if c.metric == Metric::W1Log {
+                        ", log scale"
+                    } else {
+                        ""
+                    }
+                ),
+            };
+            b.distribution(spec, Some(r), Some(s));
+        }
+    }
+    if !small.is_empty() {
+        notes.push(format!(
+            "no per-type length rows for {} (fewer than {PER_TYPE_MIN} requests in one of the traces)",
+            small.join(", ")
+        ));
     }
 }
 
@@ -267,271 +382,59 @@ pub(super) fn build(
     let (rs, ss) = (&real.analysis.stats, &synth.analysis.stats);
     let scaled = scale != 1.0;
 
-    // Lengths.
-    use Group::*;
-    use Metric::*;
-    b.distribution(
-        Spec::new(Lengths, "input.ks", Ks),
-        Some(&real.input),
-        Some(&synth.input),
-    );
-    b.distribution(
-        Spec::new(Lengths, "input.w1_log", W1Log),
-        Some(&real.input),
-        Some(&synth.input),
-    );
-    b.distribution(
-        Spec::new(Lengths, "output.ks", Ks),
-        Some(&real.output),
-        Some(&synth.output),
-    );
-    b.distribution(
-        Spec::new(Lengths, "output.w1_log", W1Log),
-        Some(&real.output),
-        Some(&synth.output),
-    );
-    let mut types: Vec<_> = real.by_type.iter().collect();
-    types.sort_by(|a, b| b.1.0.total().cmp(&a.1.0.total()).then(a.0.cmp(b.0)));
-    let mut small = Vec::new();
-    // With a single type the per-type rows would repeat the overall ones.
-    if types.len() < 2 {
-        types.clear();
-    }
-    for (ty, (r_in, r_out)) in types {
-        let Some((s_in, s_out)) = synth.by_type.get(ty) else {
-            small.push(ty.clone());
-            continue;
+    // The per-type rows follow their families.
+    let mut after_per_type = false;
+    for (def, c) in compare_rows() {
+        if after_per_type && !c.per_type {
+            per_type(&mut b, real, synth, &mut notes);
+        }
+        after_per_type = c.per_type;
+        let present = match def.needs {
+            Needs::Nothing => true,
+            Needs::Sessions => rs.sessions.is_some(),
+            Needs::Cache => rs.cache.is_some(),
         };
-        let (n, m) = (r_in.total(), s_in.total());
-        if n < PER_TYPE_MIN || m < PER_TYPE_MIN {
-            small.push(ty.clone());
+        if !present {
             continue;
         }
-        for family in ["input.ks", "input.w1_log", "output.ks", "output.w1_log"] {
-            let name = format!("{family}[{ty}]");
-            let (metric, default) = if family.ends_with("ks") {
-                (Ks, Some(per_type_ks_tolerance(n, m)))
-            } else {
-                (W1Log, None)
-            };
-            let (r, s) = if family.starts_with("input") {
-                (r_in, s_in)
-            } else {
-                (r_out, s_out)
-            };
-            debug_assert!(split_per_type(&name).is_some());
-            let what = if family.starts_with("input") {
-                "input"
-            } else {
-                "output"
-            };
-            let spec = Spec {
-                default,
-                description: Some(format!(
-                    "{what} length of type {ty}{}",
-                    if metric == W1Log { ", log scale" } else { "" }
-                )),
-                ..Spec::new(Lengths, &name, metric)
-            };
-            b.distribution(spec, Some(r), Some(s));
+        let spec = Spec::of(def, c, scaled);
+        match def.source {
+            Source::Sample(s) => b.distribution(spec, sample(real, s), sample(synth, s)),
+            Source::Value(f) => {
+                let factor = if c.scaled == Scaled::Times {
+                    scale
+                } else {
+                    1.0
+                };
+                b.scalar(spec, f(rs), f(ss), factor);
+            }
+            Source::Categorical(kind) => categorical(&mut b, spec, kind, rs, ss),
+            Source::Classifier => joint(&mut b, spec, real, synth, &mut notes),
+            Source::TypeValue(_) => unreachable!("{} is not a compare row", def.name),
         }
     }
-    if !small.is_empty() {
-        notes.push(format!(
-            "no per-type length rows for {} (fewer than {PER_TYPE_MIN} requests in one of the traces)",
-            small.join(", ")
-        ));
+    if after_per_type {
+        per_type(&mut b, real, synth, &mut notes);
     }
-    b.scalar(
-        Spec::new(Lengths, "input_output.spearman", Abs),
-        rs.input_output_spearman,
-        ss.input_output_spearman,
-        1.0,
-    );
-    joint(&mut b, real, synth, scaled, &mut notes);
 
-    // Arrivals.
-    b.scalar(Spec::new(Arrivals, "rate", Rel), rs.rate, ss.rate, scale);
-    b.distribution(
-        Spec::new(Arrivals, "inter_arrival.ks", Ks),
-        Some(&real.inter_arrival),
-        Some(&synth.inter_arrival),
-    );
-    b.distribution(
-        Spec::new(Arrivals, "inter_arrival.w1_log", W1Log),
-        Some(&real.inter_arrival),
-        Some(&synth.inter_arrival),
-    );
-    b.scalar(
-        Spec::new(Arrivals, "inter_arrival.cv", Rel),
-        rs.arrivals.inter_arrival_cv,
-        ss.arrivals.inter_arrival_cv,
-        1.0,
-    );
-    for (name, window) in [("idc.1s", 1.0), ("idc.10s", 10.0), ("idc.60s", 60.0)] {
-        let idc = |s: &crate::metrics::TraceStats| {
-            s.arrivals
-                .dispersion
-                .iter()
-                .find(|d| d.window_s == window)
-                .and_then(|d| d.index)
-        };
-        b.scalar(
-            Spec::new(Arrivals, name, Rel).info_if(scaled),
-            idc(rs),
-            idc(ss),
-            1.0,
-        );
-    }
     if rs.arrivals.dispersion.iter().any(|d| d.index.is_none()) {
         notes
             .push("IDC rows need two whole windows in the real trace; shorter windows only".into());
     }
-
-    // Sessions.
     match (&rs.sessions, &ss.sessions) {
         (None, _) => notes.push("the real trace has no sessions: no session rows".into()),
-        (Some(r), s) => {
-            b.scalar(
-                Spec::new(Sessions, "root_share", Abs),
-                Some(1.0 - r.follow_up_share),
-                s.as_ref().map(|s| 1.0 - s.follow_up_share),
-                1.0,
-            );
-            b.scalar(
-                Spec::new(Sessions, "single_request_sessions", Abs),
-                r.single_request_share,
-                s.as_ref().and_then(|s| s.single_request_share),
-                1.0,
-            );
-            let turns = s.as_ref().map(|s| &s.turns);
-            b.categorical(
-                Spec::new(Sessions, "turns.tv", Tv),
-                Some(&r.turns),
-                turns,
-                (
-                    "mean",
-                    histogram_mean(&r.turns),
-                    turns.and_then(histogram_mean),
-                ),
-            );
-            b.categorical(
-                Spec::new(Sessions, "children.tv", Tv),
-                Some(&r.children),
-                s.as_ref().map(|s| &s.children),
-                (
-                    "mean",
-                    Some(r.children_mean),
-                    s.as_ref().map(|s| s.children_mean),
-                ),
-            );
-            b.distribution(
-                Spec::new(Sessions, "think_time.ks", Ks),
-                real.think_time.as_ref(),
-                synth.think_time.as_ref(),
-            );
-            b.distribution(
-                Spec::new(Sessions, "think_time.w1_log", W1Log),
-                real.think_time.as_ref(),
-                synth.think_time.as_ref(),
-            );
-            b.distribution(
-                Spec::new(Sessions, "new_tokens.ks", Ks),
-                real.new_tokens.as_ref(),
-                synth.new_tokens.as_ref(),
-            );
-            if s.is_none() {
-                notes.push("the synthetic trace has no sessions: session rows fail".into());
-            }
+        (Some(_), None) => {
+            notes.push("the synthetic trace has no sessions: session rows fail".into())
         }
+        (Some(_), Some(_)) => {}
     }
-    let mix = |s: &crate::metrics::TraceStats| {
-        s.types.as_ref().map(|t| {
-            t.iter()
-                .map(|(k, v)| (k.clone(), v.requests))
-                .collect::<BTreeMap<String, u64>>()
-        })
-    };
-    if let Some(r_mix) = mix(rs) {
-        let s_mix = mix(ss);
-        let top = top_key(&r_mix).unwrap_or("").to_string();
-        b.categorical(
-            Spec::new(Sessions, "type_mix.tv", Tv),
-            Some(&r_mix),
-            s_mix.as_ref(),
-            (
-                &format!("share of {top}"),
-                share(&r_mix, &top),
-                s_mix.as_ref().and_then(|s| share(s, &top)),
-            ),
-        );
-    }
-    if let Some(r) = &rs.sessions {
-        let s = ss.sessions.as_ref().map(|s| &s.type_transitions);
-        let top = top_key(&r.type_transitions).unwrap_or("").to_string();
-        b.categorical(
-            Spec::new(Sessions, "type_transitions.tv", Tv),
-            Some(&r.type_transitions),
-            s,
-            (
-                &format!("share of {top}"),
-                share(&r.type_transitions, &top),
-                s.and_then(|s| share(s, &top)),
-            ),
-        );
-    }
-
-    // Cache.
     match (&rs.cache, &ss.cache) {
         (None, _) => notes.push("the real trace has no block ids: no cache rows".into()),
-        (Some(r), s) => {
-            b.scalar(
-                Spec::new(Cache, "ideal_hit_ratio", Abs),
-                r.ideal_hit_ratio,
-                s.as_ref().and_then(|s| s.ideal_hit_ratio),
-                1.0,
-            );
-            for percent in crate::metrics::LRU_PERCENTS {
-                let at = |c: &crate::metrics::CacheStats| {
-                    c.lru
-                        .iter()
-                        .find(|p| p.percent == percent)
-                        .and_then(|p| p.hit_ratio)
-                };
-                let name = format!("lru.{percent}pct");
-                b.scalar(
-                    Spec::new(Cache, &name, Abs),
-                    at(r),
-                    s.as_ref().and_then(at),
-                    1.0,
-                );
-            }
+        (Some(_), s) => {
             notes.push(
                 "LRU capacities are percentages of each trace's own unique blocks, so the LRU \
                  rows compare curve shapes rather than equal cache sizes"
                     .into(),
-            );
-            b.scalar(
-                Spec::new(Cache, "same_session_hit_share", Abs),
-                r.same_session_hit_share,
-                s.as_ref().and_then(|s| s.same_session_hit_share),
-                1.0,
-            );
-            b.scalar(
-                Spec::new(Cache, "new_block_reuse_share", Abs),
-                r.new_block_hit_share,
-                s.as_ref().and_then(|s| s.new_block_hit_share),
-                1.0,
-            );
-            b.distribution(
-                Spec::new(Cache, "reuse_gap.ks", Ks).info_if(scaled),
-                real.reuse_gaps.as_ref(),
-                synth.reuse_gaps.as_ref(),
-            );
-            b.distribution(
-                Spec::new(Cache, "reuse_gap.w1_log", W1Log),
-                real.reuse_gaps.as_ref(),
-                synth.reuse_gaps.as_ref(),
             );
             if s.is_none() {
                 notes.push("the synthetic trace has no block ids: cache rows fail".into());

@@ -8,8 +8,8 @@
 //! { "input.ks": 0.05, "idc.10s": null, "input.ks[*]": 0.1, "output.ks[text]": 0.04 }
 //! ```
 //!
-//! Row names are the first column of the `compare` table. Fixed rows are listed in
-//! [`ROWS`]; per-type rows are `input.ks[TYPE]`, `input.w1_log[TYPE]`,
+//! Row names are the first column of the `compare` table. Fixed rows are the `compare`
+//! rows of [`crate::metrics::rowdef::ROWS`]; per-type rows are `input.ks[TYPE]`, `input.w1_log[TYPE]`,
 //! `output.ks[TYPE]` and `output.w1_log[TYPE]` (only for types with at least
 //! [`PER_TYPE_MIN`] requests in both traces), and `[*]` in an override stands for every
 //! type. An exact per-type name wins over `[*]`.
@@ -17,243 +17,12 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use serde::Serialize;
-
-/// How a row's distance is measured.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Metric {
-    /// Two-sample Kolmogorov-Smirnov statistic.
-    Ks,
-    /// Wasserstein-1 between `ln(1 + x)` of the samples.
-    W1Log,
-    /// Total variation between categorical histograms.
-    Tv,
-    /// |synthetic - real|.
-    Abs,
-    /// |synthetic - expected| / |expected| (expected = real, or K x real for the rate).
-    Rel,
-}
-
-impl Metric {
-    pub fn name(self) -> &'static str {
-        match self {
-            Metric::Ks => "KS",
-            Metric::W1Log => "W1 log",
-            Metric::Tv => "TV",
-            Metric::Abs => "abs",
-            Metric::Rel => "rel",
-        }
-    }
-}
+pub use crate::metrics::rowdef::Metric;
+use crate::metrics::rowdef::{compare_rows, row_def};
 
 /// Requests of a type needed in both traces before it gets rows of its own: below that,
 /// sampling noise alone moves KS by more than any useful tolerance.
 pub const PER_TYPE_MIN: u64 = 200;
-
-/// Every fixed row: name, metric, default tolerance (`None`: informational), what it
-/// measures. The limits marked (acceptance) are the fit/generate acceptance limits of the
-/// project; the others are set where a faithful generator lands with room for sampling
-/// noise on traces of a few thousand requests.
-pub const ROWS: &[(&str, Metric, Option<f64>, &str)] = &[
-    (
-        "input.ks",
-        Metric::Ks,
-        Some(0.03),
-        "input length (acceptance)",
-    ),
-    (
-        "input.w1_log",
-        Metric::W1Log,
-        Some(0.10),
-        "input length, log scale",
-    ),
-    (
-        "output.ks",
-        Metric::Ks,
-        Some(0.03),
-        "output length (acceptance)",
-    ),
-    (
-        "output.w1_log",
-        Metric::W1Log,
-        Some(0.10),
-        "output length, log scale",
-    ),
-    (
-        "input_output.spearman",
-        Metric::Abs,
-        Some(0.05),
-        "Spearman correlation of input and output length",
-    ),
-    (
-        "c2st.auc",
-        Metric::Abs,
-        Some(0.05),
-        "classifier two-sample test: held-out AUC telling real from synthetic requests by \
-         lengths, gap, hit share, type, turn and think time (0.5: indistinguishable); \
-         distance AUC - 0.5",
-    ),
-    (
-        "rate",
-        Metric::Rel,
-        Some(0.10),
-        "requests per second (expected K x real)",
-    ),
-    (
-        "inter_arrival.ks",
-        Metric::Ks,
-        Some(0.05),
-        "gaps between consecutive requests (synthetic x K)",
-    ),
-    (
-        "inter_arrival.w1_log",
-        Metric::W1Log,
-        None,
-        "gaps between consecutive requests, log scale",
-    ),
-    (
-        "inter_arrival.cv",
-        Metric::Rel,
-        Some(0.10),
-        "inter-arrival CV (acceptance)",
-    ),
-    (
-        "idc.1s",
-        Metric::Rel,
-        None,
-        "index of dispersion of counts, 1 s windows",
-    ),
-    (
-        "idc.10s",
-        Metric::Rel,
-        Some(0.25),
-        "index of dispersion of counts, 10 s windows (acceptance)",
-    ),
-    (
-        "idc.60s",
-        Metric::Rel,
-        Some(0.25),
-        "index of dispersion of counts, 60 s windows (acceptance)",
-    ),
-    (
-        "root_share",
-        Metric::Abs,
-        Some(0.02),
-        "share of requests that are session roots (acceptance)",
-    ),
-    (
-        "single_request_sessions",
-        Metric::Abs,
-        Some(0.03),
-        "share of sessions of one request",
-    ),
-    (
-        "turns.tv",
-        Metric::Tv,
-        Some(0.03),
-        "turn histogram (acceptance)",
-    ),
-    (
-        "children.tv",
-        Metric::Tv,
-        Some(0.03),
-        "children per request",
-    ),
-    (
-        "think_time.ks",
-        Metric::Ks,
-        Some(0.05),
-        "parent->child gap (acceptance)",
-    ),
-    (
-        "think_time.w1_log",
-        Metric::W1Log,
-        None,
-        "parent->child gap, log scale",
-    ),
-    (
-        "new_tokens.ks",
-        Metric::Ks,
-        Some(0.05),
-        "new tokens per follow-up",
-    ),
-    (
-        "type_mix.tv",
-        Metric::Tv,
-        Some(0.02),
-        "request type mix (acceptance)",
-    ),
-    (
-        "type_transitions.tv",
-        Metric::Tv,
-        Some(0.03),
-        "parent type -> child type",
-    ),
-    (
-        "ideal_hit_ratio",
-        Metric::Abs,
-        Some(0.02),
-        "prefix hit ratio, infinite cache (acceptance)",
-    ),
-    (
-        "lru.1pct",
-        Metric::Abs,
-        Some(0.03),
-        "LRU hit ratio, cache of 1 % of unique blocks (acceptance)",
-    ),
-    (
-        "lru.5pct",
-        Metric::Abs,
-        Some(0.03),
-        "LRU hit ratio, 5 % of unique blocks (acceptance)",
-    ),
-    (
-        "lru.10pct",
-        Metric::Abs,
-        Some(0.03),
-        "LRU hit ratio, 10 % of unique blocks (acceptance)",
-    ),
-    (
-        "lru.25pct",
-        Metric::Abs,
-        Some(0.03),
-        "LRU hit ratio, 25 % of unique blocks (acceptance)",
-    ),
-    (
-        "lru.50pct",
-        Metric::Abs,
-        Some(0.03),
-        "LRU hit ratio, 50 % of unique blocks",
-    ),
-    (
-        "same_session_hit_share",
-        Metric::Abs,
-        Some(0.05),
-        "share of hit blocks seen earlier in the same session (the rest: cross-session)",
-    ),
-    (
-        "new_block_reuse_share",
-        Metric::Abs,
-        Some(0.05),
-        "share of new blocks ever reused",
-    ),
-    (
-        "reuse_gap.ks",
-        Metric::Ks,
-        Some(0.05),
-        "seconds since a hit block's previous use",
-    ),
-    (
-        "reuse_gap.w1_log",
-        Metric::W1Log,
-        None,
-        "reuse gap, log scale",
-    ),
-];
-
-/// The per-type row families: `input.ks[TYPE]` and so on.
-pub const PER_TYPE_ROWS: [&str; 4] = ["input.ks", "input.w1_log", "output.ks", "output.w1_log"];
 
 /// Default tolerance of a per-type KS row with `n` real and `m` synthetic requests: the
 /// two-sample KS critical value at the 1 % level, `1.63 sqrt((n + m) / (n m))`, so two
@@ -266,7 +35,16 @@ pub fn per_type_ks_tolerance(n: u64, m: u64) -> f64 {
 
 /// Default tolerance of a fixed row (`None`: informational or not a fixed row).
 pub fn default_tolerance(name: &str) -> Option<f64> {
-    ROWS.iter().find(|r| r.0 == name).and_then(|r| r.2)
+    row_def(name)
+        .and_then(|r| r.compare)
+        .and_then(|c| c.tolerance)
+}
+
+/// The per-type row families (`input.ks` for `input.ks[TYPE]` and so on).
+pub fn per_type_families() -> impl Iterator<Item = &'static str> {
+    compare_rows()
+        .filter(|(_, c)| c.per_type)
+        .map(|(r, _)| r.name)
 }
 
 /// Overrides from a `--tolerances` file, on top of the defaults.
@@ -383,11 +161,13 @@ impl Tolerances {
 pub fn split_per_type(name: &str) -> Option<(&str, &str)> {
     let (family, rest) = name.split_once('[')?;
     let ty = rest.strip_suffix(']')?;
-    PER_TYPE_ROWS.contains(&family).then_some((family, ty))
+    per_type_families()
+        .any(|f| f == family)
+        .then_some((family, ty))
 }
 
 fn is_known_row(name: &str) -> bool {
-    ROWS.iter().any(|r| r.0 == name) || split_per_type(name).is_some()
+    row_def(name).is_some_and(|r| r.compare.is_some()) || split_per_type(name).is_some()
 }
 
 #[cfg(test)]
@@ -413,6 +193,11 @@ mod tests {
         assert!(matches!(
             Tolerances::from_json(r#"{"input_ks": 0.1}"#),
             Err(ToleranceError::UnknownRow(n)) if n == "input_ks"
+        ));
+        // A figure only calibrate targets is not a compare row.
+        assert!(matches!(
+            Tolerances::from_json(r#"{"input.mean": 0.1}"#),
+            Err(ToleranceError::UnknownRow(n)) if n == "input.mean"
         ));
         assert!(matches!(
             Tolerances::from_json(r#"{"turns.tv[text]": 0.1}"#),

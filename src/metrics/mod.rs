@@ -17,6 +17,7 @@ pub mod ids;
 mod lru;
 pub mod pass;
 pub mod recency;
+pub mod rowdef;
 pub mod samples;
 pub mod sessions;
 pub mod stack;

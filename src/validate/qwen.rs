@@ -77,11 +77,7 @@ pub fn check(root: &Path, name: &str) -> Result<QwenCheck, QwenError> {
 
 fn value(figure: &Figure, v: Option<f64>) -> String {
     let Some(v) = v else { return "-".into() };
-    match figure {
-        Figure::Input(_) | Figure::Output(_) => format!("{v:.0}"),
-        Figure::Rate | Figure::GapP50 | Figure::GapP90 => format!("{v:.2}"),
-        _ => format!("{v:.3}"),
-    }
+    format!("{v:.*}", figure.decimals())
 }
 
 /// The Markdown section of one model: a heading, its provenance note, the table and the
