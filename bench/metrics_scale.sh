@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Metrics at scale: wall time and peak memory of `check`, `stats --json`, `fit` and
-# `compare` on a large trace from the built-in default model (issue 13's targets:
-# stats within 3x the time of check and under 600 MB, compare of two such traces under
-# 1.2 GB). Self-contained: builds the release binary and generates the traces in a
-# temporary directory outside the repository.
+# Metrics at scale: wall time and peak memory of `check`, `stats --json`,
+# `stats --check --json` (both in one pass), `fit` and `compare` on a large trace from
+# the built-in default model (issue 13's targets: stats within 3x the time of check and
+# under 600 MB, compare of two such traces under 1.2 GB). Self-contained: builds the
+# release binary and generates the traces in a temporary directory outside the
+# repository.
 #
 #   bench/metrics_scale.sh                      # 1M requests
 #   REQUESTS=100000 bench/metrics_scale.sh      # a quicker run
@@ -65,6 +66,10 @@ measure() {
 
 measure "check" -- "$BIN" --quiet check "$TMP/a.jsonl"
 measure "stats --json" -- "$BIN" --quiet stats --json "$TMP/a.jsonl"
+cp "$TMP/stdout.txt" "$TMP/stats.json"
+measure "stats --check --json" -- "$BIN" --quiet stats --check --json "$TMP/a.jsonl"
+cmp -s "$TMP/stdout.txt" "$TMP/stats.json" \
+    || { echo "stats --check printed other statistics than stats" >&2; exit 1; }
 if [[ "${SKIP_FIT:-0}" != 1 ]]; then
     measure "fit" -- "$BIN" --quiet fit "$TMP/a.jsonl" -o "$TMP/model.json"
 fi
@@ -79,5 +84,7 @@ echo "| command | wall s | CPU s | peak MB |"
 echo "|---|---:|---:|---:|"
 printf '%s\n' "${ROWS[@]}"
 echo
-awk -v s="${WALL[stats --json]}" -v c="${WALL[check]}" 'BEGIN {
-    printf "stats / check wall time: %.2fx\n", s / (c > 0 ? c : 0.01) }'
+awk -v s="${WALL[stats --json]}" -v k="${WALL[stats --check --json]}" -v c="${WALL[check]}" 'BEGIN {
+    c = c > 0 ? c : 0.01
+    printf "stats / check wall time: %.2fx\n", s / c
+    printf "stats --check / (check + stats) wall time: %.2fx\n", k / (c + s) }'

@@ -321,6 +321,12 @@ impl Checker {
         tally
     }
 
+    /// No violation so far (every kind is found as its record is read, so a checker
+    /// that is not clean now will not be at the end).
+    pub fn is_clean(&self) -> bool {
+        self.tallies.iter().all(|v| v.count == 0)
+    }
+
     pub fn finish(self, path: &str) -> CheckReport {
         let violations: Vec<Violation> = self.tallies.into_iter().filter(|v| v.count > 0).collect();
         CheckReport {

@@ -67,7 +67,8 @@ pub fn run(args: &CheckArgs, global: Global) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn write_summary(out: &mut impl Write, report: &CheckReport) -> std::io::Result<()> {
+/// The report as `check` prints it (what `stats --check` prints on stderr).
+pub fn write_summary(out: &mut impl Write, report: &CheckReport) -> std::io::Result<()> {
     let blocks = match report.block_size {
         Some(b) => format!("{b}-token blocks"),
         None => "no blocks".to_string(),

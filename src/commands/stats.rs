@@ -1,4 +1,4 @@
-//! `tracesynth stats FILE [--json]`
+//! `tracesynth stats FILE [--json] [--check]`
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -8,7 +8,7 @@ use anyhow::Context;
 use clap::Args;
 use tracesynth::check::Checker;
 use tracesynth::metrics::{AnalysisOptions, Summary, TracePass, TraceStats};
-use tracesynth::trace::{Format, TraceReader, for_each_record};
+use tracesynth::trace::{Format, TraceReader, for_each_item, for_each_record};
 
 use super::table::{ABSENT, Table, count, num, opt_num, pct, ratio};
 use super::{Global, then_spin, warn_violations};
@@ -23,6 +23,11 @@ pub struct StatsArgs {
     /// Force the input format (bailian, mooncake or azure) instead of detecting it.
     #[arg(long)]
     pub format: Option<Format>,
+    /// Validate as `tracesynth check` does, in the same pass: the statistics are printed
+    /// only when the trace is clean; otherwise check's report goes to stderr, nothing to
+    /// stdout, and the exit status is 1.
+    #[arg(long)]
+    pub check: bool,
 }
 
 pub fn run(args: &StatsArgs, global: Global) -> anyhow::Result<ExitCode> {
@@ -38,11 +43,39 @@ pub fn run(args: &StatsArgs, global: Global) -> anyhow::Result<ExitCode> {
             bar.inc(bytes);
         }
     };
-    for_each_record(reader, &progress, &mut |line, req| {
-        checker.push_record(line, &req);
-        pass.push(&req);
-    })?;
+    if args.check {
+        // Every record is checked, a bad one included, as `check` does; measuring stops
+        // at the first violation, since the statistics will not be printed.
+        for_each_item(reader, &progress, &mut |line, item| match item {
+            Ok(req) => {
+                checker.push_record(line, &req);
+                if checker.is_clean() {
+                    pass.push(&req);
+                }
+                Ok(())
+            }
+            Err(e) => checker.push(line, Err(e)),
+        })?;
+    } else {
+        for_each_record(reader, &progress, &mut |line, req| {
+            checker.push_record(line, &req);
+            pass.push(&req);
+        })?;
+    }
     let check = checker.finish(&path);
+    if args.check && !check.clean {
+        if let Some(bar) = spinner {
+            bar.finish_and_clear();
+        }
+        let mut err = std::io::stderr().lock();
+        super::check::write_summary(&mut err, &check).context("writing the report")?;
+        writeln!(
+            err,
+            "tracesynth: no statistics printed: the trace has violations"
+        )
+        .context("writing the report")?;
+        return Ok(ExitCode::from(1));
+    }
     then_spin(spinner.as_ref(), &format!("measuring {}", args.input));
     let stats = pass.finish(&AnalysisOptions::default()).stats;
     if let Some(bar) = spinner {

@@ -16,7 +16,9 @@ mod writer;
 
 pub use detect::Format;
 pub use input::{open_input, read_text};
-pub use reader::{TraceReader, for_each_record, read_all, read_trace, read_trace_with};
+pub use reader::{
+    TraceReader, for_each_item, for_each_record, read_all, read_trace, read_trace_with,
+};
 pub use writer::{
     LineFormatter, LineWriter, OutputFile, TraceWriter, remove_temp_files, temp_files, write_whole,
     writer_for,

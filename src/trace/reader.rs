@@ -280,14 +280,27 @@ pub fn read_all(
 /// any (what a one-pass measurement reads a file with), stopping at the first bad
 /// record; `progress` as in [`read_trace_with`].
 pub fn for_each_record(
-    mut reader: TraceReader,
+    reader: TraceReader,
     progress: &dyn Fn(u64),
     each: &mut dyn FnMut(u64, Request),
+) -> Result<(), TraceError> {
+    for_each_item(reader, progress, &mut |line, item| {
+        each(line, item?);
+        Ok(())
+    })
+}
+
+/// [`for_each_record`] that hands over each record as read, a bad one included (what
+/// `check` tallies), and stops at the first error `each` returns.
+pub fn for_each_item(
+    mut reader: TraceReader,
+    progress: &dyn Fn(u64),
+    each: &mut dyn FnMut(u64, Result<Request, TraceError>) -> Result<(), TraceError>,
 ) -> Result<(), TraceError> {
     const EVERY: u64 = 4096;
     let (mut records, mut reported) = (0u64, 0);
     while let Some(item) = reader.next() {
-        each(reader.line(), item?);
+        each(reader.line(), item)?;
         records += 1;
         if records.is_multiple_of(EVERY) {
             let bytes = reader.bytes_read();
