@@ -1,19 +1,35 @@
 //! A reduced robustness scenario (REPORT.md section 6): fit on the first 15 minutes of two
-//! hard cases, judge the 1x run with the default tolerances and the 10x run's rate.
+//! hard cases, judge the 1x runs with the default tolerances and the 10x run's rate.
 //!
-//! Assertions that fail today are `#[ignore]`d with the distance measured (seed 1,
-//! scenario seed 11) in a comment: they are the targets of issue #10's estimator fixes,
-//! to be un-ignored as those land.
+//! The 1x rows are judged on their mean distance over seeds 1-3: on a 15-minute window
+//! one seed's distance moves by about the tolerance (`examples/window_seeds`), so a
+//! one-seed verdict says more about the draw than about the fit. The 10x run is seed 1.
+//! Assertions that fail today are `#[ignore]`d with the distances measured (scenario
+//! seed 11) in a comment: they are the targets of issue #10's estimator fixes, to be
+//! un-ignored as those land.
 
 use std::sync::OnceLock;
 
+use tracesynth::compare::Comparison;
 use tracesynth::validate::robustness::{Cut, SCENARIO_SEED, WindowResult, run_window, window};
 use tracesynth::validate::scenarios::{SCENARIO_SECONDS, build, presets};
+use tracesynth::validate::{fit, same_scale};
+
+mod util;
+
+/// Seeds of the 1x runs.
+const SEEDS: [u64; 3] = [1, 2, 3];
+
+/// One hard case's window: its 10x run (seed 1) and its 1x comparisons on `SEEDS`.
+struct Measured {
+    window: WindowResult,
+    runs: Vec<Comparison>,
+}
 
 /// The 15-minute start window of one hard case, measured once per test binary. The
 /// window does not depend on the trace's length (flat rate, sessions drawn in order), so
 /// a short trace gives the suite's window.
-fn measured(key: &str) -> WindowResult {
+fn measured(key: &str) -> Measured {
     let preset = presets(SCENARIO_SEED, SCENARIO_SECONDS)
         .into_iter()
         .find(|p| p.key == key)
@@ -22,33 +38,34 @@ fn measured(key: &str) -> WindowResult {
     config.seconds = 1200.0;
     let trace = build(&config);
     let w = window(&trace, 15, Cut::Start).expect("20 minutes hold a 15-minute window");
-    run_window(preset.key, 15, Cut::Start, &w, 1).expect("generating")
+    let model = fit(&w, preset.key);
+    let runs = same_scale(&w, &model, &SEEDS)
+        .expect("generating")
+        .into_iter()
+        .map(|r| r.comparison)
+        .collect();
+    Measured {
+        window: run_window(preset.key, 15, Cut::Start, &w, 1).expect("generating"),
+        runs,
+    }
 }
 
-fn agentic() -> &'static WindowResult {
-    static R: OnceLock<WindowResult> = OnceLock::new();
+fn agentic() -> &'static Measured {
+    static R: OnceLock<Measured> = OnceLock::new();
     R.get_or_init(|| measured("agentic-bailian"))
 }
 
-fn shared() -> &'static WindowResult {
-    static R: OnceLock<WindowResult> = OnceLock::new();
+fn shared() -> &'static Measured {
+    static R: OnceLock<Measured> = OnceLock::new();
     R.get_or_init(|| measured("shared-mooncake"))
 }
 
-fn assert_rows(w: &WindowResult, names: &[&str]) {
-    let mut bad = Vec::new();
-    for name in names {
-        let row = w
-            .run
-            .comparison
-            .row(name)
-            .unwrap_or_else(|| panic!("no row {name}"));
-        assert!(row.tolerance.is_some(), "{name} has no tolerance");
-        if row.verdict == tracesynth::compare::Verdict::Fail {
-            bad.push(format!("{name} {:?} > {:?}", row.distance, row.tolerance));
-        }
-    }
-    assert!(bad.is_empty(), "{}: {}", w.key, bad.join(", "));
+fn assert_rows(m: &Measured, names: &[&str]) {
+    util::assert_mean_rows(
+        &format!("{} 15-minute window, seeds 1-3", m.window.key),
+        &m.runs,
+        names,
+    );
 }
 
 /// Agentic chains (next turn 0.9, up to 30 turns, seconds of think time), Bailian: the
@@ -84,29 +101,27 @@ fn agentic_chains_keep_sessions_cache_and_dispersion() {
     );
 }
 
-// Measured today: input.ks 0.0698 > 0.03.
+// Measured today (mean of seeds 1-3): input.ks 0.0369 > 0.03 (0.050, 0.021, 0.040).
 #[test]
 #[ignore]
 fn agentic_chains_input_lengths() {
     assert_rows(agentic(), &["input.ks", "input.ks[tool]"]);
 }
 
-// Measured today: output.ks 0.0329 > 0.03.
 #[test]
-#[ignore]
 fn agentic_chains_output_lengths() {
     assert_rows(agentic(), &["output.ks"]);
 }
 
-// Measured today: rate 0.1422 > 0.10, inter_arrival.ks 0.0656 > 0.05, idc.60s 0.2842 >
-// 0.25 (a cold start read as a falling root rate).
+// Measured today (mean of seeds 1-3): idc.60s 0.311 > 0.25 (0.106, 0.209, 0.617); rate
+// and inter_arrival.ks pass.
 #[test]
 #[ignore]
 fn agentic_chains_total_rate() {
     assert_rows(agentic(), &["rate", "inter_arrival.ks", "idc.60s"]);
 }
 
-// Measured today: turns.tv 0.0321 > 0.03.
+// Measured today (mean of seeds 1-3): turns.tv 0.0419 > 0.03 (0.034, 0.043, 0.049).
 #[test]
 #[ignore]
 fn agentic_chains_turns() {
@@ -119,34 +134,42 @@ fn agentic_chains_turns() {
 #[test]
 #[ignore = "after the merged fits: drift +14.7 % at 10x (limit 10 %) on this window"]
 fn agentic_chains_are_stable_at_ten_times_the_window() {
-    let d = &agentic().drift;
+    let d = &agentic().window.drift;
     assert!(!d.capped, "{d:?}");
     assert!(d.relative().abs() < 0.10, "drift {:+.3}", d.relative());
-    let ratio = d.mean_session / agentic().window_session;
+    let ratio = d.mean_session / agentic().window.window_session;
     assert!(
         (0.8..1.25).contains(&ratio),
         "session size ratio {ratio:.3}"
     );
 }
 
-// Heavy sharing without session fields. Measured today: drift +12.5 % at 10x (limit 10 %;
-// 0.0-12.5 % over seeds 1-6, `examples/window_seeds`).
+// Heavy sharing without session fields. Measured today: drift +16.3 % at 10x on seed 1
+// (limit 10 %; it was +12.5 %, in 0.0-12.5 % over seeds 1-6, before root lengths followed
+// their prefix node).
 #[test]
 #[ignore]
 fn heavy_sharing_is_stable_at_ten_times_the_window() {
-    let d = &shared().drift;
+    let d = &shared().window.drift;
     assert!(!d.capped, "{d:?}");
     assert!(d.relative().abs() < 0.10, "drift {:+.3}", d.relative());
 }
 
-// Measured today: input.ks 0.0442 > 0.03, idc.60s 0.83 > 0.25, lru.5pct 0.0698 > 0.03,
-// reuse_gap.ks 0.1266 > 0.05.
+// Measured today (mean of seeds 1-3): input.ks 0.0401 > 0.03, idc.60s 0.588 > 0.25,
+// lru.5pct 0.0634 > 0.03, reuse_gap.ks 0.106 > 0.05, new_block_reuse_share 0.0619 > 0.05
+// (0.054, 0.071, 0.060).
 #[test]
 #[ignore]
 fn heavy_sharing_rows() {
     assert_rows(
         shared(),
-        &["input.ks", "idc.60s", "lru.5pct", "reuse_gap.ks"],
+        &[
+            "input.ks",
+            "idc.60s",
+            "lru.5pct",
+            "reuse_gap.ks",
+            "new_block_reuse_share",
+        ],
     );
 }
 
@@ -158,8 +181,8 @@ fn heavy_sharing_keeps_the_ideal_hit_ratio() {
     assert_rows(shared(), &["ideal_hit_ratio"]);
 }
 
-/// Outputs, rate and gaps on heavy sharing. On seeds 1-6 new_block_reuse_share fails on
-/// three (0.080-0.108) and input_output.spearman on two (0.050, 0.086); seed 1 passes all.
+/// Outputs, rate and gaps on heavy sharing (new_block_reuse_share, which one seed passed
+/// and the mean of three does not, is with the failing rows above).
 #[test]
 fn heavy_sharing_keeps_outputs_and_gaps() {
     assert_rows(
@@ -171,7 +194,6 @@ fn heavy_sharing_keeps_outputs_and_gaps() {
             "rate",
             "inter_arrival.ks",
             "inter_arrival.cv",
-            "new_block_reuse_share",
         ],
     );
 }

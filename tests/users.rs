@@ -81,9 +81,20 @@ fn a_quarter_of_the_users_of_mooncake_share_like_a_quarter_of_its_sessions() {
 fn four_times_the_users_of_the_documents_service_match_its_ground_truth() {
     let (subject, config) = documents();
     let run = case(subject, Some(config), Case::UpVsTruth);
-    util::assert_rows(
-        "documents x4 vs 4x users",
-        &run.comparison,
+    // Each seed is its own realisation of the truth too: one seed's new-block reuse moves
+    // by about its tolerance, so the claim is held on the mean of seeds 1-3.
+    let mut runs = vec![run.comparison.clone()];
+    for seed in SEED + 1..SEED + 3 {
+        runs.push(
+            users::run_case(subject, Some(config), Case::UpVsTruth, seed)
+                .expect("the case runs")
+                .expect("the case applies")
+                .comparison,
+        );
+    }
+    util::assert_mean_rows(
+        "documents x4 vs 4x users (seeds 1-3)",
+        &runs,
         &[
             "input.ks",
             "output.ks",
