@@ -87,6 +87,8 @@ fn main() {
     let seed: u64 = args.get(4).map_or(1, |s| s.parse().expect("seed"));
     let subject = if key == "mooncake" {
         tracesynth::validate::mooncake(std::path::Path::new("../shared/data")).expect("data")
+    } else if key == "reference-a" {
+        tracesynth::validate::reference_a(tracesynth::validate::REFERENCE_SECONDS)
     } else {
         scenario_subjects(SCENARIO_SECONDS)
             .into_iter()
@@ -143,6 +145,76 @@ fn main() {
     }
     if std::env::var_os("WINDOW_TURNS").is_some() {
         by_turn(&real, &synth);
+    }
+    if std::env::var_os("WINDOW_KINDS").is_some() {
+        by_kind(&real, &synth);
+    }
+}
+
+/// Roots by where the blocks fit says their prefix came from, both sides read by the
+/// same fit (`WINDOW_KINDS=1`): share of roots, input and shared-token p50s and KS.
+pub fn by_kind(real: &Prepared, synth: &Prepared) {
+    use tracesynth::model::blocks::{BlockModel, PrefixKind};
+    let (fr, fs) = (BlockModel::fit(real), BlockModel::fit(synth));
+    println!(
+        "{:<11} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6}",
+        "kind",
+        "share",
+        "share'",
+        "in50",
+        "in50'",
+        "ks",
+        "sh50",
+        "sh50'",
+        "ks",
+        "own50",
+        "own50'",
+        "ks"
+    );
+    for kind in PrefixKind::ALL {
+        let of = |p: &Prepared, f: &tracesynth::model::blocks::BlockFit| {
+            let mut v = (Vec::new(), Vec::new(), Vec::new());
+            let mut n = 0usize;
+            for (i, r) in p.requests.iter().enumerate() {
+                if !r.is_root() {
+                    continue;
+                }
+                n += 1;
+                if f.kinds[i] == kind {
+                    v.0.push(r.input as f64);
+                    v.1.push(f.shared_tokens[i] as f64);
+                    v.2.push(r.input.saturating_sub(f.shared_tokens[i]) as f64);
+                }
+            }
+            (v, n)
+        };
+        let ((r, nr), (s, ns)) = (of(real, &fr), of(synth, &fs));
+        let ks = |a: &[f64], b: &[f64]| ks_distance(a, b).unwrap_or(f64::NAN);
+        // The real roots' inputs had their own tokens been independent of their shared
+        // prefix: shared plus a rotated own (a fixed derangement, deterministic).
+        let n = r.1.len();
+        let independent: Vec<f64> = (0..n)
+            .map(|i| r.1[i] + r.2[(i + n / 2) % n.max(1)])
+            .collect();
+        println!(
+            "  {kind:?}: input KS had own been independent of the prefix {:.3}",
+            ks(&r.0, &independent)
+        );
+        println!(
+            "{:<11} {:>6.3} {:>6.3} {:>7.0} {:>7.0} {:>6.3} {:>7.0} {:>7.0} {:>6.3} {:>7.0} {:>7.0} {:>6.3}",
+            format!("{kind:?}"),
+            r.0.len() as f64 / nr.max(1) as f64,
+            s.0.len() as f64 / ns.max(1) as f64,
+            p50(&r.0),
+            p50(&s.0),
+            ks(&r.0, &s.0),
+            p50(&r.1),
+            p50(&s.1),
+            ks(&r.1, &s.1),
+            p50(&r.2),
+            p50(&s.2),
+            ks(&r.2, &s.2),
+        );
     }
 }
 

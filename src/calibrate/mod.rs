@@ -856,7 +856,7 @@ mod tests {
     fn calibration_moves_the_figures_to_the_targets_and_reports_distances() {
         // Far from the prior (about 5.9 requests/s, 45 % follow-ups, input p50 ~1300).
         let targets = Targets::parse(
-            "duration_s = 900\niterations = 4\nrate = 8.0\n\
+            "duration_s = 900\niterations = 5\nrate = 8.0\n\
              [sessions]\nfollow_up_share = 0.30\n[input]\np50 = 900\n",
             "t.toml",
         )
@@ -883,7 +883,9 @@ mod tests {
             .iter()
             .find(|r| r.figure == Figure::named("follow_up_share"))
             .unwrap();
-        // From 0.15 away at the prior; four iterations on 15 minutes get within 0.08.
+        // From 0.15 away at the prior; five iterations on 15 minutes get within 0.08 (four
+        // did, until root lengths followed their prefix node and the first secant step
+        // landed further off: 7.9 against 3.7).
         assert!(fu.distance().unwrap() < 0.08, "{fu:?}");
         // What was not targeted kept the prior's values.
         assert_eq!(c.knobs.output_scale, 1.0);

@@ -13,7 +13,7 @@ use crate::check::{CheckReport, read_trace_checked};
 use crate::error::TraceError;
 use crate::model::arrivals::ArrivalModel;
 use crate::model::blocks::{BlockModel, PrefixKind};
-use crate::model::lengths::LengthModel;
+use crate::model::lengths::{LengthModel, RootPrefixes};
 use crate::model::sessions::SessionModel;
 use crate::model::{FORMAT_VERSION, Model, Provenance, WarmUpHistory};
 use crate::trace::{BAILIAN_BLOCK, Format, Trace};
@@ -40,18 +40,26 @@ pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Mode
     let raw_span = trace.span();
     let p = Prepared::new(trace, options.seed);
     let n_types = p.types.len();
-    let (blocks, shared_tokens, kinds) = if p.block_size.is_some() {
+    let (blocks, shared_tokens, kinds, nodes) = if p.block_size.is_some() {
         let fit = BlockModel::fit(&p);
-        (fit.model, fit.shared_tokens, fit.kinds)
+        (fit.model, fit.shared_tokens, fit.kinds, fit.nodes)
     } else {
         let n = p.requests.len();
         (
             BlockModel::unshared(n_types),
             vec![0; n],
             vec![PrefixKind::None; n],
+            vec![None; n],
         )
     };
-    let lengths = LengthModel::fit(&p, &shared_tokens, &kinds);
+    let lengths = LengthModel::fit(
+        &p,
+        &RootPrefixes {
+            shared_tokens: &shared_tokens,
+            kinds: &kinds,
+            nodes: &nodes,
+        },
+    );
     let sessions = SessionModel::fit(&p);
     let mut root_times: Vec<f64> = p.roots().map(|r| r.t).collect();
     root_times.sort_by(f64::total_cmp);

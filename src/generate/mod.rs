@@ -454,16 +454,15 @@ impl<'m> Planner<'m> {
             }
             _ => {
                 let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
-                let (prefix, shared_blocks, kind) =
-                    self.blocks.root_prefix(&mut self.rng, ty, t)?;
+                let prefix = self.blocks.root_prefix(&mut self.rng, ty, t)?;
                 let draw = model.lengths.per_type[ty]
-                    .root_for(kind)
-                    .sample(&mut self.rng);
-                let shared = shared_blocks as u64 * u64::from(model.block_size);
+                    .root_for(prefix.kind)
+                    .sample_under(&mut self.rng, prefix.node);
+                let shared = prefix.shared_blocks as u64 * u64::from(model.block_size);
                 // A long shared prefix plus a long own input may pass the limit a trace
                 // line may carry; the ids then stop at the cap like the count.
                 let input = (shared + draw.own_input).clamp(1, crate::trace::MAX_TOKENS);
-                (ty, prefix, input, draw.output)
+                (ty, prefix.ids, input, draw.output)
             }
         };
         let tail = model.blocks.tails.root_prob[ty];

@@ -189,6 +189,56 @@ pub fn spearman(a: &[f64], b: &[f64]) -> Option<f64> {
     Some(cov / (va.sqrt() * vb.sqrt()))
 }
 
+/// Kruskal-Wallis test that the groups (`group[i]` labels `values[i]`) come from one
+/// distribution: the p-value of the tie-corrected H statistic against chi-squared with
+/// (groups - 1) degrees of freedom. `None` with fewer than two groups or all values
+/// tied.
+pub fn kruskal_wallis_p(values: &[f64], group: &[usize]) -> Option<f64> {
+    use statrs::distribution::{ChiSquared, ContinuousCDF};
+    let n = values.len();
+    let k = group.iter().copied().max()? + 1;
+    let r = ranks(values);
+    let (mut sums, mut sizes) = (vec![0.0; k], vec![0usize; k]);
+    for (&g, &rank) in group.iter().zip(&r) {
+        sums[g] += rank;
+        sizes[g] += 1;
+    }
+    let present = sizes.iter().filter(|&&c| c > 0).count();
+    if present < 2 {
+        return None;
+    }
+    let nf = n as f64;
+    let h: f64 = sums
+        .iter()
+        .zip(&sizes)
+        .filter(|(_, c)| **c > 0)
+        .map(|(s, &c)| s * s / c as f64)
+        .sum::<f64>()
+        * 12.0
+        / (nf * (nf + 1.0))
+        - 3.0 * (nf + 1.0);
+    // Tie correction: 1 - sum(t^3 - t) / (n^3 - n) over runs of tied values.
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable_by(f64::total_cmp);
+    let mut ties = 0.0;
+    let mut start = 0;
+    while start < n {
+        let mut end = start + 1;
+        while end < n && sorted[end].total_cmp(&sorted[start]).is_eq() {
+            end += 1;
+        }
+        let t = (end - start) as f64;
+        ties += t * t * t - t;
+        start = end;
+    }
+    let correction = 1.0 - ties / (nf * nf * nf - nf);
+    if correction <= 0.0 {
+        return None;
+    }
+    let chi = ChiSquared::new((present - 1) as f64).ok()?;
+    Some(chi.sf((h / correction).max(0.0)))
+}
+
 /// 1-based ranks, ties averaged.
 fn ranks(values: &[f64]) -> Vec<f64> {
     let mut order: Vec<u32> = (0..values.len() as u32).collect();
@@ -213,6 +263,23 @@ fn ranks(values: &[f64]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn kruskal_wallis_tells_shifted_groups_from_one_population() {
+        // Two interleaved groups of one sequence: no evidence against one population.
+        let values: Vec<f64> = (0..200).map(f64::from).collect();
+        let alternating: Vec<usize> = (0..200).map(|i| i % 2).collect();
+        let p = super::kruskal_wallis_p(&values, &alternating).unwrap();
+        assert!(p > 0.5, "p = {p}");
+        // The lower and upper halves: overwhelming evidence.
+        let halves: Vec<usize> = (0..200).map(|i| i / 100).collect();
+        let p = super::kruskal_wallis_p(&values, &halves).unwrap();
+        assert!(p < 1e-20, "p = {p}");
+        // H for two groups of 3: ranks 1,2,3 and 4,5,6 give H = 3.857, p = 0.0495.
+        let p = super::kruskal_wallis_p(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[0, 0, 0, 1, 1, 1]);
+        approx::assert_abs_diff_eq!(p.unwrap(), 0.0495, epsilon = 1e-4);
+        assert_eq!(super::kruskal_wallis_p(&[1.0, 2.0], &[0, 0]), None);
+    }
+
     use super::*;
     use approx::assert_relative_eq;
 

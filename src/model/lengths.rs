@@ -16,6 +16,7 @@ use super::copula::GaussianCopula;
 use super::grid_copula::GridCopula;
 use super::quantile::Quantile;
 use crate::fit::prepared::{FitRequest, Prepared};
+use crate::metrics::summary::kruskal_wallis_p;
 use crate::trace::MAX_TOKENS;
 
 /// Fewer samples than this for a type and the pooled fit of all types is used instead.
@@ -67,7 +68,32 @@ pub struct RootLengths {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub grid: Option<GridCopula>,
     pub samples: usize,
+    /// Own-input margins of the roots under each much-used prefix node, and of the rest
+    /// (`other_own`): an app's system prompt and the payload that app sends come
+    /// together, so a sum of independently drawn prefix and own tokens misses the input
+    /// distribution (measured on windows with several system prompts: input KS 0.06-0.07
+    /// from that alone). Draws keep `own_input`'s rank, so the copula with the output
+    /// still holds. Empty where every root shares one prefix.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub by_node: Vec<NodeOwnInput>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub other_own: Option<Quantile>,
 }
+
+/// The own tokens of the roots that open with one prefix node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NodeOwnInput {
+    /// Index into the blocks model's `prefixes`.
+    pub node: usize,
+    pub own_input: Quantile,
+}
+
+/// A node needs this many roots of a type for a margin of its own.
+pub const MIN_NODE_SAMPLES: usize = MIN_SAMPLES;
+/// At most this many nodes per type keep a margin (the most used; the model stays small).
+pub const MAX_NODES: usize = 64;
+/// The Kruskal-Wallis p-value below which own tokens are taken to differ by node.
+const NODE_EVIDENCE: f64 = 1e-3;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FollowupLengths {
@@ -111,14 +137,63 @@ fn tokens(x: f64, lo: f64) -> u64 {
 
 impl RootLengths {
     pub fn sample<R: Rng + ?Sized>(&self, rng: &mut R) -> RootDraw {
+        self.sample_under(rng, None)
+    }
+
+    /// Lengths of a root that opens with prefix node `node` (`None`: no node, or not
+    /// known).
+    pub fn sample_under<R: Rng + ?Sized>(&self, rng: &mut R, node: Option<usize>) -> RootDraw {
         let (u1, u2) = match &self.grid {
             Some(grid) if rng.random::<f64>() < grid.weight() => grid.sample(rng),
             _ => self.dependence.sample(rng),
         };
         RootDraw {
-            own_input: tokens(self.own_input.at(u1), 0.0),
+            own_input: tokens(self.own_margin(node).at(u1), 0.0),
             output: tokens(self.output.at(u2), 0.0),
         }
+    }
+
+    fn own_margin(&self, node: Option<usize>) -> &Quantile {
+        if self.by_node.is_empty() {
+            return &self.own_input;
+        }
+        node.and_then(|n| {
+            self.by_node
+                .binary_search_by_key(&n, |m| m.node)
+                .ok()
+                .map(|i| &self.by_node[i].own_input)
+        })
+        .or(self.other_own.as_ref())
+        .unwrap_or(&self.own_input)
+    }
+
+    fn validate(&self, at: &dyn Fn(&str) -> String, n_prefixes: usize) -> Result<(), ModelError> {
+        self.own_input.validate_tokens(&at("own_input"))?;
+        self.output.validate_tokens(&at("output"))?;
+        self.dependence.validate(&at("dependence"))?;
+        if let Some(g) = &self.grid {
+            g.validate(&at("grid"))?;
+        }
+        for (j, m) in self.by_node.iter().enumerate() {
+            if m.node >= n_prefixes {
+                return Err(ModelError::invalid(
+                    &at(&format!("by_node[{j}].node")),
+                    "must name one of the blocks model's prefixes",
+                ));
+            }
+            if j > 0 && self.by_node[j - 1].node >= m.node {
+                return Err(ModelError::invalid(
+                    &at("by_node"),
+                    "nodes must be strictly increasing",
+                ));
+            }
+            m.own_input
+                .validate_tokens(&at(&format!("by_node[{j}].own_input")))?;
+        }
+        if let Some(q) = &self.other_own {
+            q.validate_tokens(&at("other_own"))?;
+        }
+        Ok(())
     }
 }
 
@@ -155,24 +230,28 @@ impl FollowupLengths {
 }
 
 impl LengthModel {
-    /// Fit from a prepared trace. `shared_tokens[i]` is the shared-prefix token count the
-    /// blocks model assigned to request `i` (0 for follow-ups and unshared roots) and
-    /// `kinds[i]` where a root's prefix came from.
-    pub fn fit(p: &Prepared, shared_tokens: &[u64], kinds: &[PrefixKind]) -> LengthModel {
+    /// Fit from a prepared trace and what the blocks fit learned of each root: its
+    /// shared-prefix tokens (0 for follow-ups and unshared roots), where its prefix came
+    /// from, and the prefix node it opens with.
+    pub fn fit(p: &Prepared, roots: &RootPrefixes) -> LengthModel {
         let n_types = p.types.len();
-        let pooled_root = fit_roots(p, shared_tokens, |r| r.1.is_root());
+        let shared_tokens = roots.shared_tokens;
+        let pooled_root = fit_roots(p, shared_tokens, None, |r| r.1.is_root());
         let pooled_follow = fit_followups(p, None);
         let per_type = (0..n_types)
             .map(|ty| {
-                let root = fit_roots(p, shared_tokens, |r| r.1.is_root() && r.1.ty == ty)
+                let root = fit_roots(p, shared_tokens, None, |r| r.1.is_root() && r.1.ty == ty)
                     .filter(|r| r.samples >= MIN_SAMPLES)
                     .or_else(|| pooled_root.clone())
                     .unwrap_or_else(default_root);
                 let root_by_prefix = PrefixKind::ALL
                     .iter()
                     .map(|&kind| {
-                        fit_roots(p, shared_tokens, |r| {
-                            r.1.is_root() && r.1.ty == ty && kinds[r.0] == kind
+                        // A persistent root's node is its prefix; a birth's, the persistent
+                        // prefix it grew from.
+                        let nodes = matches!(kind, PrefixKind::Persistent).then_some(roots.nodes);
+                        fit_roots(p, shared_tokens, nodes, |r| {
+                            r.1.is_root() && r.1.ty == ty && roots.kinds[r.0] == kind
                         })
                         .filter(|r| r.samples >= MIN_SAMPLES)
                     })
@@ -191,7 +270,8 @@ impl LengthModel {
         LengthModel { per_type }
     }
 
-    pub fn validate(&self, n_types: usize) -> Result<(), ModelError> {
+    /// `n_prefixes`: the blocks model's prefix count, which node margins index.
+    pub fn validate(&self, n_types: usize, n_prefixes: usize) -> Result<(), ModelError> {
         if self.per_type.len() != n_types {
             return Err(ModelError::invalid(
                 "lengths",
@@ -200,12 +280,8 @@ impl LengthModel {
         }
         for (i, t) in self.per_type.iter().enumerate() {
             let at = |part: &str| format!("lengths.per_type[{i}].{part}");
-            t.root.own_input.validate_tokens(&at("root.own_input"))?;
-            t.root.output.validate_tokens(&at("root.output"))?;
-            t.root.dependence.validate(&at("root.dependence"))?;
-            if let Some(g) = &t.root.grid {
-                g.validate(&at("root.grid"))?;
-            }
+            t.root
+                .validate(&|part| at(&format!("root.{part}")), n_prefixes)?;
             if t.root_by_prefix.len() > PrefixKind::ALL.len() {
                 return Err(ModelError::invalid(
                     &at("root_by_prefix"),
@@ -214,14 +290,10 @@ impl LengthModel {
             }
             for (k, r) in t.root_by_prefix.iter().enumerate() {
                 if let Some(r) = r {
-                    let at =
-                        |part: &str| format!("lengths.per_type[{i}].root_by_prefix[{k}].{part}");
-                    r.own_input.validate_tokens(&at("own_input"))?;
-                    r.output.validate_tokens(&at("output"))?;
-                    r.dependence.validate(&at("dependence"))?;
-                    if let Some(g) = &r.grid {
-                        g.validate(&at("grid"))?;
-                    }
+                    r.validate(
+                        &|part| at(&format!("root_by_prefix[{k}].{part}")),
+                        n_prefixes,
+                    )?;
                 }
             }
             t.followup
@@ -245,27 +317,111 @@ impl LengthModel {
     }
 }
 
-/// Root lengths of the requests `keep` selects (given their index and request).
+/// What the blocks fit learned of each request, indexed like `Prepared::requests`.
+pub struct RootPrefixes<'a> {
+    pub shared_tokens: &'a [u64],
+    pub kinds: &'a [PrefixKind],
+    /// The persistent prefix node a root opens with (its prefix, or the one its newborn
+    /// prefix grew from).
+    pub nodes: &'a [Option<usize>],
+}
+
+/// Root lengths of the requests `keep` selects (given their index and request); with
+/// `nodes`, own-input margins per much-used node too.
 fn fit_roots(
     p: &Prepared,
     shared_tokens: &[u64],
+    nodes: Option<&[Option<usize>]>,
     keep: impl Fn((usize, &FitRequest)) -> bool,
 ) -> Option<RootLengths> {
-    let (mut own, mut out) = (Vec::new(), Vec::new());
+    let (mut own, mut out, mut node_of) = (Vec::new(), Vec::new(), Vec::new());
     for (i, r) in p.requests.iter().enumerate() {
         if keep((i, r)) {
             own.push(r.input.saturating_sub(shared_tokens[i]) as f64);
             out.push(r.output as f64);
+            node_of.push(nodes.and_then(|n| n[i]));
         }
     }
     let dependence = GaussianCopula::fit(&own, &out);
+    let (by_node, other_own) = match nodes {
+        Some(_) => node_margins(&own, &node_of),
+        None => (Vec::new(), None),
+    };
     Some(RootLengths {
         grid: GridCopula::fit(&own, &out, &dependence),
         dependence,
         own_input: Quantile::fit(&own)?,
         output: Quantile::fit(&out)?,
         samples: own.len(),
+        by_node,
+        other_own,
     })
+}
+
+/// Own-input margins of the most-used nodes with at least `MIN_NODE_SAMPLES` roots, and
+/// of the remaining roots; none where that would leave a single group (one margin is
+/// `own_input` itself).
+fn node_margins(own: &[f64], node_of: &[Option<usize>]) -> (Vec<NodeOwnInput>, Option<Quantile>) {
+    let mut counts: std::collections::BTreeMap<usize, usize> = Default::default();
+    for n in node_of.iter().flatten() {
+        *counts.entry(*n).or_default() += 1;
+    }
+    let mut chosen: Vec<(usize, usize)> = counts
+        .into_iter()
+        .filter(|&(_, c)| c >= MIN_NODE_SAMPLES)
+        .collect();
+    // Most used first, ties by node: deterministic.
+    chosen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    chosen.truncate(MAX_NODES);
+    let covered: usize = chosen.iter().map(|c| c.1).sum();
+    let rest = own.len() - covered;
+    if chosen.is_empty() || (chosen.len() == 1 && rest == 0) {
+        return (Vec::new(), None);
+    }
+    chosen.sort_by_key(|c| c.0);
+    let is_chosen =
+        |n: &Option<usize>| n.is_some_and(|n| chosen.binary_search_by_key(&n, |c| c.0).is_ok());
+    // Margins per node only where the own tokens do differ by node: otherwise they add
+    // the noise of small samples and nothing else (one system prompt's app, or several
+    // serving one population of users).
+    let group: Vec<usize> = node_of
+        .iter()
+        .map(
+            |n| match n.and_then(|n| chosen.binary_search_by_key(&n, |c| c.0).ok()) {
+                Some(i) => i + 1,
+                None => 0,
+            },
+        )
+        .collect();
+    if kruskal_wallis_p(own, &group).is_none_or(|p| p > NODE_EVIDENCE) {
+        return (Vec::new(), None);
+    }
+    let by_node = chosen
+        .iter()
+        .filter_map(|&(node, _)| {
+            let v: Vec<f64> = own
+                .iter()
+                .zip(node_of)
+                .filter(|(_, n)| **n == Some(node))
+                .map(|(x, _)| *x)
+                .collect();
+            Some(NodeOwnInput {
+                node,
+                own_input: Quantile::fit(&v)?,
+            })
+        })
+        .collect();
+    let others: Vec<f64> = own
+        .iter()
+        .zip(node_of)
+        .filter(|(_, n)| !is_chosen(n))
+        .map(|(x, _)| *x)
+        .collect();
+    // Too few other roots for a margin of their own: they draw from the whole one.
+    let other_own = (others.len() >= MIN_NODE_SAMPLES)
+        .then(|| Quantile::fit(&others))
+        .flatten();
+    (by_node, other_own)
 }
 
 fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
@@ -339,6 +495,8 @@ fn default_root() -> RootLengths {
         dependence: GaussianCopula::independent(),
         grid: None,
         samples: 0,
+        by_node: Vec::new(),
+        other_own: None,
     }
 }
 
@@ -353,5 +511,81 @@ fn default_followup(root: &RootLengths) -> FollowupLengths {
         output: root.output.clone(),
         dependence: GaussianCopula::independent(),
         samples: 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    /// `per_node` roots under each of nodes 0, 1 and 2, own tokens uniform on
+    /// `[base(node), base(node) + 100)`.
+    fn roots(per_node: usize, base: impl Fn(usize) -> f64) -> (Vec<f64>, Vec<Option<usize>>) {
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let mut own = Vec::new();
+        let mut node_of = Vec::new();
+        for node in 0..3 {
+            for _ in 0..per_node {
+                own.push((base(node) + rng.random_range(0.0..100.0)).round());
+                node_of.push(Some(node));
+            }
+        }
+        (own, node_of)
+    }
+
+    #[test]
+    fn nodes_whose_payloads_differ_get_margins_of_their_own() {
+        let (own, node_of) = roots(200, |node| 1000.0 * node as f64);
+        let (by_node, other) = node_margins(&own, &node_of);
+        assert_eq!(
+            by_node.iter().map(|m| m.node).collect::<Vec<_>>(),
+            [0, 1, 2]
+        );
+        assert!(other.is_none());
+        for m in &by_node {
+            let median = m.own_input.at(0.5);
+            let base = 1000.0 * m.node as f64;
+            assert!(
+                (base..base + 100.0).contains(&median),
+                "node {}: {median}",
+                m.node
+            );
+        }
+        // A root under a node draws from that node's margin; one under another node
+        // (none of the chosen) from the whole margin.
+        let root = RootLengths {
+            by_node,
+            other_own: None,
+            ..fit_roots_for_test(&own)
+        };
+        assert!(root.own_margin(Some(2)).at(0.5) >= 2000.0);
+        assert_eq!(root.own_margin(Some(9)), &root.own_input);
+    }
+
+    #[test]
+    fn nodes_sharing_one_population_keep_the_single_margin() {
+        let (own, node_of) = roots(200, |_| 1000.0);
+        assert_eq!(node_margins(&own, &node_of), (Vec::new(), None));
+    }
+
+    #[test]
+    fn nodes_with_too_few_roots_draw_with_the_rest() {
+        let (own, node_of) = roots(MIN_NODE_SAMPLES - 1, |node| 1000.0 * node as f64);
+        assert_eq!(node_margins(&own, &node_of), (Vec::new(), None));
+    }
+
+    fn fit_roots_for_test(own: &[f64]) -> RootLengths {
+        let out = vec![10.0; own.len()];
+        RootLengths {
+            own_input: Quantile::fit(own).unwrap(),
+            output: Quantile::fit(&out).unwrap(),
+            dependence: GaussianCopula::independent(),
+            grid: None,
+            samples: own.len(),
+            by_node: Vec::new(),
+            other_own: None,
+        }
     }
 }

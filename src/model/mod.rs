@@ -258,7 +258,7 @@ impl Model {
         let n = self.types.len();
         self.arrivals.validate()?;
         self.sessions.validate(n)?;
-        self.lengths.validate(n)?;
+        self.lengths.validate(n, self.blocks.prefixes.len())?;
         let max_blocks = crate::trace::MAX_TOKENS / u64::from(self.block_size);
         self.blocks.validate(n, max_blocks)?;
         if let Some(clients) = &self.clients {

@@ -596,6 +596,8 @@ fn aggregate_lengths(
         grid: GridCopula::fit(&xs, &ys, &dependence),
         dependence,
         samples: DEPENDENCE_DRAWS,
+        by_node: Vec::new(),
+        other_own: None,
     })
 }
 

@@ -51,6 +51,7 @@ impl BlockModel {
         let mut roots_of_type = vec![0.0; n_types];
         let mut shared_tokens = vec![0u64; p.requests.len()];
         let mut kinds = vec![PrefixKind::None; p.requests.len()];
+        let mut nodes = vec![None; p.requests.len()];
         let mut groups: HashMap<usize, Group> = HashMap::new();
         // When each root whose content nobody else shared arrived, by type.
         let mut once_times: Vec<Vec<f64>> = vec![Vec::new(); n_types];
@@ -72,6 +73,7 @@ impl BlockModel {
             if persistent[a] {
                 once_times[r.ty].push(r.t);
                 kinds[ri] = PrefixKind::Persistent;
+                nodes[ri] = Some(node_of[&a]);
                 *persistent_w[r.ty].entry(node_of[&a]).or_default() += 1.0;
                 shared_tokens[ri] = u64::from(intervals[a].depth) * block as u64;
                 continue;
@@ -82,6 +84,7 @@ impl BlockModel {
                     kinds[ri] = PrefixKind::Birth;
                     let parent = intervals[top].parent.filter(|&q| persistent[q]);
                     let parent_depth = parent.map(|q| intervals[q].depth).unwrap_or(0);
+                    nodes[ri] = parent.map(|q| node_of[&q]);
                     *birth_w[r.ty]
                         .entry(parent.map(|q| node_of[&q]))
                         .or_default() += 1.0;
@@ -169,6 +172,7 @@ impl BlockModel {
             },
             shared_tokens,
             kinds,
+            nodes,
         }
     }
 }

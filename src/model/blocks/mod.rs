@@ -146,6 +146,9 @@ pub struct BlockFit {
     pub shared_tokens: Vec<u64>,
     /// Where each root's prefix came from (`None` for follow-ups too).
     pub kinds: Vec<PrefixKind>,
+    /// The persistent node (index into `model.prefixes`) a root opens with: its prefix,
+    /// or the one its newborn prefix grew from.
+    pub nodes: Vec<Option<usize>>,
 }
 
 impl BlockModel {

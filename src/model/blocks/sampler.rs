@@ -107,6 +107,29 @@ struct EphemeralPrefix {
 #[error("block id space exhausted: more than 2^32 distinct blocks")]
 pub struct IdsExhausted;
 
+/// A new root's prefix, as [`BlockSampler::root_prefix`] chose it.
+#[derive(Debug, Clone)]
+pub struct RootPrefix {
+    pub ids: Rc<IdRuns>,
+    /// Leading blocks of `ids` seen before.
+    pub shared_blocks: usize,
+    pub kind: PrefixKind,
+    /// The persistent node the root opens with (a birth's: the one it grew from).
+    pub node: Option<usize>,
+}
+
+impl RootPrefix {
+    /// A prefix every block of which was seen before.
+    fn shared(ids: Rc<IdRuns>, kind: PrefixKind, node: Option<usize>) -> RootPrefix {
+        RootPrefix {
+            shared_blocks: ids.len(),
+            ids,
+            kind,
+            node,
+        }
+    }
+}
+
 impl<'m> BlockSampler<'m> {
     /// `users`: the generated scale in users of the fitted service (`--rate-scale`),
     /// which sets how shared prefixes are used when the model has a content population
@@ -169,42 +192,47 @@ impl<'m> BlockSampler<'m> {
         Ok(path)
     }
 
-    /// The prefix of a new root of type `ty` arriving at `now` (model seconds), and how
-    /// many of its blocks were shared before (the rest, a newborn prefix's own blocks,
-    /// are this root's own content).
+    /// The prefix of a new root of type `ty` arriving at `now` (model seconds): its ids,
+    /// how many of its blocks were shared before (the rest, a newborn prefix's own
+    /// blocks, are this root's own content), where it came from and the persistent node
+    /// it opens with.
     pub fn root_prefix<R: Rng + ?Sized>(
         &mut self,
         rng: &mut R,
         ty: usize,
         now: f64,
-    ) -> Result<(Rc<IdRuns>, usize, PrefixKind), IdsExhausted> {
-        let shared = |kind: PrefixKind| {
-            move |path: Rc<IdRuns>| {
-                let n = path.len();
-                (path, n, kind)
-            }
-        };
+    ) -> Result<RootPrefix, IdsExhausted> {
         if let Some(r) = self.reservations[ty].pop_due(now) {
-            return Ok(reuse(&r.prefix, r.share)).map(shared(PrefixKind::Reuse));
+            return Ok(RootPrefix::shared(
+                reuse(&r.prefix, r.share),
+                PrefixKind::Reuse,
+                None,
+            ));
         }
         let parent = match self.choices[ty].sample(rng) {
-            Choice::None => return Ok((Rc::new(IdRuns::new()), 0, PrefixKind::None)),
+            Choice::None => {
+                return Ok(RootPrefix::shared(
+                    Rc::new(IdRuns::new()),
+                    PrefixKind::None,
+                    None,
+                ));
+            }
             Choice::Persistent(node) => {
-                return self
-                    .persistent_path(node)
-                    .map(shared(PrefixKind::Persistent));
+                let path = self.persistent_path(node)?;
+                return Ok(RootPrefix::shared(path, PrefixKind::Persistent, Some(node)));
             }
             Choice::Birth(parent) => parent,
         };
-        let parent_blocks = match parent {
+        let shared_blocks = match parent {
             Some(node) => self.persistent_path(node)?.len(),
             None => 0,
         };
-        Ok((
-            self.birth(rng, ty, now, parent)?,
-            parent_blocks,
-            PrefixKind::Birth,
-        ))
+        Ok(RootPrefix {
+            ids: self.birth(rng, ty, now, parent)?,
+            shared_blocks,
+            kind: PrefixKind::Birth,
+            node: parent,
+        })
     }
 
     /// A new ephemeral prefix, with its future reuses booked.
