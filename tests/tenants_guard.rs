@@ -149,12 +149,12 @@ fn an_output_over_the_limit_is_refused_unless_forced_or_bounded() {
         m,
         "--duration",
         "10m",
-        "--max-output",
+        "--max-bytes",
         "100K",
     ];
     let run = dir.run(&[&base[..], &["-o", "out.jsonl"]].concat());
     run.expect_clean_failure();
-    assert!(run.stderr.contains("--max-output"), "{}", run.stderr);
+    assert!(run.stderr.contains("--max-bytes"), "{}", run.stderr);
     assert!(!dir.path("out.jsonl").exists());
     dir.run(&[&base[..], &["-q", "--force", "-o", "forced.jsonl"]].concat())
         .expect_code(0);

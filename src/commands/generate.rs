@@ -79,8 +79,8 @@ pub struct GenerateArgs {
     /// Refuse to start when the expected output is larger than this (uncompressed), e.g.
     /// `100G`, `500M`, `2T`; `--force` or `--requests` lifts it.
     #[arg(long, default_value = "100G", value_parser = parse_size, value_name = "SIZE")]
-    pub max_output: u64,
-    /// Write even when the expected output exceeds `--max-output` or the model runs
+    pub max_bytes: u64,
+    /// Write even when the expected output exceeds `--max-bytes` or the model runs
     /// away (its sessions grow without bound).
     #[arg(long)]
     pub force: bool,
@@ -232,7 +232,7 @@ fn write_manifest(manifest: &PartManifest, output: &str) -> anyhow::Result<()> {
 }
 
 /// Print what the run is expected to write, and refuse a run that would write more than
-/// `--max-output` or never stop growing, before any output file exists. Returns the
+/// `--max-bytes` or never stop growing, before any output file exists. Returns the
 /// expected number of requests for the progress bar (none for a runaway model).
 fn guard(
     model: &Model,
@@ -320,13 +320,13 @@ fn guard(
             },
         );
     }
-    if e.bytes > args.max_output as f64 && !bounded {
+    if e.bytes > args.max_bytes as f64 && !bounded {
         bail!(
-            "the expected output, {} ({} requests), is over --max-output {}; raise \
-             --max-output, bound the run with --requests, or pass --force",
+            "the expected output, {} ({} requests), is over --max-bytes {}; raise \
+             --max-bytes, bound the run with --requests, or pass --force",
             human_bytes(e.bytes),
             human_count(e.requests),
-            human_bytes(args.max_output as f64)
+            human_bytes(args.max_bytes as f64)
         );
     }
     Ok(Some(Expected {
