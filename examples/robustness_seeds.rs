@@ -6,6 +6,7 @@
 //! `cargo run --release --example robustness_seeds` (about a minute); `SEEDS=6`,
 //! `ONLY=shared-mooncake,reference-a`. Prints each window's failing rows, the failures by
 //! row, and a score: the sum over rows and windows of min(distance / tolerance, 3).
+//! `SHOW=row` also prints that row's real value and mean synthetic value per window.
 use std::collections::BTreeMap;
 use tracesynth::validate::robustness::{Cut, scenario_subjects, window};
 use tracesynth::validate::scenarios::SCENARIO_SECONDS;
@@ -39,6 +40,16 @@ fn main() {
                 let model = fit(&w, s.key);
                 let runs = same_scale(&w, &model, &seeds).unwrap();
                 let mut mean: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
+                if let Ok(show) = std::env::var("SHOW") {
+                    let (mut real, mut synth) = (0.0, 0.0);
+                    for run in &runs {
+                        if let Some(r) = run.comparison.row(&show) {
+                            real = r.real.unwrap_or(f64::NAN);
+                            synth += r.synth.unwrap_or(f64::NAN) / runs.len() as f64;
+                        }
+                    }
+                    println!("  {show}: real {real:.4} synthetic (mean) {synth:.4}");
+                }
                 for run in &runs {
                     for r in &run.comparison.rows {
                         if let (Some(d), Some(t)) = (r.distance, r.tolerance) {

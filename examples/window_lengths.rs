@@ -156,6 +156,32 @@ fn main() {
 pub fn by_kind(real: &Prepared, synth: &Prepared) {
     use tracesynth::model::blocks::{BlockModel, PrefixKind};
     let (fr, fs) = (BlockModel::fit(real), BlockModel::fit(synth));
+    // Share of roots that the fit calls births, by tenth of the span: the last tenths
+    // show births whose first reuse fell after the end (they read as unshared).
+    for (side, p, f) in [("real", real, &fr), ("generated", synth, &fs)] {
+        let mut births = [0usize; 10];
+        let mut nones = [0usize; 10];
+        let mut roots = [0usize; 10];
+        for (i, r) in p.requests.iter().enumerate() {
+            if !r.is_root() {
+                continue;
+            }
+            let d = ((r.t / p.span.max(1e-9)) * 10.0).floor().clamp(0.0, 9.0) as usize;
+            roots[d] += 1;
+            births[d] += usize::from(f.kinds[i] == PrefixKind::Birth);
+            nones[d] += usize::from(f.kinds[i] == PrefixKind::None);
+        }
+        let cells: Vec<String> = (0..10)
+            .map(|d| {
+                format!(
+                    "{:.2}/{:.2}",
+                    births[d] as f64 / roots[d].max(1) as f64,
+                    nones[d] as f64 / roots[d].max(1) as f64
+                )
+            })
+            .collect();
+        println!("{side:<9} birth/none share by tenth: {}", cells.join(" "));
+    }
     println!(
         "{:<11} {:>6} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6} {:>7} {:>7} {:>6}",
         "kind",

@@ -455,9 +455,11 @@ impl<'m> Planner<'m> {
             _ => {
                 let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
                 let prefix = self.blocks.root_prefix(&mut self.rng, ty, t)?;
-                let draw = model.lengths.per_type[ty]
-                    .root_for(prefix.kind)
-                    .sample_under(&mut self.rng, prefix.node);
+                let lengths = model.lengths.per_type[ty].root_for(prefix.kind);
+                let draw = match prefix.own_rank {
+                    Some(u) => lengths.sample_at_rank(&mut self.rng, u, prefix.node),
+                    None => lengths.sample_under(&mut self.rng, prefix.node),
+                };
                 let shared = prefix.shared_blocks as u64 * u64::from(model.block_size);
                 // A long shared prefix plus a long own input may pass the limit a trace
                 // line may carry; the ids then stop at the cap like the count.

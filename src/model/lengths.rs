@@ -153,6 +153,21 @@ impl RootLengths {
         }
     }
 
+    /// Lengths of a root whose own tokens sit at rank `u` of the margin (of `node`'s
+    /// roots where it has one): the output follows that rank through the Gaussian copula.
+    pub fn sample_at_rank<R: Rng + ?Sized>(
+        &self,
+        rng: &mut R,
+        u: f64,
+        node: Option<usize>,
+    ) -> RootDraw {
+        let u_output = self.dependence.conditional(rng, u);
+        RootDraw {
+            own_input: tokens(self.own_margin(node).at(u), 0.0),
+            output: tokens(self.output.at(u_output), 0.0),
+        }
+    }
+
     fn own_margin(&self, node: Option<usize>) -> &Quantile {
         if self.by_node.is_empty() {
             return &self.own_input;

@@ -95,6 +95,9 @@ impl BlockModel {
                             birth: r.t,
                             birth_request: ri,
                             parent_depth,
+                            birth_tokens: r
+                                .input
+                                .saturating_sub(u64::from(parent_depth) * block as u64),
                             top_blocks: intervals[top].depth - parent_depth,
                             reuses: Vec::new(),
                         },
@@ -121,7 +124,7 @@ impl BlockModel {
         for g in &groups_in_order {
             shared_tokens[g.birth_request] = u64::from(g.parent_depth) * block as u64;
         }
-        let pooled = fit_ephemeral(&groups_in_order, p.span);
+        let pooled = fit_ephemeral(&groups_in_order, p.span, false);
         let ephemeral = (0..n_types)
             .map(|ty| {
                 let own: Vec<&Group> = groups_in_order
@@ -130,7 +133,7 @@ impl BlockModel {
                     .filter(|g| g.ty == ty)
                     .collect();
                 if own.len() >= MIN_TYPE_GROUPS {
-                    fit_ephemeral(&own, p.span)
+                    fit_ephemeral(&own, p.span, true)
                 } else {
                     pooled.clone()
                 }
@@ -239,7 +242,9 @@ fn settled_time(groups: &[&Group], span: f64) -> f64 {
 }
 
 /// The birth-to-reuse behaviour of a set of ephemeral prefixes.
-fn fit_ephemeral(groups: &[&Group], span: f64) -> EphemeralPrefixes {
+/// `with_lengths`: the templates keep their first root's tokens (for one type's own
+/// groups; a pooled template's root is of another type, whose lengths are its own).
+fn fit_ephemeral(groups: &[&Group], span: f64, with_lengths: bool) -> EphemeralPrefixes {
     // Reuses after the trace's end are unseen, so the templates are the prefixes born
     // early enough to have lived most of their life inside the window (before the end
     // minus the 90th percentile reuse lag), when there are enough of them.
@@ -259,6 +264,7 @@ fn fit_ephemeral(groups: &[&Group], span: f64) -> EphemeralPrefixes {
                     .iter()
                     .map(|u| (u.0, f64::from(u.1.clamp(1, blocks)) / f64::from(blocks)))
                     .collect(),
+                birth_tokens: (with_lengths && g.birth_tokens > 0).then_some(g.birth_tokens),
             }
         })
         .collect();
@@ -286,6 +292,8 @@ struct Group {
     birth: f64,
     birth_request: usize,
     parent_depth: u32,
+    /// The first root's tokens beyond the parent.
+    birth_tokens: u64,
     /// Blocks beyond the parent that all its users share.
     top_blocks: u32,
     /// (seconds since birth, blocks beyond the parent it hit) of each reuse.

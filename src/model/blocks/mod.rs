@@ -100,6 +100,14 @@ pub struct PrefixTemplate {
     pub blocks: u32,
     /// `(seconds after the birth, share of the blocks shared)` of each reuse.
     pub reuses: Vec<(f64, f64)>,
+    /// Tokens the first root added to the parent: the prefix it showed and its own
+    /// question. A birth drawn from the template takes their rank among the templates, so
+    /// a long prefix is born with a long first root as in the fit (drawn independently,
+    /// 44 % of births were shorter than their template, hiding content that their reuses
+    /// then show as new). `None` in templates pooled over types and in older models: the
+    /// root's lengths are drawn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub birth_tokens: Option<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -256,6 +264,14 @@ impl BlockModel {
                     return Err(ModelError::invalid(
                         &at(&format!("templates[{k}]")),
                         "blocks >= 1, reuse lags >= 0 and shares in (0, 1]",
+                    ));
+                }
+                if t.birth_tokens
+                    .is_some_and(|n| n == 0 || n > crate::trace::MAX_TOKENS)
+                {
+                    return Err(ModelError::invalid(
+                        &at(&format!("templates[{k}].birth_tokens")),
+                        format!("must lie in [1, {}]", crate::trace::MAX_TOKENS),
                     ));
                 }
                 if u64::from(t.blocks) > max_blocks {

@@ -276,6 +276,7 @@ mod tests {
         PrefixTemplate {
             blocks: 4,
             reuses: (0..reuses).map(|i| (10.0 * (i + 1) as f64, 1.0)).collect(),
+            birth_tokens: None,
         }
     }
 
