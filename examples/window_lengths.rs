@@ -286,9 +286,9 @@ pub fn deepest_chain(p: &Prepared) {
     loop {
         let r = &p.requests[i];
         let common = r.parent.map_or(0, |j| {
-            r.ids
+            p.ids(i)
                 .iter()
-                .zip(&p.requests[j].ids)
+                .zip(p.ids(j))
                 .take_while(|(a, b)| a == b)
                 .count()
         });
@@ -298,7 +298,7 @@ pub fn deepest_chain(p: &Prepared) {
             r.t,
             r.input,
             r.output,
-            r.ids.len(),
+            r.blocks,
             common,
             r.parent.map_or(0, |j| p.requests[j].children)
         );
@@ -357,14 +357,14 @@ pub fn links(p: &Prepared, path: &str) {
     for (i, r) in p.requests.iter().enumerate() {
         let (pi, pin, plen) = r.parent.map_or((-1, 0, 0), |j| {
             let q = &p.requests[j];
-            (j as i64, q.input, q.ids.len())
+            (j as i64, q.input, q.blocks)
         });
         writeln!(
             s,
             "{i} parent {pi} kept {:?} input {} parent_input {pin} blocks {} parent_blocks {plen} t {:.1}",
             r.kept_blocks,
             r.input,
-            r.ids.len(),
+            r.blocks,
             r.t
         )
         .expect("write to a string");

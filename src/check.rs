@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 use serde::Serialize;
 
 use crate::error::{RecordProblem, TraceError};
-use crate::trace::{Format, MAX_HASH_ID, Request, Trace, TraceReader, blocks_for, read_all};
+use crate::trace::{Format, MAX_HASH_ID, Request, TraceReader, blocks_for};
 
 /// How many occurrences of each kind the report keeps, with their lines and messages.
 pub const MAX_EXAMPLES: usize = 5;
@@ -347,24 +347,6 @@ pub fn check_reader(mut reader: TraceReader) -> Result<CheckReport, TraceError> 
         checker.push(reader.line(), item)?;
     }
     Ok(checker.finish(reader.path()))
-}
-
-/// [`read_trace_with`](crate::trace::read_trace_with) that checks every record on the
-/// way: commands that accept a trace `check` would flag (unsorted, duplicate or
-/// self-parented records) can then say so without reading it twice. A record the reader
-/// refuses still ends the read with its error.
-pub fn read_trace_checked(
-    path: &str,
-    format: Option<Format>,
-    progress: &dyn Fn(u64),
-) -> Result<(Trace, CheckReport), TraceError> {
-    let reader = TraceReader::open(path, format)?;
-    let mut checker = Checker::new(reader.format());
-    let path = reader.path().to_string();
-    let trace = read_all(reader, progress, &mut |line, req| {
-        checker.push_record(line, req)
-    })?;
-    Ok((trace, checker.finish(&path)))
 }
 
 /// Open and check `path` (`-` for stdin), detecting the format unless `format` is given.

@@ -9,15 +9,15 @@ use std::io::Read;
 
 use sha2::{Digest, Sha256};
 
-use crate::check::{CheckReport, read_trace_checked};
+use crate::check::{CheckReport, Checker};
 use crate::error::TraceError;
 use crate::model::arrivals::ArrivalModel;
 use crate::model::blocks::{BlockModel, PrefixKind};
 use crate::model::lengths::{LengthModel, RootPrefixes};
 use crate::model::sessions::SessionModel;
 use crate::model::{FORMAT_VERSION, Model, Provenance, WarmUpHistory};
-use crate::trace::{BAILIAN_BLOCK, Format, Trace};
-use prepared::{Lineage, Prepared};
+use crate::trace::{BAILIAN_BLOCK, Format, Trace, TraceReader, for_each_record};
+use prepared::{Lineage, PreparedBuilder};
 use total_rate::{SessionKernel, StartEvidence};
 
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -36,9 +36,23 @@ pub struct SourceInfo {
 /// Fit a model to a trace held in memory.
 pub fn fit_trace(trace: Trace, source: SourceInfo, options: &FitOptions) -> Model {
     let format = trace.format;
-    let records = trace.requests.len() as u64;
-    let raw_span = trace.span();
-    let p = Prepared::new(trace, options.seed);
+    let mut builder = PreparedBuilder::new(trace.block_size);
+    for req in trace.requests {
+        builder.push(req);
+    }
+    fit_prepared(format, builder, source, options)
+}
+
+/// Fit a model to the requests fed to `builder` (a trace of `format`).
+fn fit_prepared(
+    format: Format,
+    builder: PreparedBuilder,
+    source: SourceInfo,
+    options: &FitOptions,
+) -> Model {
+    let records = builder.len() as u64;
+    let raw_span = builder.raw_span();
+    let p = builder.finish(options.seed);
     let n_types = p.types.len();
     let (blocks, shared_tokens, kinds, nodes) = if p.block_size.is_some() {
         let fit = BlockModel::fit(&p);
@@ -158,7 +172,17 @@ pub fn fit_file_with(
     options: &FitOptions,
     progress: &dyn Fn(u64),
 ) -> Result<(Model, CheckReport), TraceError> {
-    let (trace, check) = read_trace_checked(path, format, progress)?;
+    // The records are read, checked and prepared one at a time: only the prepared view
+    // is held, never the trace.
+    let reader = TraceReader::open(path, format)?;
+    let format = reader.format();
+    let mut checker = Checker::new(format);
+    let mut builder = PreparedBuilder::new(format.block_size());
+    for_each_record(reader, progress, &mut |line, req| {
+        checker.push_record(line, &req);
+        builder.push(req);
+    })?;
+    let check = checker.finish(path);
     let sha256 = if path == "-" {
         String::new()
     } else {
@@ -168,7 +192,7 @@ pub fn fit_file_with(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| path.to_string());
-    let mut model = fit_trace(trace, SourceInfo { name, sha256 }, options);
+    let mut model = fit_prepared(format, builder, SourceInfo { name, sha256 }, options);
     // Here and not in `fit_trace`, which calibration and the fidelity suite call many
     // times: planning ten spans is worth it once per user-facing fit. A model that cannot
     // be planned has no report; generate's own estimate still guards it.

@@ -10,7 +10,7 @@ use rustc_hash::FxHashMap;
 use smallvec::SmallVec;
 
 use crate::metrics::arrivals::time_quantum;
-use crate::trace::Trace;
+use crate::trace::{Request, Trace};
 
 /// Type name given to requests of formats without types.
 pub const UNTYPED: &str = "text";
@@ -29,7 +29,10 @@ pub struct FitRequest {
     /// 1 for roots, parent's + 1.
     pub turn: u32,
     pub children: u32,
-    pub ids: Vec<u64>,
+    /// Where this request's hash ids start in the shared arena (see [`Prepared::ids`]).
+    ids_at: usize,
+    /// How many hash ids (blocks) the request has.
+    pub blocks: u32,
     /// A follow-up whose parent came before the trace's window (`parent_chat_id` names
     /// a request the file does not have). Neither a root nor a usable follow-up: the
     /// generator's warm-up produces its like.
@@ -60,6 +63,10 @@ pub enum Lineage {
     None,
 }
 
+/// The prepared view of a trace. The hash ids of every request sit in one flat arena of
+/// `u32` (a trace's ids are below 2^32, which `check` reports otherwise; see
+/// [`PreparedBuilder`]) rather than a vector per request: the ids are most of a trace's
+/// memory, and a vector per request doubled them with its spare capacity.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub block_size: Option<u32>,
@@ -71,74 +78,163 @@ pub struct Prepared {
     pub requests: Vec<FitRequest>,
     /// Time from the first to the last request, seconds.
     pub span: f64,
+    ids: Vec<u32>,
 }
 
 impl Prepared {
     pub fn new(trace: Trace, seed: u64) -> Prepared {
-        let block_size = trace.block_size;
-        let origin = trace.requests.first().map(|r| r.timestamp).unwrap_or(0.0);
-        let raw_times: Vec<f64> = trace
-            .requests
-            .iter()
-            .map(|r| r.timestamp - origin)
-            .collect();
-        let time_quantum = time_quantum(&raw_times);
+        let mut builder = PreparedBuilder::new(trace.block_size);
+        for req in trace.requests {
+            builder.push(req);
+        }
+        builder.finish(seed)
+    }
 
-        let mut types: Vec<String> = Vec::new();
-        let mut type_index: HashMap<String, usize> = HashMap::new();
-        let has_sessions = trace.has_sessions();
-        let has_blocks =
-            block_size.is_some() && trace.requests.iter().any(|r| r.hash_ids.is_some());
+    pub fn roots(&self) -> impl Iterator<Item = &FitRequest> {
+        self.requests.iter().filter(|r| r.is_root())
+    }
+
+    /// The hash ids of request `i`.
+    pub fn ids(&self, i: usize) -> &[u32] {
+        self.ids_of(&self.requests[i])
+    }
+
+    /// The hash ids of `r`, one of this view's requests. Ids keep the order of the
+    /// source's: equal where the source's are equal, and sorted alike.
+    pub fn ids_of(&self, r: &FitRequest) -> &[u32] {
+        &self.ids[r.ids_at..r.ids_at + r.blocks as usize]
+    }
+}
+
+/// Builds a [`Prepared`] from requests fed one at a time in file order, so that a trace
+/// file is fitted without holding its records: each request's ids go into the arena as it
+/// comes and the rest of the record is dropped.
+pub struct PreparedBuilder {
+    block_size: Option<u32>,
+    origin: Option<f64>,
+    types: Vec<String>,
+    type_index: HashMap<String, usize>,
+    chat_index: HashMap<u64, usize>,
+    has_sessions: bool,
+    has_ids: bool,
+    requests: Vec<FitRequest>,
+    ids: IdArena,
+    first_last: Option<(f64, f64)>,
+}
+
+impl PreparedBuilder {
+    /// `block_size` is the trace's ([`Trace::block_size`]).
+    pub fn new(block_size: Option<u32>) -> Self {
+        PreparedBuilder {
+            block_size,
+            origin: None,
+            types: Vec::new(),
+            type_index: HashMap::new(),
+            chat_index: HashMap::new(),
+            has_sessions: false,
+            has_ids: false,
+            requests: Vec::new(),
+            ids: IdArena::Narrow(Vec::new()),
+            first_last: None,
+        }
+    }
+
+    /// Requests pushed so far.
+    pub fn len(&self) -> usize {
+        self.requests.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty()
+    }
+
+    /// Time from the first to the last request pushed, in file order (as
+    /// [`Trace::span`]).
+    pub fn raw_span(&self) -> f64 {
+        self.first_last.map_or(0.0, |(a, b)| (b - a).max(0.0))
+    }
+
+    /// Add the next request of the trace.
+    pub fn push(&mut self, req: Request) {
+        let i = self.requests.len();
+        let origin = *self.origin.get_or_insert(req.timestamp);
+        let first = self.first_last.map_or(req.timestamp, |(a, _)| a);
+        self.first_last = Some((first, req.timestamp));
+        let name = req.req_type().unwrap_or(UNTYPED);
+        let ty = match self.type_index.get(name) {
+            Some(&t) => t,
+            None => {
+                self.types.push(name.to_string());
+                self.type_index
+                    .insert(name.to_string(), self.types.len() - 1);
+                self.types.len() - 1
+            }
+        };
+        let (parent, orphan) = match &req.session {
+            Some(s) => {
+                self.has_sessions = true;
+                self.chat_index.insert(s.chat_id, i);
+                let parent = s
+                    .parent()
+                    .and_then(|p| self.chat_index.get(&p).copied())
+                    .filter(|&p| p < i);
+                (parent, s.parent().is_some() && parent.is_none())
+            }
+            None => (None, false),
+        };
+        let ids = req.ids();
+        self.has_ids |= req.hash_ids.is_some();
+        let ids_at = self.ids.len();
+        self.ids.extend(ids);
+        self.requests.push(FitRequest {
+            // The raw time for now; `finish` adds the de-quantisation jitter.
+            t: req.timestamp - origin,
+            input: req.input_length,
+            output: req.output_length,
+            ty,
+            parent,
+            turn: 1,
+            children: 0,
+            ids_at,
+            blocks: u32::try_from(ids.len()).expect("fewer than 2^32 ids in one record"),
+            orphan,
+            kept_blocks: None,
+        });
+    }
+
+    /// The prepared view; `seed` seeds the de-quantisation jitter.
+    pub fn finish(self, seed: u64) -> Prepared {
+        let PreparedBuilder {
+            block_size,
+            types,
+            has_sessions,
+            has_ids,
+            mut requests,
+            ids,
+            ..
+        } = self;
+        let raw_times: Vec<f64> = requests.iter().map(|r| r.t).collect();
+        let time_quantum = time_quantum(&raw_times);
+        let span = raw_times.last().copied().unwrap_or(0.0) + time_quantum.unwrap_or(0.0);
+        drop(raw_times);
         let lineage = if has_sessions {
             Lineage::Explicit
-        } else if has_blocks {
+        } else if block_size.is_some() && has_ids {
             Lineage::InferredFromBlocks
         } else {
             Lineage::None
         };
-
-        let mut rng = ChaCha8Rng::seed_from_u64(seed);
-        let mut chat_index: HashMap<u64, usize> = HashMap::new();
-        let mut requests: Vec<FitRequest> = Vec::with_capacity(trace.requests.len());
-        for (i, req) in trace.requests.into_iter().enumerate() {
-            let name = req.req_type().unwrap_or(UNTYPED);
-            let ty = match type_index.get(name) {
-                Some(&t) => t,
-                None => {
-                    types.push(name.to_string());
-                    type_index.insert(name.to_string(), types.len() - 1);
-                    types.len() - 1
-                }
-            };
-            // The true arrival lies somewhere inside the quantum; spreading it uniformly
-            // keeps gap statistics from collapsing onto the grid.
-            let jitter = time_quantum.map(|q| rng.random::<f64>() * q).unwrap_or(0.0);
-            let (parent, orphan) = match &req.session {
-                Some(s) => {
-                    chat_index.insert(s.chat_id, i);
-                    let parent = s
-                        .parent()
-                        .and_then(|p| chat_index.get(&p).copied())
-                        .filter(|&p| p < i);
-                    (parent, s.parent().is_some() && parent.is_none())
-                }
-                None => (None, false),
-            };
-            requests.push(FitRequest {
-                t: raw_times[i] + jitter,
-                input: req.input_length,
-                output: req.output_length,
-                ty,
-                parent,
-                turn: 1,
-                children: 0,
-                ids: req.hash_ids.unwrap_or_default(),
-                orphan,
-                kept_blocks: None,
-            });
+        // The true arrival lies somewhere inside the quantum; spreading it uniformly
+        // keeps gap statistics from collapsing onto the grid.
+        if let Some(q) = time_quantum {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for r in &mut requests {
+                r.t += rng.random::<f64>() * q;
+            }
         }
+        let ids = ids.into_narrow();
         if lineage == Lineage::InferredFromBlocks {
-            infer_parents(&mut requests);
+            infer_parents(&mut requests, &ids);
         }
         for i in 0..requests.len() {
             if let Some(p) = requests[i].parent {
@@ -146,7 +242,6 @@ impl Prepared {
                 requests[p].children += 1;
             }
         }
-        let span = raw_times.last().copied().unwrap_or(0.0) + time_quantum.unwrap_or(0.0);
         Prepared {
             block_size,
             time_quantum,
@@ -154,11 +249,56 @@ impl Prepared {
             types,
             requests,
             span,
+            ids,
+        }
+    }
+}
+
+/// The ids of every request, end to end: as `u32` while every id is below 2^32 (what
+/// `check` asks of a trace), else as read until `into_narrow` ranks them.
+enum IdArena {
+    Narrow(Vec<u32>),
+    Wide(Vec<u64>),
+}
+
+impl IdArena {
+    fn len(&self) -> usize {
+        match self {
+            IdArena::Narrow(v) => v.len(),
+            IdArena::Wide(v) => v.len(),
         }
     }
 
-    pub fn roots(&self) -> impl Iterator<Item = &FitRequest> {
-        self.requests.iter().filter(|r| r.is_root())
+    fn extend(&mut self, ids: &[u64]) {
+        if let IdArena::Narrow(v) = self {
+            if ids.iter().all(|&id| id <= u64::from(u32::MAX)) {
+                v.extend(ids.iter().map(|&id| id as u32));
+                return;
+            }
+            *self = IdArena::Wide(v.iter().map(|&id| u64::from(id)).collect());
+        }
+        if let IdArena::Wide(v) = self {
+            v.extend_from_slice(ids);
+        }
+    }
+
+    /// The ids as `u32`. Ids at or above 2^32 are replaced by their rank among the
+    /// trace's distinct ids, which keeps equality and order (all the fits ask of an id).
+    fn into_narrow(self) -> Vec<u32> {
+        match self {
+            IdArena::Narrow(v) => v,
+            IdArena::Wide(v) => {
+                let mut distinct = v.clone();
+                distinct.sort_unstable();
+                distinct.dedup();
+                v.iter()
+                    .map(|id| {
+                        let rank = distinct.binary_search(id).expect("an id of the trace");
+                        u32::try_from(rank).expect("fewer than 2^32 distinct ids")
+                    })
+                    .collect()
+            }
+        }
     }
 }
 
@@ -197,7 +337,8 @@ impl Prepared {
 /// partial last block would otherwise look like the parent of every later request under
 /// that prompt, chaining unrelated sessions into endless ones. Sharing is counted in
 /// sessions, not requests, so a request's own earlier follow-ups do not hide its next.
-fn infer_parents(requests: &mut [FitRequest]) {
+fn infer_parents(requests: &mut [FitRequest], arena: &[u32]) {
+    let ids = |r: &FitRequest| &arena[r.ids_at..r.ids_at + r.blocks as usize];
     // Keys are already mixed prefix hashes, so the cheap hasher spreads them (SipHash
     // was a third of this function's time). Nothing iterates these tables, so their
     // order cannot reach the model.
@@ -212,13 +353,13 @@ fn infer_parents(requests: &mut [FitRequest]) {
     let mut session: Vec<usize> = Vec::with_capacity(requests.len());
     // Whether a request already has a continuation (repeats do not count).
     let mut continued: Vec<bool> = vec![false; requests.len()];
-    let several_holders = several_holders(requests);
+    let several_holders = several_holders(requests, arena);
     let mut prefix_hashes: Vec<u64> = Vec::new();
     for i in 0..requests.len() {
         prefix_hashes.clear();
         let mut h = PREFIX_SEED;
-        for &id in &requests[i].ids {
-            h = mix(h, id);
+        for &id in ids(&requests[i]) {
+            h = mix(h, u64::from(id));
             prefix_hashes.push(h);
         }
         let n = prefix_hashes.len();
@@ -231,14 +372,14 @@ fn infer_parents(requests: &mut [FitRequest]) {
                 js.iter().rev().copied().find(|&j| {
                     let (r, q) = (&requests[i], &requests[j]);
                     // An exact repeat (a retry) takes no length test.
-                    r.ids == q.ids
+                    ids(r) == ids(q)
                         || (r.input > q.input
                             && (!continued[j] || !several_holders.contains(&prefix_hashes[k - 1])))
                 })
             });
         requests[i].parent = parent;
         if let Some(j) = parent
-            && requests[i].ids != requests[j].ids
+            && ids(&requests[i]) != ids(&requests[j])
         {
             continued[j] = true;
         }
@@ -248,7 +389,7 @@ fn infer_parents(requests: &mut [FitRequest]) {
                     .map(|&(j, _, _, several)| (k, (j, several)))
             });
             if let Some((k, (j, shared_widely))) = deepest {
-                let context = requests[j].ids.len().saturating_sub(1).max(1);
+                let context = (requests[j].blocks as usize).saturating_sub(1).max(1);
                 if !shared_widely && k >= MIN_KEPT_BLOCKS && 2 * k >= context && k < context {
                     requests[i].parent = Some(j);
                     requests[i].kept_blocks = Some(k as u32);
@@ -278,18 +419,19 @@ fn infer_parents(requests: &mut [FitRequest]) {
 /// after, over the whole trace: a prompt or document that users send with texts of their
 /// own. A conversation's context is held so by the one request that ends there (and its
 /// retries), however many branches continue it.
-fn several_holders(requests: &[FitRequest]) -> rustc_hash::FxHashSet<u64> {
+fn several_holders(requests: &[FitRequest], arena: &[u32]) -> rustc_hash::FxHashSet<u64> {
     let mut first: FxHashMap<u64, u64> = FxHashMap::default();
     let mut several = rustc_hash::FxHashSet::default();
     for r in requests {
         let (mut before_last, mut h) = (None, PREFIX_SEED);
-        for (k, &id) in r.ids.iter().enumerate() {
-            if k + 1 == r.ids.len() {
+        let ids = &arena[r.ids_at..r.ids_at + r.blocks as usize];
+        for (k, &id) in ids.iter().enumerate() {
+            if k + 1 == ids.len() {
                 before_last = Some(h);
             }
-            h = mix(h, id);
+            h = mix(h, u64::from(id));
         }
-        let n = r.ids.len();
+        let n = ids.len();
         let held = [
             (n >= 2).then_some(before_last).flatten(),
             (n >= 1).then_some(h),
@@ -359,6 +501,30 @@ mod tests {
         assert_eq!(turns, vec![1, 1, 2, 1, 3]);
         assert_eq!(p.requests[0].children, 1);
         assert_eq!(p.lineage, Lineage::InferredFromBlocks);
+        assert_eq!(p.ids(4), [0, 1, 5, 8, 9, 10]);
+        assert_eq!(p.requests[4].blocks, 6);
+    }
+
+    #[test]
+    fn ids_at_or_above_2_32_keep_their_equality_and_order() {
+        let big = 1u64 << 40;
+        let trace = Trace {
+            format: Format::Mooncake,
+            block_size: Some(512),
+            requests: vec![
+                req(0.0, 1500, vec![7, big, big + 1]),
+                // Continues request 0.
+                req(1.0, 2000, vec![7, big, big + 2, 3]),
+                req(2.0, 100, vec![big + 1]),
+            ],
+        };
+        let p = Prepared::new(trace, 1);
+        // Ranks among the distinct ids 3, 7, big, big + 1, big + 2.
+        assert_eq!(p.ids(0), [1, 2, 3]);
+        assert_eq!(p.ids(1), [1, 2, 4, 0]);
+        assert_eq!(p.ids(2), [3]);
+        assert_eq!(p.requests[1].parent, Some(0));
+        assert_eq!(p.requests[2].parent, None);
     }
 
     /// The inferred parent of each request of a Mooncake trace (512-token blocks).

@@ -244,7 +244,7 @@ impl SessionModel {
                 pairs[parent.ty].push((parent.output as f64, (r.t - parent.t).max(0.0)));
                 transitions[parent.ty][r.ty] += 1.0;
                 if let Some(k) = r.kept_blocks {
-                    let context = parent.ids.len().saturating_sub(1).max(1) as f64;
+                    let context = (parent.blocks as usize).saturating_sub(1).max(1) as f64;
                     kept[parent.ty].push((f64::from(k) / context).min(1.0));
                 }
             }
@@ -431,7 +431,7 @@ fn child_probabilities(
         .iter()
         .filter(|r| r.ty == ty && !r.orphan)
         .collect();
-    let eligible = |r: &FitRequest| r.ids.len() >= min_parent_blocks as usize;
+    let eligible = |r: &FitRequest| r.blocks >= min_parent_blocks;
     let mut inputs: Vec<f64> = of_type
         .iter()
         .filter(|r| eligible(r))

@@ -3,11 +3,9 @@
 
 use std::collections::HashMap;
 
-use rustc_hash::FxHashSet;
-
-use super::tree::{ephemeral_top, persistent_ancestor, shared_prefix_tree};
+use super::tree::{SharedPrefixes, ephemeral_top, persistent_ancestor, shared_prefix_tree};
 use super::*;
-use crate::fit::prepared::{PREFIX_SEED, Prepared, mix};
+use crate::fit::prepared::Prepared;
 use crate::model::sessions::normalise;
 
 impl BlockModel {
@@ -17,7 +15,11 @@ impl BlockModel {
         let roots: Vec<usize> = (0..p.requests.len())
             .filter(|&i| p.requests[i].is_root())
             .collect();
-        let (intervals, assigned) = shared_prefix_tree(p, &roots);
+        let SharedPrefixes {
+            intervals,
+            assigned,
+            hits,
+        } = shared_prefix_tree(p, &roots);
 
         let persistent: Vec<bool> = intervals
             .iter()
@@ -55,16 +57,10 @@ impl BlockModel {
         let mut groups: HashMap<usize, Group> = HashMap::new();
         // When each root whose content nobody else shared arrived, by type.
         let mut once_times: Vec<Vec<f64>> = vec![Vec::new(); n_types];
-        // Prefix hashes of the roots seen so far, to measure how deep each root hits.
-        // Keys are mixed prefix hashes (the cheap hasher spreads them); sized for every
-        // root's prefixes so it never rehashes. Only looked up, never iterated.
-        let root_ids: usize = roots.iter().map(|&i| p.requests[i].ids.len()).sum();
-        let mut earlier: FxHashSet<u64> =
-            FxHashSet::with_capacity_and_hasher(root_ids, Default::default());
         for (k, &ri) in roots.iter().enumerate() {
             let r = &p.requests[ri];
             roots_of_type[r.ty] += 1.0;
-            let hit = hit_depth(&r.ids, &mut earlier);
+            let hit = hits[k];
             let Some(a) = assigned[k] else {
                 none[r.ty] += 1.0;
                 once_times[r.ty].push(r.t);
@@ -300,50 +296,33 @@ struct Group {
     reuses: Vec<(f64, u32)>,
 }
 
-/// How many leading ids of `ids` an earlier root had (prefix semantics), then remember
-/// this root's prefixes.
-fn hit_depth(ids: &[u64], earlier: &mut FxHashSet<u64>) -> u32 {
-    let mut h = PREFIX_SEED;
-    let mut hit = 0;
-    let mut missed = false;
-    for &id in ids {
-        h = mix(h, id);
-        if !missed && earlier.contains(&h) {
-            hit += 1;
-        } else {
-            missed = true;
-            earlier.insert(h);
-        }
-    }
-    hit
-}
-
 /// Popular closing blocks: ids that end at least `TAIL_MIN_USES` requests as a block of
 /// their own (not part of an inherited or shared prefix).
 fn fit_tails(p: &Prepared, shared_tokens: &[u64], block: u64) -> TailModel {
     let n_types = p.types.len();
-    let own_last = |i: usize| -> Option<u64> {
+    let own_last = |i: usize| -> Option<u32> {
         let r = &p.requests[i];
-        let n = r.ids.len();
+        let ids = p.ids(i);
+        let n = ids.len();
         let covered = match r.parent {
-            Some(pi) => p.requests[pi].ids.len().saturating_sub(1),
+            Some(pi) => (p.requests[pi].blocks as usize).saturating_sub(1),
             None => shared_tokens[i].div_ceil(block) as usize,
         };
-        (n > covered).then(|| r.ids[n - 1])
+        (n > covered).then(|| ids[n - 1])
     };
-    let mut counts: HashMap<u64, u32> = HashMap::new();
+    let mut counts: HashMap<u32, u32> = HashMap::new();
     for i in 0..p.requests.len() {
         if let Some(id) = own_last(i) {
             *counts.entry(id).or_default() += 1;
         }
     }
-    let mut popular: Vec<(u64, u32)> = counts
+    let mut popular: Vec<(u32, u32)> = counts
         .into_iter()
         .filter(|&(_, c)| c >= TAIL_MIN_USES)
         .collect();
     popular.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     popular.truncate(MAX_TAILS);
-    let is_tail: HashMap<u64, ()> = popular.iter().map(|&(id, _)| (id, ())).collect();
+    let is_tail: HashMap<u32, ()> = popular.iter().map(|&(id, _)| (id, ())).collect();
     let (mut root_hits, mut root_n) = (vec![0.0; n_types], vec![0.0; n_types]);
     let (mut follow_hits, mut follow_n) = (vec![0.0; n_types], vec![0.0; n_types]);
     for i in 0..p.requests.len() {

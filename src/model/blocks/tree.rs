@@ -39,15 +39,22 @@ pub(super) fn ephemeral_top(intervals: &[Interval], persistent: &[bool], mut i: 
     i
 }
 
+/// The tree of the prefixes the roots share, and how each root meets it.
+pub(super) struct SharedPrefixes {
+    /// Index 0 is the empty prefix.
+    pub intervals: Vec<Interval>,
+    /// Per root, its deepest interval if it shares anything.
+    pub assigned: Vec<Option<usize>>,
+    /// Per root, how many leading ids it shares with some earlier root (in `roots`
+    /// order): the longest common prefix with any of them.
+    pub hits: Vec<u32>,
+}
+
 /// Sort the roots' id sequences; the lcp-intervals of the sorted list are the prefixes
 /// shared by two or more roots, and the deepest interval holding a root is the prefix it
-/// shares. Returns the intervals (index 0 is the empty prefix) and, per root, its deepest
-/// interval if it shares anything.
-pub(super) fn shared_prefix_tree(
-    p: &Prepared,
-    roots: &[usize],
-) -> (Vec<Interval>, Vec<Option<usize>>) {
-    let ids = |k: usize| p.requests[roots[k]].ids.as_slice();
+/// shares.
+pub(super) fn shared_prefix_tree(p: &Prepared, roots: &[usize]) -> SharedPrefixes {
+    let ids = |k: usize| p.ids(roots[k]);
     let mut sorted: Vec<usize> = (0..roots.len()).collect();
     sorted.sort_by(|&a, &b| ids(a).cmp(ids(b)));
     let n = sorted.len();
@@ -129,7 +136,50 @@ pub(super) fn shared_prefix_tree(
             pv.last = pv.last.max(last);
         }
     }
-    (intervals, assigned)
+    let hits = hits_on_earlier(&sorted, &lcp);
+    SharedPrefixes {
+        intervals,
+        assigned,
+        hits,
+    }
+}
+
+/// For each root `k` (an index into `roots`), the longest common prefix it has with any
+/// root before it, from the sorted order: the lcp of two sorted sequences is the least of
+/// the adjacent lcps between them, so the longest with an earlier root is with the
+/// nearest earlier root on either side. Taking the roots from the last back to the first
+/// out of a list in sorted order leaves exactly the earlier ones as each one's neighbours,
+/// and the link a removal leaves carries the lesser of the two it joins. Linear in the
+/// roots, where a set of every earlier root's prefix hashes held one entry per id.
+fn hits_on_earlier(sorted: &[usize], lcp: &[u32]) -> Vec<u32> {
+    const NONE: usize = usize::MAX;
+    let n = sorted.len();
+    let mut position = vec![0; n];
+    for (pos, &k) in sorted.iter().enumerate() {
+        position[k] = pos;
+    }
+    let mut prev: Vec<usize> = (0..n).map(|pos| pos.wrapping_sub(1)).collect();
+    let mut next: Vec<usize> = (1..=n)
+        .map(|pos| if pos < n { pos } else { NONE })
+        .collect();
+    // The lcp of each listed position with the one before it in the list.
+    let mut with_prev: Vec<u32> = lcp[..n].to_vec();
+    let mut hits = vec![0; n];
+    for k in (0..n).rev() {
+        let pos = position[k];
+        let (before, after) = (prev[pos], next[pos]);
+        let left = if before == NONE { 0 } else { with_prev[pos] };
+        let right = if after == NONE { 0 } else { with_prev[after] };
+        hits[k] = left.max(right);
+        if after != NONE {
+            prev[after] = before;
+            with_prev[after] = left.min(right);
+        }
+        if before != NONE {
+            next[before] = after;
+        }
+    }
+    hits
 }
 
 #[cfg(test)]
@@ -166,7 +216,13 @@ mod tests {
             ],
         };
         let p = Prepared::new(trace, 0);
-        let (intervals, assigned) = shared_prefix_tree(&p, &[0, 1, 2, 3]);
+        let SharedPrefixes {
+            intervals,
+            assigned,
+            hits,
+        } = shared_prefix_tree(&p, &[0, 1, 2, 3]);
+        // Each root's longest prefix in common with an earlier one.
+        assert_eq!(hits, [0, 0, 2, 3]);
         let depth = |k: usize| assigned[k].map(|i| intervals[i].depth);
         assert_eq!(
             [depth(0), depth(1), depth(2), depth(3)],
@@ -184,5 +240,36 @@ mod tests {
             persistent_ancestor(&intervals, &[false, true, false], deep),
             None
         );
+    }
+
+    #[test]
+    fn hits_are_the_longest_prefix_shared_with_an_earlier_root() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        // Few distinct ids, so roots share prefixes of every depth, repeats included.
+        let requests: Vec<Request> = (0..300)
+            .map(|i| {
+                let len = rng.random_range(0..6);
+                let ids = (0..len).map(|_| rng.random_range(0..3)).collect();
+                root(i, i as f64, ids)
+            })
+            .collect();
+        let all: Vec<Vec<u64>> = requests.iter().map(|r| r.ids().to_vec()).collect();
+        let trace = Trace {
+            format: Format::Bailian,
+            block_size: Some(16),
+            requests,
+        };
+        let p = Prepared::new(trace, 0);
+        let roots: Vec<usize> = (0..all.len()).collect();
+        let hits = shared_prefix_tree(&p, &roots).hits;
+        for (k, ids) in all.iter().enumerate() {
+            let brute = all[..k]
+                .iter()
+                .map(|e| e.iter().zip(ids).take_while(|(a, b)| a == b).count())
+                .max()
+                .unwrap_or(0);
+            assert_eq!(hits[k] as usize, brute, "root {k}");
+        }
     }
 }
