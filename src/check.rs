@@ -5,8 +5,9 @@
 //! parents come first, do turns count up). Only what later lines can refer to is kept:
 //! one `(turn, timestamp)` per chat id, so a 100 MB trace needs a few MB.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
+use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::error::{RecordProblem, TraceError};
@@ -145,7 +146,7 @@ pub struct Checker {
     records: u64,
     tallies: Vec<Violation>,
     previous_timestamp: Option<f64>,
-    sessions: HashMap<u64, Seen>,
+    sessions: FxHashMap<u64, Seen>,
 }
 
 impl Checker {
@@ -165,7 +166,7 @@ impl Checker {
                 })
                 .collect(),
             previous_timestamp: None,
-            sessions: HashMap::new(),
+            sessions: FxHashMap::default(),
         }
     }
 

@@ -76,11 +76,11 @@ fn fit_prepared(
     );
     let sessions = SessionModel::fit(&p);
     let mut root_times: Vec<f64> = p.roots().map(|r| r.t).collect();
-    root_times.sort_by(f64::total_cmp);
+    root_times.sort_unstable_by(f64::total_cmp);
     let span = p.span.max(1.0);
     let arrivals = ArrivalModel::fit(&root_times, span);
     let mut times: Vec<f64> = p.requests.iter().map(|r| r.t).collect();
-    times.sort_by(f64::total_cmp);
+    times.sort_unstable_by(f64::total_cmp);
     // Orphans (follow-ups whose parent came before the file) show the trace was cut out
     // of a running stream; where lineage is inferred they cannot be told from roots and
     // the counts decide (see `total_rate`).

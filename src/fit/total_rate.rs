@@ -133,7 +133,7 @@ impl SessionKernel {
             return 0.0;
         }
         let mut sorted = self.lags.clone();
-        sorted.sort_by(f64::total_cmp);
+        sorted.sort_unstable_by(f64::total_cmp);
         sorted[((q * sorted.len() as f64) as usize).min(sorted.len() - 1)]
     }
 
@@ -576,7 +576,7 @@ mod tests {
             climbing.push(i as f64);
             climbing.extend(k.lags[w[0]..w[1]].iter().map(|l| i as f64 + l));
         }
-        climbing.sort_by(f64::total_cmp);
+        climbing.sort_unstable_by(f64::total_cmp);
         assert_eq!(decide(&climbing, span, &k, warm_up), Start::Cold);
     }
 }

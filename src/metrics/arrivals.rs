@@ -105,7 +105,7 @@ pub fn time_quantum(times: &[f64]) -> Option<f64> {
     if steps.len() < 20 {
         return None;
     }
-    steps.sort_by(f64::total_cmp);
+    steps.sort_unstable_by(f64::total_cmp);
     let q = steps[steps.len() / 2];
     if q < 0.5 {
         return None;

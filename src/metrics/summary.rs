@@ -48,7 +48,7 @@ impl Summary {
 /// A sorted copy. NaNs sort last (total order) so one bad value cannot scramble the rest.
 pub fn sorted(values: &[f64]) -> Vec<f64> {
     let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
+    v.sort_unstable_by(f64::total_cmp);
     v
 }
 

@@ -363,7 +363,7 @@ fn fit_gaps(positive: &mut [f64]) -> (GapDist, GapFitKs) {
     for g in positive.iter_mut() {
         *g /= mean;
     }
-    positive.sort_by(f64::total_cmp);
+    positive.sort_unstable_by(f64::total_cmp);
     let var =
         positive.iter().map(|g| (g - 1.0) * (g - 1.0)).sum::<f64>() / (positive.len() - 1) as f64;
     let cv = var.sqrt().max(0.05);

@@ -487,7 +487,7 @@ fn fit_followups(p: &Prepared, ty: Option<usize>) -> Option<FollowupLengths> {
 /// what a trace with stripped reasoning shows.
 fn carried_share(children: &[(f64, f64, f64, f64)]) -> f64 {
     let mut excess: Vec<f64> = children.iter().map(|(g, po, _, _)| g - po).collect();
-    excess.sort_by(f64::total_cmp);
+    excess.sort_unstable_by(f64::total_cmp);
     if excess[excess.len() / 2] >= 0.0 {
         return 1.0;
     }
@@ -499,7 +499,7 @@ fn carried_share(children: &[(f64, f64, f64, f64)]) -> f64 {
     if ratios.is_empty() {
         return 1.0;
     }
-    ratios.sort_by(f64::total_cmp);
+    ratios.sort_unstable_by(f64::total_cmp);
     ratios[ratios.len() / 2]
 }
 

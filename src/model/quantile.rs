@@ -31,7 +31,7 @@ impl Quantile {
         if sorted.is_empty() {
             return None;
         }
-        sorted.sort_by(f64::total_cmp);
+        sorted.sort_unstable_by(f64::total_cmp);
         let n = sorted.len();
         let k = KNOTS.min(n.max(2));
         let knots: Vec<f64> = (0..k)

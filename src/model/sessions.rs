@@ -126,7 +126,7 @@ impl ThinkTime {
             });
         }
         let mut sorted = outs.clone();
-        sorted.sort_by(f64::total_cmp);
+        sorted.sort_unstable_by(f64::total_cmp);
         let bounds = vec![sorted[sorted.len() / 3], sorted[2 * sorted.len() / 3]];
         let mut buckets = Vec::new();
         for b in 0..=bounds.len() {
@@ -437,7 +437,7 @@ fn child_probabilities(
         .filter(|r| eligible(r))
         .map(|r| r.input as f64)
         .collect();
-    inputs.sort_by(f64::total_cmp);
+    inputs.sort_unstable_by(f64::total_cmp);
     let bounds: Vec<f64> = if inputs.len() >= MIN_INPUT_SPLIT {
         let mut b: Vec<f64> = (1..INPUT_BUCKETS)
             .map(|k| inputs[k * inputs.len() / INPUT_BUCKETS])

@@ -1330,7 +1330,7 @@ mod tests {
             "{} reused documents",
             reuse_gaps.len()
         );
-        reuse_gaps.sort_by(f64::total_cmp);
+        reuse_gaps.sort_unstable_by(f64::total_cmp);
         let median = reuse_gaps[reuse_gaps.len() / 2];
         assert!(median < 3.0 * 900.0, "documents fade: median gap {median}");
     }

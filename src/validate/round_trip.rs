@@ -135,7 +135,7 @@ fn think_quantile(s: &TypeSessions, outputs: &[f64], q: f64) -> f64 {
             (0..per).map(move |j| s.think_time.at(out as u64, (j as f64 + 0.5) / per as f64))
         })
         .collect();
-    v.sort_by(f64::total_cmp);
+    v.sort_unstable_by(f64::total_cmp);
     v[((q * v.len() as f64) as usize).min(v.len() - 1)]
 }
 

@@ -228,7 +228,7 @@ fn settled_time(groups: &[&Group], span: f64) -> f64 {
         .iter()
         .flat_map(|g| g.reuses.iter().map(|u| u.0))
         .collect();
-    lags.sort_by(f64::total_cmp);
+    lags.sort_unstable_by(f64::total_cmp);
     let settled = span - lags.get(lags.len() * 9 / 10).copied().unwrap_or(0.0);
     if groups.iter().filter(|g| g.birth <= settled).count() < MIN_SETTLED_GROUPS {
         span

@@ -255,7 +255,7 @@ fn extend<R: Rng + ?Sized>(rng: &mut R, template: &PrefixTemplate, want: usize) 
     let mut lags: Vec<f64> = std::iter::once(0.0)
         .chain(template.reuses.iter().map(|r| r.0))
         .collect();
-    lags.sort_by(f64::total_cmp);
+    lags.sort_unstable_by(f64::total_cmp);
     let m = lags.len() - 1;
     while reuses.len() < want {
         let pos = rng.random::<f64>() * m as f64;

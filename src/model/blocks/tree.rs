@@ -56,7 +56,7 @@ pub(super) struct SharedPrefixes {
 pub(super) fn shared_prefix_tree(p: &Prepared, roots: &[usize]) -> SharedPrefixes {
     let ids = |k: usize| p.ids(roots[k]);
     let mut sorted: Vec<usize> = (0..roots.len()).collect();
-    sorted.sort_by(|&a, &b| ids(a).cmp(ids(b)));
+    sorted.sort_unstable_by(|&a, &b| ids(a).cmp(ids(b)));
     let n = sorted.len();
     let lcp: Vec<u32> = (0..=n)
         .map(|i| {

@@ -184,7 +184,7 @@ impl ObservedSessions {
             .iter()
             .filter_map(|r| r.parent.map(|pi| (r.t - p.requests[pi].t).max(0.0)))
             .collect();
-        gaps.sort_by(f64::total_cmp);
+        gaps.sort_unstable_by(f64::total_cmp);
         let horizon = quantile_sorted(&gaps, 0.99).unwrap_or(0.0);
         let end = p.requests.iter().map(|r| r.t).fold(0.0, f64::max);
         let mut children = vec![0.0; rows];
