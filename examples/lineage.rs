@@ -146,13 +146,13 @@ fn describe(key: &str, trace: &Trace) {
         }
         turns[t - 1] += 1;
     }
-    let mut seen: HashMap<&[u32], usize> = HashMap::new();
+    let mut seen: HashMap<Vec<u64>, usize> = HashMap::new();
     let (mut repeats, mut repeats_linked) = (0, 0);
     for (i, r) in p.requests.iter().enumerate() {
         if r.blocks == 0 {
             continue;
         }
-        if seen.insert(p.ids(i), i).is_some() {
+        if seen.insert(p.ids(i).collect(), i).is_some() {
             repeats += 1;
             repeats_linked += usize::from(r.parent.is_some());
         }

@@ -286,11 +286,7 @@ pub fn deepest_chain(p: &Prepared) {
     loop {
         let r = &p.requests[i];
         let common = r.parent.map_or(0, |j| {
-            p.ids(i)
-                .iter()
-                .zip(p.ids(j))
-                .take_while(|(a, b)| a == b)
-                .count()
+            p.ids(i).zip(p.ids(j)).take_while(|(a, b)| a == b).count()
         });
         println!(
             "turn {:>3} t {:>8.1} input {:>6} out {:>5} blocks {:>3} shared-with-parent {:>3} parent-children {}",

@@ -29,7 +29,8 @@ pub struct FitRequest {
     /// 1 for roots, parent's + 1.
     pub turn: u32,
     pub children: u32,
-    /// Where this request's hash ids start in the shared arena (see [`Prepared::ids`]).
+    /// Where this request's hash ids start in the shared arena (a byte offset; see
+    /// [`Prepared::ids`]).
     ids_at: usize,
     /// How many hash ids (blocks) the request has.
     pub blocks: u32,
@@ -64,9 +65,10 @@ pub enum Lineage {
 }
 
 /// The prepared view of a trace. The hash ids of every request sit in one flat arena of
-/// `u32` (a trace's ids are below 2^32, which `check` reports otherwise; see
-/// [`PreparedBuilder`]) rather than a vector per request: the ids are most of a trace's
-/// memory, and a vector per request doubled them with its spare capacity.
+/// bytes, each id as the varint of its step from the request's previous id, rather than
+/// a vector of `u64` per request: the ids are most of a trace's memory, a vector per
+/// request doubled them with its spare capacity, and ids mostly come in runs of
+/// consecutive blocks, one byte each here.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub block_size: Option<u32>,
@@ -78,7 +80,7 @@ pub struct Prepared {
     pub requests: Vec<FitRequest>,
     /// Time from the first to the last request, seconds.
     pub span: f64,
-    ids: Vec<u32>,
+    ids: IdArena,
 }
 
 impl Prepared {
@@ -94,15 +96,14 @@ impl Prepared {
         self.requests.iter().filter(|r| r.is_root())
     }
 
-    /// The hash ids of request `i`.
-    pub fn ids(&self, i: usize) -> &[u32] {
+    /// The hash ids of request `i`, in order.
+    pub fn ids(&self, i: usize) -> Ids<'_> {
         self.ids_of(&self.requests[i])
     }
 
-    /// The hash ids of `r`, one of this view's requests. Ids keep the order of the
-    /// source's: equal where the source's are equal, and sorted alike.
-    pub fn ids_of(&self, r: &FitRequest) -> &[u32] {
-        &self.ids[r.ids_at..r.ids_at + r.blocks as usize]
+    /// The hash ids of `r`, one of this view's requests, in order.
+    pub fn ids_of(&self, r: &FitRequest) -> Ids<'_> {
+        self.ids.of(r)
     }
 }
 
@@ -134,7 +135,7 @@ impl PreparedBuilder {
             has_sessions: false,
             has_ids: false,
             requests: Vec::new(),
-            ids: IdArena::Narrow(Vec::new()),
+            ids: IdArena::default(),
             first_last: None,
         }
     }
@@ -184,8 +185,8 @@ impl PreparedBuilder {
         };
         let ids = req.ids();
         self.has_ids |= req.hash_ids.is_some();
-        let ids_at = self.ids.len();
-        self.ids.extend(ids);
+        let ids_at = self.ids.bytes.len();
+        self.ids.push(ids);
         self.requests.push(FitRequest {
             // The raw time for now; `finish` adds the de-quantisation jitter.
             t: req.timestamp - origin,
@@ -232,7 +233,6 @@ impl PreparedBuilder {
                 r.t += rng.random::<f64>() * q;
             }
         }
-        let ids = ids.into_narrow();
         if lineage == Lineage::InferredFromBlocks {
             infer_parents(&mut requests, &ids);
         }
@@ -254,53 +254,75 @@ impl PreparedBuilder {
     }
 }
 
-/// The ids of every request, end to end: as `u32` while every id is below 2^32 (what
-/// `check` asks of a trace), else as read until `into_narrow` ranks them.
-enum IdArena {
-    Narrow(Vec<u32>),
-    Wide(Vec<u64>),
+/// The ids of every request, end to end: each as the zigzag LEB128 varint of its
+/// difference from the request's previous id (the first from 0), so that a run of
+/// consecutive blocks takes a byte an id, and any `u64` is kept exactly.
+#[derive(Debug, Clone, Default)]
+struct IdArena {
+    bytes: Vec<u8>,
 }
 
 impl IdArena {
-    fn len(&self) -> usize {
-        match self {
-            IdArena::Narrow(v) => v.len(),
-            IdArena::Wide(v) => v.len(),
+    fn push(&mut self, ids: &[u64]) {
+        let mut prev = 0u64;
+        for &id in ids {
+            let step = id.wrapping_sub(prev) as i64;
+            let mut z = ((step << 1) ^ (step >> 63)) as u64;
+            while z >= 0x80 {
+                self.bytes.push(z as u8 | 0x80);
+                z >>= 7;
+            }
+            self.bytes.push(z as u8);
+            prev = id;
         }
     }
 
-    fn extend(&mut self, ids: &[u64]) {
-        if let IdArena::Narrow(v) = self {
-            if ids.iter().all(|&id| id <= u64::from(u32::MAX)) {
-                v.extend(ids.iter().map(|&id| id as u32));
-                return;
-            }
-            *self = IdArena::Wide(v.iter().map(|&id| u64::from(id)).collect());
-        }
-        if let IdArena::Wide(v) = self {
-            v.extend_from_slice(ids);
-        }
-    }
-
-    /// The ids as `u32`. Ids at or above 2^32 are replaced by their rank among the
-    /// trace's distinct ids, which keeps equality and order (all the fits ask of an id).
-    fn into_narrow(self) -> Vec<u32> {
-        match self {
-            IdArena::Narrow(v) => v,
-            IdArena::Wide(v) => {
-                let mut distinct = v.clone();
-                distinct.sort_unstable();
-                distinct.dedup();
-                v.iter()
-                    .map(|id| {
-                        let rank = distinct.binary_search(id).expect("an id of the trace");
-                        u32::try_from(rank).expect("fewer than 2^32 distinct ids")
-                    })
-                    .collect()
-            }
+    fn of(&self, r: &FitRequest) -> Ids<'_> {
+        Ids {
+            bytes: &self.bytes[r.ids_at..],
+            left: r.blocks,
+            prev: 0,
         }
     }
 }
+
+/// The hash ids of one request, decoded from the arena as they are read.
+#[derive(Debug, Clone)]
+pub struct Ids<'a> {
+    bytes: &'a [u8],
+    left: u32,
+    prev: u64,
+}
+
+impl Iterator for Ids<'_> {
+    type Item = u64;
+
+    fn next(&mut self) -> Option<u64> {
+        if self.left == 0 {
+            return None;
+        }
+        self.left -= 1;
+        let (mut z, mut shift) = (0u64, 0);
+        loop {
+            let b = self.bytes[0];
+            self.bytes = &self.bytes[1..];
+            z |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        let step = ((z >> 1) as i64) ^ -((z & 1) as i64);
+        self.prev = self.prev.wrapping_add(step as u64);
+        Some(self.prev)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left as usize, Some(self.left as usize))
+    }
+}
+
+impl ExactSizeIterator for Ids<'_> {}
 
 /// A request's parent is the latest earlier request whose ids, or ids minus the last
 /// (partial) block, are a prefix of its own, at least two blocks long (one shared block
@@ -337,8 +359,8 @@ impl IdArena {
 /// partial last block would otherwise look like the parent of every later request under
 /// that prompt, chaining unrelated sessions into endless ones. Sharing is counted in
 /// sessions, not requests, so a request's own earlier follow-ups do not hide its next.
-fn infer_parents(requests: &mut [FitRequest], arena: &[u32]) {
-    let ids = |r: &FitRequest| &arena[r.ids_at..r.ids_at + r.blocks as usize];
+fn infer_parents(requests: &mut [FitRequest], arena: &IdArena) {
+    let ids = |r: &FitRequest| arena.of(r);
     // Keys are already mixed prefix hashes, so the cheap hasher spreads them (SipHash
     // was a third of this function's time). Nothing iterates these tables, so their
     // order cannot reach the model.
@@ -358,8 +380,8 @@ fn infer_parents(requests: &mut [FitRequest], arena: &[u32]) {
     for i in 0..requests.len() {
         prefix_hashes.clear();
         let mut h = PREFIX_SEED;
-        for &id in ids(&requests[i]) {
-            h = mix(h, u64::from(id));
+        for id in ids(&requests[i]) {
+            h = mix(h, id);
             prefix_hashes.push(h);
         }
         let n = prefix_hashes.len();
@@ -372,14 +394,14 @@ fn infer_parents(requests: &mut [FitRequest], arena: &[u32]) {
                 js.iter().rev().copied().find(|&j| {
                     let (r, q) = (&requests[i], &requests[j]);
                     // An exact repeat (a retry) takes no length test.
-                    ids(r) == ids(q)
+                    ids(r).eq(ids(q))
                         || (r.input > q.input
                             && (!continued[j] || !several_holders.contains(&prefix_hashes[k - 1])))
                 })
             });
         requests[i].parent = parent;
         if let Some(j) = parent
-            && ids(&requests[i]) != ids(&requests[j])
+            && !ids(&requests[i]).eq(ids(&requests[j]))
         {
             continued[j] = true;
         }
@@ -419,19 +441,18 @@ fn infer_parents(requests: &mut [FitRequest], arena: &[u32]) {
 /// after, over the whole trace: a prompt or document that users send with texts of their
 /// own. A conversation's context is held so by the one request that ends there (and its
 /// retries), however many branches continue it.
-fn several_holders(requests: &[FitRequest], arena: &[u32]) -> rustc_hash::FxHashSet<u64> {
+fn several_holders(requests: &[FitRequest], arena: &IdArena) -> rustc_hash::FxHashSet<u64> {
     let mut first: FxHashMap<u64, u64> = FxHashMap::default();
     let mut several = rustc_hash::FxHashSet::default();
     for r in requests {
         let (mut before_last, mut h) = (None, PREFIX_SEED);
-        let ids = &arena[r.ids_at..r.ids_at + r.blocks as usize];
-        for (k, &id) in ids.iter().enumerate() {
-            if k + 1 == ids.len() {
+        let n = r.blocks as usize;
+        for (k, id) in arena.of(r).enumerate() {
+            if k + 1 == n {
                 before_last = Some(h);
             }
-            h = mix(h, u64::from(id));
+            h = mix(h, id);
         }
-        let n = ids.len();
         let held = [
             (n >= 2).then_some(before_last).flatten(),
             (n >= 1).then_some(h),
@@ -501,30 +522,32 @@ mod tests {
         assert_eq!(turns, vec![1, 1, 2, 1, 3]);
         assert_eq!(p.requests[0].children, 1);
         assert_eq!(p.lineage, Lineage::InferredFromBlocks);
-        assert_eq!(p.ids(4), [0, 1, 5, 8, 9, 10]);
+        assert_eq!(p.ids(4).collect::<Vec<_>>(), [0, 1, 5, 8, 9, 10]);
         assert_eq!(p.requests[4].blocks, 6);
     }
 
     #[test]
-    fn ids_at_or_above_2_32_keep_their_equality_and_order() {
-        let big = 1u64 << 40;
+    fn ids_are_kept_exactly() {
+        let cases: Vec<Vec<u64>> = vec![
+            vec![],
+            vec![0],
+            vec![5, 6, 7, 8, 3, 200, 199, 1 << 20],
+            vec![u64::MAX, 0, u64::MAX - 1, 1 << 63, 1, (1 << 63) - 1],
+        ];
         let trace = Trace {
             format: Format::Mooncake,
             block_size: Some(512),
-            requests: vec![
-                req(0.0, 1500, vec![7, big, big + 1]),
-                // Continues request 0.
-                req(1.0, 2000, vec![7, big, big + 2, 3]),
-                req(2.0, 100, vec![big + 1]),
-            ],
+            requests: cases
+                .iter()
+                .enumerate()
+                .map(|(i, ids)| req(i as f64, 512 * ids.len() as u64, ids.clone()))
+                .collect(),
         };
         let p = Prepared::new(trace, 1);
-        // Ranks among the distinct ids 3, 7, big, big + 1, big + 2.
-        assert_eq!(p.ids(0), [1, 2, 3]);
-        assert_eq!(p.ids(1), [1, 2, 4, 0]);
-        assert_eq!(p.ids(2), [3]);
-        assert_eq!(p.requests[1].parent, Some(0));
-        assert_eq!(p.requests[2].parent, None);
+        for (i, ids) in cases.iter().enumerate() {
+            assert_eq!(&p.ids(i).collect::<Vec<_>>(), ids, "request {i}");
+            assert_eq!(p.ids(i).len(), ids.len());
+        }
     }
 
     /// The inferred parent of each request of a Mooncake trace (512-token blocks).

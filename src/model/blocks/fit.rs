@@ -300,29 +300,28 @@ struct Group {
 /// their own (not part of an inherited or shared prefix).
 fn fit_tails(p: &Prepared, shared_tokens: &[u64], block: u64) -> TailModel {
     let n_types = p.types.len();
-    let own_last = |i: usize| -> Option<u32> {
+    let own_last = |i: usize| -> Option<u64> {
         let r = &p.requests[i];
-        let ids = p.ids(i);
-        let n = ids.len();
+        let n = r.blocks as usize;
         let covered = match r.parent {
             Some(pi) => (p.requests[pi].blocks as usize).saturating_sub(1),
             None => shared_tokens[i].div_ceil(block) as usize,
         };
-        (n > covered).then(|| ids[n - 1])
+        (n > covered).then(|| p.ids(i).last().expect("n > 0"))
     };
-    let mut counts: HashMap<u32, u32> = HashMap::new();
+    let mut counts: HashMap<u64, u32> = HashMap::new();
     for i in 0..p.requests.len() {
         if let Some(id) = own_last(i) {
             *counts.entry(id).or_default() += 1;
         }
     }
-    let mut popular: Vec<(u32, u32)> = counts
+    let mut popular: Vec<(u64, u32)> = counts
         .into_iter()
         .filter(|&(_, c)| c >= TAIL_MIN_USES)
         .collect();
     popular.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     popular.truncate(MAX_TAILS);
-    let is_tail: HashMap<u32, ()> = popular.iter().map(|&(id, _)| (id, ())).collect();
+    let is_tail: HashMap<u64, ()> = popular.iter().map(|&(id, _)| (id, ())).collect();
     let (mut root_hits, mut root_n) = (vec![0.0; n_types], vec![0.0; n_types]);
     let (mut follow_hits, mut follow_n) = (vec![0.0; n_types], vec![0.0; n_types]);
     for i in 0..p.requests.len() {

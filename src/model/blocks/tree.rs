@@ -55,8 +55,7 @@ pub(super) struct SharedPrefixes {
 /// shares.
 pub(super) fn shared_prefix_tree(p: &Prepared, roots: &[usize]) -> SharedPrefixes {
     let ids = |k: usize| p.ids(roots[k]);
-    let mut sorted: Vec<usize> = (0..roots.len()).collect();
-    sorted.sort_unstable_by(|&a, &b| ids(a).cmp(ids(b)));
+    let sorted = sort_sequences((0..roots.len()).map(ids).collect());
     let n = sorted.len();
     let lcp: Vec<u32> = (0..=n)
         .map(|i| {
@@ -64,7 +63,7 @@ pub(super) fn shared_prefix_tree(p: &Prepared, roots: &[usize]) -> SharedPrefixe
                 0
             } else {
                 let (a, b) = (ids(sorted[i - 1]), ids(sorted[i]));
-                a.iter().zip(b).take_while(|(x, y)| x == y).count() as u32
+                a.zip(b).take_while(|(x, y)| x == y).count() as u32
             }
         })
         .collect();
@@ -142,6 +141,70 @@ pub(super) fn shared_prefix_tree(p: &Prepared, roots: &[usize]) -> SharedPrefixe
         assigned,
         hits,
     }
+}
+
+/// The order that sorts `seqs` lexicographically (a sequence before its extensions), as
+/// indices into `seqs`; equal sequences come in no particular order. A three-way radix
+/// quicksort (Bentley and Sedgewick's multikey quicksort): each sequence is decoded once,
+/// as far as it takes to tell it from the others, where a comparison sort decoded two
+/// sequences from their start at every comparison (the roots share their first blocks).
+fn sort_sequences<I: Iterator<Item = u64>>(seqs: Vec<I>) -> Vec<usize> {
+    struct Item<I> {
+        /// The symbol at the depth the item's range is sorted on; `None` past the end.
+        cur: Option<u64>,
+        rest: I,
+        index: usize,
+    }
+    let mut items: Vec<Item<I>> = seqs
+        .into_iter()
+        .enumerate()
+        .map(|(index, mut rest)| Item {
+            cur: rest.next(),
+            rest,
+            index,
+        })
+        .collect();
+    // Ranges of `items` left to sort, each on its items' `cur`.
+    let mut stack = vec![(0, items.len())];
+    while let Some((lo, hi)) = stack.pop() {
+        if hi - lo < 2 {
+            continue;
+        }
+        let part = &mut items[lo..hi];
+        let mut three = [
+            part[0].cur,
+            part[part.len() / 2].cur,
+            part[part.len() - 1].cur,
+        ];
+        three.sort_unstable();
+        let pivot = three[1];
+        // Less than the pivot to [0, lt), equal to [lt, gt), greater to [gt, len).
+        let (mut lt, mut i, mut gt) = (0, 0, part.len());
+        while i < gt {
+            match part[i].cur.cmp(&pivot) {
+                std::cmp::Ordering::Less => {
+                    part.swap(lt, i);
+                    lt += 1;
+                    i += 1;
+                }
+                std::cmp::Ordering::Greater => {
+                    gt -= 1;
+                    part.swap(i, gt);
+                }
+                std::cmp::Ordering::Equal => i += 1,
+            }
+        }
+        stack.push((lo, lo + lt));
+        stack.push((lo + gt, hi));
+        // Sequences that ended together are equal; the others go on to their next id.
+        if pivot.is_some() {
+            for item in &mut part[lt..gt] {
+                item.cur = item.rest.next();
+            }
+            stack.push((lo + lt, lo + gt));
+        }
+    }
+    items.into_iter().map(|item| item.index).collect()
 }
 
 /// For each root `k` (an index into `roots`), the longest common prefix it has with any
@@ -240,6 +303,26 @@ mod tests {
             persistent_ancestor(&intervals, &[false, true, false], deep),
             None
         );
+    }
+
+    #[test]
+    fn sequences_sort_as_slices_do() {
+        use rand::{RngExt, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let seqs: Vec<Vec<u64>> = (0..2000)
+            .map(|_| {
+                let len = rng.random_range(0..8);
+                (0..len).map(|_| rng.random_range(0..4)).collect()
+            })
+            .collect();
+        let order = sort_sequences(seqs.iter().map(|s| s.iter().copied()).collect());
+        let got: Vec<&Vec<u64>> = order.iter().map(|&i| &seqs[i]).collect();
+        let mut want: Vec<&Vec<u64>> = seqs.iter().collect();
+        want.sort();
+        assert_eq!(got, want);
+        let mut seen = order.clone();
+        seen.sort_unstable();
+        assert_eq!(seen, (0..seqs.len()).collect::<Vec<_>>());
     }
 
     #[test]
