@@ -14,6 +14,7 @@ use super::ModelError;
 use super::blocks::PrefixKind;
 use super::copula::GaussianCopula;
 use super::grid_copula::GridCopula;
+use super::most_used::most_used;
 use super::quantile::Quantile;
 use crate::fit::prepared::{FitRequest, Prepared};
 use crate::metrics::summary::kruskal_wallis_p;
@@ -381,13 +382,7 @@ fn node_margins(own: &[f64], node_of: &[Option<usize>]) -> (Vec<NodeOwnInput>, O
     for n in node_of.iter().flatten() {
         *counts.entry(*n).or_default() += 1;
     }
-    let mut chosen: Vec<(usize, usize)> = counts
-        .into_iter()
-        .filter(|&(_, c)| c >= MIN_NODE_SAMPLES)
-        .collect();
-    // Most used first, ties by node: deterministic.
-    chosen.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    chosen.truncate(MAX_NODES);
+    let mut chosen = most_used(counts, MIN_NODE_SAMPLES, MAX_NODES);
     let covered: usize = chosen.iter().map(|c| c.1).sum();
     let rest = own.len() - covered;
     if chosen.is_empty() || (chosen.len() == 1 && rest == 0) {

@@ -8,6 +8,7 @@ pub mod clients;
 pub mod copula;
 pub mod grid_copula;
 pub mod lengths;
+pub mod most_used;
 pub mod quantile;
 pub mod schedule;
 pub mod sessions;

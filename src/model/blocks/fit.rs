@@ -315,12 +315,7 @@ fn fit_tails(p: &Prepared, shared_tokens: &[u64], block: u64) -> TailModel {
             *counts.entry(id).or_default() += 1;
         }
     }
-    let mut popular: Vec<(u64, u32)> = counts
-        .into_iter()
-        .filter(|&(_, c)| c >= TAIL_MIN_USES)
-        .collect();
-    popular.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
-    popular.truncate(MAX_TAILS);
+    let popular = crate::model::most_used::most_used(counts, TAIL_MIN_USES, MAX_TAILS);
     let is_tail: HashMap<u64, ()> = popular.iter().map(|&(id, _)| (id, ())).collect();
     let (mut root_hits, mut root_n) = (vec![0.0; n_types], vec![0.0; n_types]);
     let (mut follow_hits, mut follow_n) = (vec![0.0; n_types], vec![0.0; n_types]);
