@@ -9,7 +9,7 @@ use std::io::{IsTerminal, Write};
 
 use tracesynth::generate::estimate::{EstimateLimits, estimate};
 use tracesynth::generate::{
-    GenerateOptions, MAX_CHAT_ID, RateProfileChoice, Shard, id_stride, write_trace,
+    GenerateOptions, Knobs, MAX_CHAT_ID, RateProfileChoice, Shard, Written, id_stride, write_trace,
 };
 use tracesynth::model::Model;
 use tracesynth::trace::merge::{PartManifest, manifest_path};
@@ -80,6 +80,29 @@ pub struct GenerateArgs {
     /// `100G`, `500M`, `2T`; `--force` or `--requests` lifts it.
     #[arg(long, default_value = "100G", value_parser = parse_size, value_name = "SIZE")]
     pub max_bytes: u64,
+    /// What-if: shared prefixes (system prompts, documents) K times as many blocks.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive, allow_hyphen_values = true)]
+    pub prefix_scale: f64,
+    /// What-if: the user's tokens (a root's beyond its shared prefix, a follow-up's new
+    /// ones) times K.
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive, allow_hyphen_values = true)]
+    pub input_scale: f64,
+    /// What-if: outputs times K (and so the context carried into follow-ups).
+    #[arg(long, default_value_t = 1.0, value_parser = parse_positive, allow_hyphen_values = true)]
+    pub output_scale: f64,
+    /// Raise shorter inputs to this many tokens (fresh tokens at the end).
+    #[arg(long, value_name = "TOKENS", allow_hyphen_values = true)]
+    pub min_input: Option<u64>,
+    /// Cut longer inputs to this many tokens (their first ones).
+    #[arg(long, value_name = "TOKENS", allow_hyphen_values = true)]
+    pub max_input: Option<u64>,
+    /// Cut longer outputs to this many tokens.
+    #[arg(long, value_name = "TOKENS", allow_hyphen_values = true)]
+    pub max_output: Option<u64>,
+    /// At most R requests per second in every bin of the model's rate profile: session
+    /// starts are dropped where the bin is full (see README, What-if knobs).
+    #[arg(long, value_name = "R", value_parser = parse_positive, allow_hyphen_values = true)]
+    pub peak_cap: Option<f64>,
     /// Write even when the expected output exceeds `--max-bytes` or the model runs
     /// away (its sessions grow without bound).
     #[arg(long)]
@@ -130,8 +153,17 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         start_at: args.start_at.unwrap_or(0.0),
         shard,
         tenants: args.tenants,
+        knobs: Knobs {
+            prefix_scale: args.prefix_scale,
+            input_scale: args.input_scale,
+            output_scale: args.output_scale,
+            min_input: args.min_input,
+            max_input: args.max_input,
+            max_output: args.max_output,
+            peak_cap: args.peak_cap,
+        },
     };
-    options.validate()?;
+    options.validate_for(&model)?;
     let expected = guard(&model, &options, &formatter, args, global)?;
     let manifest = (shard != Shard::WHOLE && args.output != "-")
         .then(|| part_manifest(&model, &options, args));
@@ -148,6 +180,7 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     };
     let threads = args.threads as usize;
     let started = std::time::Instant::now();
+    let options_knobs = options.knobs.clone();
     let written = match args.format {
         // Equal timestamps go out in a content-defined order, so parts merge back into
         // the same bytes.
@@ -171,6 +204,9 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     }
     let bytes = out.bytes_written();
     out.commit()?;
+    let knobs = &options_knobs;
+    let written_tally = written;
+    let written = written_tally.records;
     if !global.quiet {
         eprintln!(
             "wrote {written} request{}, {} in {:.1} s -> {}",
@@ -198,11 +234,57 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
             };
             eprintln!("note: {by} ended the run before --requests {n}");
         }
+        for line in knob_summary(knobs, &written_tally) {
+            eprintln!("{line}");
+        }
     }
     if let Some(manifest) = manifest {
         write_manifest(&manifest, &args.output)?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the clipping knobs and `--peak-cap` did, one line each (none without them).
+fn knob_summary(knobs: &Knobs, w: &Written) -> Vec<String> {
+    let share = |n: u64| 100.0 * n as f64 / w.records.max(1) as f64;
+    let mut lines = Vec::new();
+    let mut clip = |flag: &str, value: Option<u64>, n: u64, what: &str| {
+        if let Some(v) = value {
+            lines.push(format!(
+                "{flag} {v}: {n} of {} requests ({:.2} %) {what}",
+                w.records,
+                share(n),
+            ));
+        }
+    };
+    clip(
+        "--min-input",
+        knobs.min_input,
+        w.input_raised,
+        "had their input raised",
+    );
+    clip(
+        "--max-input",
+        knobs.max_input,
+        w.input_cut,
+        "had their input cut",
+    );
+    clip(
+        "--max-output",
+        knobs.max_output,
+        w.output_cut,
+        "had their output cut",
+    );
+    if let Some(r) = knobs.peak_cap {
+        lines.push(format!(
+            "--peak-cap {r}: dropped {} session start{} and {} follow-up{}",
+            w.capped.roots,
+            if w.capped.roots == 1 { "" } else { "s" },
+            w.capped.followups,
+            if w.capped.followups == 1 { "" } else { "s" },
+        ));
+    }
+    lines
 }
 
 /// The part's manifest beside it, for `merge` to prove it has every part of one run.

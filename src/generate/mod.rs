@@ -30,7 +30,7 @@ use crate::model::sessions::sample_index;
 use crate::model::{Model, WarmUpHistory};
 use crate::trace::{Request, Session};
 
-pub use output::{MAX_CHAT_ID, OutputError, write_trace};
+pub use output::{MAX_CHAT_ID, OutputError, Written, write_trace};
 pub use tenants::{Tenants, id_stride};
 
 /// How the root rate behaves over time.
@@ -69,6 +69,137 @@ pub struct GenerateOptions {
     /// Independent copies of the service interleaved in one trace (1: the service
     /// itself).
     pub tenants: u32,
+    /// What-if knobs on the drawn lengths ([`Knobs`]); the default changes nothing.
+    pub knobs: Knobs,
+}
+
+/// What-if knobs: the same run (the same sessions at the same times, the same seed) with
+/// lengths changed. The model's lengths are drawn as without them and drive everything
+/// else (follow-ups, think times); the knobs then transform the lengths written, and a
+/// follow-up's context is its parent's written input and output.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Knobs {
+    /// Shared prefixes (persistent system prompts and born documents) K times as many
+    /// blocks.
+    pub prefix_scale: f64,
+    /// A root's own tokens beyond its shared prefix, and a follow-up's new tokens, times K.
+    pub input_scale: f64,
+    /// Outputs times K (and so the context a follow-up carries).
+    pub output_scale: f64,
+    /// Inputs below this many tokens are raised to it (fresh tokens at the end).
+    pub min_input: Option<u64>,
+    /// Inputs above this many tokens are cut to it (the first tokens kept).
+    pub max_input: Option<u64>,
+    /// Outputs above this many tokens are cut to it.
+    pub max_output: Option<u64>,
+    /// At most this many requests per output second in every bin of the rate profile
+    /// (session starts thinned first; see [`PeakCap`]).
+    pub peak_cap: Option<f64>,
+}
+
+impl Default for Knobs {
+    fn default() -> Self {
+        Knobs {
+            prefix_scale: 1.0,
+            input_scale: 1.0,
+            output_scale: 1.0,
+            min_input: None,
+            max_input: None,
+            max_output: None,
+            peak_cap: None,
+        }
+    }
+}
+
+impl Knobs {
+    /// No knob changes a length.
+    fn lengths_unchanged(&self) -> bool {
+        self.prefix_scale == 1.0
+            && self.input_scale == 1.0
+            && self.output_scale == 1.0
+            && self.min_input.is_none()
+            && self.max_input.is_none()
+            && self.max_output.is_none()
+    }
+
+    /// `input` clipped to `--min-input` / `--max-input`, and what moved.
+    fn clip_input(&self, input: u64, clipped: &mut Clipped) -> u64 {
+        let mut x = input;
+        if let Some(lo) = self.min_input
+            && x < lo
+        {
+            x = lo;
+            clipped.input_raised = true;
+        }
+        if let Some(hi) = self.max_input
+            && x > hi
+        {
+            x = hi;
+            clipped.input_cut = true;
+        }
+        x
+    }
+
+    fn clip_output(&self, output: u64, clipped: &mut Clipped) -> u64 {
+        match self.max_output {
+            Some(hi) if output > hi => {
+                clipped.output_cut = true;
+                hi
+            }
+            _ => output,
+        }
+    }
+
+    fn validate(&self) -> Result<(), OptionError> {
+        use crate::model::MAX_SCALE;
+        use crate::trace::MAX_TOKENS;
+        let fail = |option: &'static str, message: String| Err(OptionError { option, message });
+        for (option, k) in [
+            ("--prefix-scale", self.prefix_scale),
+            ("--input-scale", self.input_scale),
+            ("--output-scale", self.output_scale),
+        ] {
+            if !(k.is_finite() && (1.0 / MAX_SCALE..=MAX_SCALE).contains(&k)) {
+                return fail(
+                    option,
+                    format!("{} is outside [{}, {MAX_SCALE}]", num(k), 1.0 / MAX_SCALE),
+                );
+            }
+        }
+        for (option, v, lo) in [
+            ("--min-input", self.min_input, 1),
+            ("--max-input", self.max_input, 1),
+            ("--max-output", self.max_output, 0),
+        ] {
+            if let Some(v) = v
+                && !(lo..=MAX_TOKENS).contains(&v)
+            {
+                return fail(
+                    option,
+                    format!("{v} tokens is outside [{lo}, {MAX_TOKENS}]"),
+                );
+            }
+        }
+        if let (Some(lo), Some(hi)) = (self.min_input, self.max_input)
+            && lo > hi
+        {
+            return fail("--min-input", format!("{lo} is above --max-input {hi}"));
+        }
+        if let Some(r) = self.peak_cap
+            && !(r.is_finite() && r > 0.0)
+        {
+            return fail("--peak-cap", format!("{} is not a positive rate", num(r)));
+        }
+        Ok(())
+    }
+}
+
+/// Which of a record's lengths `--min-input`, `--max-input` and `--max-output` moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Clipped {
+    pub input_raised: bool,
+    pub input_cut: bool,
+    pub output_cut: bool,
 }
 
 /// An option value outside the range a run can honour.
@@ -151,6 +282,39 @@ impl GenerateOptions {
                 }
             }
         }
+        self.knobs.validate()?;
+        if self.knobs.peak_cap.is_some() && self.tenants > 1 {
+            return fail(
+                "--peak-cap",
+                "caps one service's rate; with --tenants the copies keep clocks of their \
+                 own, so cap each copy's run instead"
+                    .to_string(),
+            );
+        }
+        Ok(())
+    }
+}
+
+impl GenerateOptions {
+    /// [`GenerateOptions::validate`], and the checks that need the model: a `--peak-cap`
+    /// must allow at least one request per window of the rate profile.
+    pub fn validate_for(&self, model: &Model) -> Result<(), OptionError> {
+        self.validate()?;
+        if let Some(r) = self.knobs.peak_cap {
+            let width = model.arrivals.bin_width * self.time_scale;
+            if r * width < 1.0 {
+                return Err(OptionError {
+                    option: "--peak-cap",
+                    message: format!(
+                        "{} requests/s allows no request in a window of the model's rate \
+                         profile ({} s): the cap must be at least {}",
+                        num(r),
+                        num(width),
+                        num(1.0 / width)
+                    ),
+                });
+            }
+        }
         Ok(())
     }
 }
@@ -204,6 +368,7 @@ impl Default for GenerateOptions {
             start_at: 0.0,
             shard: Shard::WHOLE,
             tenants: 1,
+            knobs: Knobs::default(),
         }
     }
 }
@@ -227,6 +392,8 @@ pub struct Planned {
     pub ids: IdRuns,
     /// Follow-ups it booked (some may fall past the end).
     pub children: u32,
+    /// Which lengths the clipping knobs moved.
+    pub clipped: Clipped,
 }
 
 impl Planned {
@@ -265,6 +432,88 @@ impl Planned {
     }
 }
 
+/// `--peak-cap R`: at most `budget` = floor(R x W) requests carry a timestamp (to the
+/// millisecond, as written) in any window `[kW, (k+1)W)` of output seconds, W the model's
+/// rate-profile bin (`arrivals.bin_width`) times `--time-scale`. A session start that
+/// finds its window full, counting the follow-ups already booked into it, is dropped (the
+/// session never happens); a follow-up that still finds its window full (booked, after the
+/// window filled, by a request of that same window) is dropped with the rest of its
+/// branch. Where the fitted profile x `--rate-scale` stays below R nothing changes.
+struct PeakCap {
+    width_ms: f64,
+    budget: u64,
+    /// Window index -> (requests planned in it, booked follow-ups still to come in it).
+    windows: std::collections::BTreeMap<i64, (u64, u64)>,
+}
+
+impl PeakCap {
+    fn window(&self, output_seconds: f64) -> i64 {
+        ((output_seconds * 1000.0).round() / self.width_ms).floor() as i64
+    }
+
+    /// Room in window `w` for one more request, `booked` (a follow-up, whose room was
+    /// reserved) or not (a session start, which must leave room for the follow-ups booked
+    /// into the window); takes it when there is.
+    fn admit(&mut self, w: i64, booked: bool) -> bool {
+        // Requests come in time order: earlier windows are done.
+        while let Some((&k, _)) = self.windows.first_key_value()
+            && k < w
+        {
+            self.windows.pop_first();
+        }
+        let budget = self.budget;
+        let (planned, pending) = self.windows.entry(w).or_default();
+        if booked {
+            *pending = pending.saturating_sub(1);
+        }
+        let reserved = if booked { 0 } else { *pending };
+        if *planned + reserved >= budget {
+            return false;
+        }
+        *planned += 1;
+        true
+    }
+
+    fn book(&mut self, w: i64) {
+        self.windows.entry(w).or_default().1 += 1;
+    }
+}
+
+/// What `--peak-cap` dropped from the written stretch of a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Capped {
+    /// Session starts dropped.
+    pub roots: u64,
+    /// Follow-ups dropped (their descendants were never planned).
+    pub followups: u64,
+}
+
+/// A request's lengths: as the model drew them, and as written.
+struct Lengths {
+    /// (input, output) as drawn.
+    base: (u64, u64),
+    input: u64,
+    output: u64,
+    clipped: Clipped,
+}
+
+/// `x` tokens times `k`, rounded (`x` itself at `k = 1`), within the tokens a line may
+/// carry.
+fn scale(x: u64, k: f64) -> u64 {
+    if k == 1.0 {
+        return x;
+    }
+    ((x as f64 * k).round() as u64).min(crate::trace::MAX_TOKENS)
+}
+
+/// `x` tokens divided by `k`, rounded.
+fn unscale(x: u64, k: f64) -> u64 {
+    if k == 1.0 {
+        return x;
+    }
+    (x as f64 / k).round() as u64
+}
+
 /// A follow-up booked by its parent.
 struct Booked {
     session: u64,
@@ -272,8 +521,13 @@ struct Booked {
     turn: u32,
     /// `None` when the parent fell in the warm-up and was not written.
     parent_chat_id: Option<u64>,
+    /// The parent's lengths as written.
     parent_input: u64,
     parent_output: u64,
+    /// The parent's lengths as the model drew them (the same as written without knobs):
+    /// what the child's own lengths are drawn from.
+    base_input: u64,
+    base_output: u64,
     parent_ids: Rc<IdRuns>,
     /// For a truncated follow-up: the share of the parent's context it keeps.
     keep: Option<f64>,
@@ -316,6 +570,12 @@ pub struct Planner<'m> {
     /// The clocks timestamps are floored to, if the source had one.
     grid: Option<Grid>,
     failed: bool,
+    cap: Option<PeakCap>,
+    capped: Capped,
+    /// With knobs that change lengths: the stream that completes ids (its draws depend on
+    /// the lengths), so that the main stream, and with it every session and time, is the
+    /// one of the run without them.
+    ids_rng: Option<ChaCha8Rng>,
 }
 
 impl<'m> Planner<'m> {
@@ -357,6 +617,16 @@ impl<'m> Planner<'m> {
             }
         };
         let grid = output_grid(model.time_quantum, &options);
+        let options_knobs_unchanged = options.knobs.lengths_unchanged();
+        let options_seed = options.seed;
+        let cap = options.knobs.peak_cap.map(|r| {
+            let width = model.arrivals.bin_width * options.time_scale;
+            PeakCap {
+                width_ms: width * 1000.0,
+                budget: (r * width).floor() as u64,
+                windows: Default::default(),
+            }
+        });
         let mut generator = Planner {
             model,
             rng: ChaCha8Rng::seed_from_u64(options.seed),
@@ -366,7 +636,8 @@ impl<'m> Planner<'m> {
                 model.block_size,
                 model.types.len(),
                 options.rate_scale,
-            ),
+            )
+            .with_prefix_scale(options.knobs.prefix_scale),
             options,
             next_root: 0.0,
             roots_done: false,
@@ -377,6 +648,10 @@ impl<'m> Planner<'m> {
             horizon,
             grid,
             failed: false,
+            cap,
+            capped: Capped::default(),
+            ids_rng: (!options_knobs_unchanged)
+                .then(|| ChaCha8Rng::seed_from_u64(options_seed ^ 0x6b6e_6f62_7369_6473)),
         };
         generator.advance_roots(true);
         generator
@@ -445,12 +720,24 @@ impl<'m> Planner<'m> {
         let model = self.model;
         let session = self.roots_drawn;
         self.roots_drawn += 1;
-        let (ty, prefix, input, output) = match (client, &model.clients) {
+        let knobs = &self.options.knobs;
+        let mut clipped = Clipped::default();
+        let (ty, prefix, base, input, output) = match (client, &model.clients) {
             // Clients share no prefixes: ServeGen has no block data.
             (Some(client), Some(mix)) => {
                 let ty = mix.client_type(client);
                 let (input, output) = mix.sample_lengths(client, t, &mut self.rng);
-                (ty, Rc::new(IdRuns::new()), input, output)
+                let written = (
+                    scale(input, knobs.input_scale).max(1),
+                    scale(output, knobs.output_scale),
+                );
+                (
+                    ty,
+                    Rc::new(IdRuns::new()),
+                    (input, output),
+                    written.0,
+                    written.1,
+                )
             }
             _ => {
                 let ty = sample_index(&mut self.rng, &model.sessions.root_type_mix);
@@ -463,36 +750,105 @@ impl<'m> Planner<'m> {
                 let shared = prefix.shared_blocks as u64 * u64::from(model.block_size);
                 // A long shared prefix plus a long own input may pass the limit a trace
                 // line may carry; the ids then stop at the cap like the count.
-                let input = (shared + draw.own_input).clamp(1, crate::trace::MAX_TOKENS);
-                (ty, prefix.ids, input, draw.output)
+                let cap = |x: u64| x.clamp(1, crate::trace::MAX_TOKENS);
+                let (base, input) = if knobs.lengths_unchanged() {
+                    let input = cap(shared + draw.own_input);
+                    ((input, draw.output), input)
+                } else {
+                    // The prefix's blocks come K times as many from the sampler: the model's
+                    // own prefix was 1/K of them. A born document (the prefix's blocks beyond
+                    // the shared ones) is prefix too: the part of the own tokens it covers
+                    // scales with the prefix, the rest (the user's) with the input.
+                    let k = knobs.prefix_scale;
+                    let block = u64::from(model.block_size);
+                    let born = (prefix.ids.len() - prefix.shared_blocks) as u64 * block;
+                    let document = draw.own_input.min(unscale(born, k));
+                    let user = draw.own_input - document;
+                    let base_input = cap(unscale(shared, k) + draw.own_input);
+                    let input =
+                        shared + scale(document, k).min(born) + scale(user, knobs.input_scale);
+                    ((base_input, draw.output), cap(input))
+                };
+                (
+                    ty,
+                    prefix.ids,
+                    base,
+                    input,
+                    scale(draw.output, knobs.output_scale),
+                )
             }
         };
+        let input = knobs.clip_input(input, &mut clipped);
+        let output = knobs.clip_output(output, &mut clipped);
         let tail = model.blocks.tails.root_prob[ty];
-        let ids = self.blocks.complete(&mut self.rng, &prefix, input, tail)?;
-        Ok(self.finish(session, t, ty, 1, None, input, output, ids))
+        let rng = self.ids_rng.as_mut().unwrap_or(&mut self.rng);
+        let ids = self.blocks.complete(rng, &prefix, input, tail)?;
+        let lengths = Lengths {
+            base,
+            input,
+            output,
+            clipped,
+        };
+        Ok(self.finish(session, t, ty, 1, None, lengths, ids))
     }
 
     fn emit_followup(&mut self, t: f64, b: Booked) -> Result<Option<Planned>, IdsExhausted> {
         let model = self.model;
         let rule = &model.lengths.per_type[b.ty].followup;
+        let knobs = &self.options.knobs;
+        let block = u64::from(model.block_size);
         let context = b.parent_ids.len().saturating_sub(1);
+        // The model's lengths follow the parent's drawn ones (the written ones without
+        // knobs), so that the knobs change no draw.
+        let base_context = (b.base_input.div_ceil(block) as usize).saturating_sub(1);
+        let kept_of = |share: f64, context: usize| {
+            ((share * context as f64).round() as usize).clamp(1, context.max(1))
+        };
         let truncated = b.keep.and_then(|share| {
-            let kept = ((share * context as f64).round() as usize).clamp(1, context.max(1));
-            let kept_tokens = kept as u64 * u64::from(model.block_size);
+            let base_kept = kept_of(share, base_context);
+            let kept_tokens = base_kept as u64 * block;
             rule.sample_truncated(&mut self.rng, kept_tokens)
-                .map(|lengths| (kept, lengths))
+                .map(|lengths| (base_kept, kept_of(share, context), lengths))
         });
-        let (inherited, (input, output)) = match truncated {
-            Some((kept, lengths)) => (b.parent_ids.prefix(kept.min(context)), lengths),
-            None => (
-                b.parent_ids.prefix(context),
-                rule.sample(&mut self.rng, b.parent_input, b.parent_output),
-            ),
+        let unchanged = knobs.lengths_unchanged();
+        let (inherited, base, input) = match truncated {
+            Some((base_kept, kept, lengths)) => {
+                let input = if unchanged {
+                    lengths.0
+                } else {
+                    let own = lengths.0.saturating_sub(base_kept as u64 * block);
+                    kept as u64 * block + scale(own, knobs.input_scale)
+                };
+                (b.parent_ids.prefix(kept.min(context)), lengths, input)
+            }
+            None => {
+                let lengths = rule.sample(&mut self.rng, b.base_input, b.base_output);
+                let input = if unchanged {
+                    lengths.0
+                } else {
+                    // Written context plus the user's new tokens, times the input scale.
+                    let carried = |input: u64, output: u64| {
+                        input as f64 + rule.carried_output * output as f64
+                    };
+                    let new = lengths.0 as f64 - carried(b.base_input, b.base_output);
+                    let x = carried(b.parent_input, b.parent_output) + knobs.input_scale * new;
+                    (x.round().max(1.0) as u64).min(crate::trace::MAX_TOKENS)
+                };
+                (b.parent_ids.prefix(context), lengths, input)
+            }
+        };
+        let mut clipped = Clipped::default();
+        let input = knobs.clip_input(input, &mut clipped);
+        let output = knobs.clip_output(scale(base.1, knobs.output_scale), &mut clipped);
+        let lengths = Lengths {
+            base,
+            input,
+            output,
+            clipped,
         };
         let tail = model.blocks.tails.followup_prob[b.ty];
-        let ids = self
-            .blocks
-            .complete(&mut self.rng, &inherited, input, tail)?;
+        let rng = self.ids_rng.as_mut().unwrap_or(&mut self.rng);
+        let ids = self.blocks.complete(rng, &inherited, input, tail)?;
         // A follow-up of a warm-up request starts its session as far as the output can
         // tell, exactly as a real trace shows a conversation begun before its window.
         let turn = if b.parent_chat_id.is_some() {
@@ -500,16 +856,7 @@ impl<'m> Planner<'m> {
         } else {
             1
         };
-        Ok(self.finish(
-            b.session,
-            t,
-            b.ty,
-            turn,
-            b.parent_chat_id,
-            input,
-            output,
-            ids,
-        ))
+        Ok(self.finish(b.session, t, b.ty, turn, b.parent_chat_id, lengths, ids))
     }
 
     /// Number the request, book its follow-ups, and build the record (`None` during the
@@ -522,18 +869,26 @@ impl<'m> Planner<'m> {
         ty: usize,
         turn: u32,
         parent: Option<u64>,
-        input: u64,
-        output: u64,
+        lengths: Lengths,
         ids: IdRuns,
     ) -> Option<Planned> {
+        let Lengths {
+            base: (base_input, base_output),
+            input,
+            output,
+            clipped,
+        } = lengths;
         let written = t >= self.options.start_at;
         let chat_id = written.then(|| self.options.start_id + self.emitted);
         if written {
             self.emitted += 1;
         }
         let rules = &self.model.sessions.per_type[ty];
-        let children = if ids.len() >= self.model.sessions.min_parent_blocks as usize {
-            rules.sample_children(&mut self.rng, turn, input)
+        // The drawn lengths decide the session, as without knobs (the written ones have
+        // as many blocks as `ids`).
+        let base_blocks = base_input.div_ceil(u64::from(self.model.block_size));
+        let children = if base_blocks >= u64::from(self.model.sessions.min_parent_blocks) {
+            rules.sample_children(&mut self.rng, turn, base_input)
         } else {
             0
         };
@@ -541,7 +896,7 @@ impl<'m> Planner<'m> {
             let shared_ids = Rc::new(ids.clone());
             for _ in 0..children {
                 let child_ty = sample_index(&mut self.rng, &rules.child_type);
-                let think = rules.think_time.sample(&mut self.rng, output);
+                let think = rules.think_time.sample(&mut self.rng, base_output);
                 // Drawn only when the model has truncated follow-ups, so models without
                 // them keep their random stream.
                 let keep = match &rules.truncated_keep {
@@ -550,6 +905,16 @@ impl<'m> Planner<'m> {
                     }
                     _ => None,
                 };
+                if self.cap.is_some() {
+                    let w = self
+                        .cap
+                        .as_ref()
+                        .unwrap()
+                        .window(self.output_time(t + think));
+                    if let Some(cap) = &mut self.cap {
+                        cap.book(w);
+                    }
+                }
                 let booked = Booked {
                     session,
                     ty: child_ty,
@@ -557,6 +922,8 @@ impl<'m> Planner<'m> {
                     parent_chat_id: chat_id,
                     parent_input: input,
                     parent_output: output,
+                    base_input,
+                    base_output,
                     parent_ids: shared_ids.clone(),
                     keep,
                 };
@@ -575,12 +942,24 @@ impl<'m> Planner<'m> {
             ty,
             ids,
             children: children as u32,
+            clipped,
         })
     }
 
     /// Distinct blocks minted so far.
     pub fn blocks_minted(&self) -> u64 {
         self.blocks.blocks_minted()
+    }
+}
+
+/// A run's records in output order, and what `--peak-cap` dropped so far.
+pub trait Records: Iterator<Item = Result<Planned, IdsExhausted>> {
+    fn capped(&self) -> Capped;
+}
+
+impl Records for Planner<'_> {
+    fn capped(&self) -> Capped {
+        self.capped
     }
 }
 
@@ -618,6 +997,16 @@ impl Planner<'_> {
                     self.roots_done = true;
                     continue;
                 }
+                let window = self.cap.as_ref().map(|c| c.window(self.output_time(t)));
+                if let (Some(cap), Some(w)) = (&mut self.cap, window)
+                    && !cap.admit(w, false)
+                {
+                    if t >= self.options.start_at {
+                        self.capped.roots += 1;
+                    }
+                    self.advance_roots(false);
+                    continue;
+                }
                 if t >= self.options.start_at {
                     self.roots_started += 1;
                 }
@@ -632,6 +1021,15 @@ impl Planner<'_> {
                 if t >= self.horizon {
                     // Everything booked later is past the end too.
                     self.booked.clear();
+                    continue;
+                }
+                let window = self.cap.as_ref().map(|c| c.window(self.output_time(t)));
+                if let (Some(cap), Some(w)) = (&mut self.cap, window)
+                    && !cap.admit(w, true)
+                {
+                    if t >= self.options.start_at {
+                        self.capped.followups += 1;
+                    }
                     continue;
                 }
                 self.emit_followup(t, b)
@@ -650,10 +1048,7 @@ impl Planner<'_> {
 
 /// The records `options` asks for, in output order: the planner's, or with several
 /// tenants their interleaving.
-pub fn records<'m>(
-    model: &'m Model,
-    options: GenerateOptions,
-) -> Box<dyn Iterator<Item = Result<Planned, IdsExhausted>> + 'm> {
+pub fn records<'m>(model: &'m Model, options: GenerateOptions) -> Box<dyn Records + 'm> {
     if options.tenants > 1 {
         Box::new(Tenants::new(model, options))
     } else {
@@ -665,7 +1060,7 @@ pub fn records<'m>(
 /// out.
 pub struct Generator<'m> {
     model: &'m Model,
-    records: Box<dyn Iterator<Item = Result<Planned, IdsExhausted>> + 'm>,
+    records: Box<dyn Records + 'm>,
 }
 
 impl<'m> Generator<'m> {

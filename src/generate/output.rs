@@ -45,9 +45,31 @@ fn in_range(p: Planned, chat_ids: bool) -> Result<Planned, OutputError> {
     Ok(p)
 }
 
+/// What a run wrote: its records, how many of them the clipping knobs moved, and what
+/// `--peak-cap` dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Written {
+    pub records: u64,
+    /// Inputs raised to `--min-input`.
+    pub input_raised: u64,
+    /// Inputs cut to `--max-input`.
+    pub input_cut: u64,
+    /// Outputs cut to `--max-output`.
+    pub output_cut: u64,
+    pub capped: super::Capped,
+}
+
+impl Written {
+    fn count(&mut self, p: &Planned) {
+        self.input_raised += u64::from(p.clipped.input_raised);
+        self.input_cut += u64::from(p.clipped.input_cut);
+        self.output_cut += u64::from(p.clipped.output_cut);
+    }
+}
+
 /// Generate the trace of `options` and write it to `out` in `formatter`'s format,
 /// formatting on `threads` threads (1: everything on this one). `progress` is told the
-/// number of records written from time to time. Returns the number of records.
+/// number of records written from time to time. Returns what was written.
 pub fn write_trace(
     model: &Model,
     options: GenerateOptions,
@@ -55,7 +77,7 @@ pub fn write_trace(
     formatter: LineFormatter,
     out: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64),
-) -> Result<u64, OutputError> {
+) -> Result<Written, OutputError> {
     if threads <= 1 {
         return write_serial(model, options, formatter, out, progress);
     }
@@ -81,13 +103,17 @@ fn write_serial(
     mut formatter: LineFormatter,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
-) -> Result<u64, OutputError> {
+) -> Result<Written, OutputError> {
     let mut req = blank_request();
     let mut lines = Vec::with_capacity(2 * CHUNK);
     let mut written = 0u64;
+    let mut tally = Written::default();
     let chat_ids = formatter.writes_chat_ids();
-    for planned in records(model, options) {
-        in_range(planned?, chat_ids)?.fill(&model.types, &mut req);
+    let mut records = records(model, options);
+    for planned in &mut records {
+        let planned = in_range(planned?, chat_ids)?;
+        tally.count(&planned);
+        planned.fill(&model.types, &mut req);
         formatter.format(&req, &mut lines)?;
         written += 1;
         if lines.len() >= CHUNK {
@@ -98,7 +124,9 @@ fn write_serial(
     }
     out.write_all(&lines)?;
     progress(written);
-    Ok(written)
+    tally.records = written;
+    tally.capped = records.capped();
+    Ok(tally)
 }
 
 /// A formatted batch: its place in the output, its lines (or why they could not be
@@ -113,7 +141,7 @@ fn write_parallel(
     formatter: LineFormatter,
     out: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64),
-) -> Result<u64, OutputError> {
+) -> Result<Written, OutputError> {
     let planner_error = Mutex::new(None);
     let buffers: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
     std::thread::scope(|scope| {
@@ -126,15 +154,20 @@ fn write_parallel(
 
         let planner_error = &planner_error;
         let chat_ids = formatter.writes_chat_ids();
-        scope.spawn(move || {
+        let planning = scope.spawn(move || {
             let mut seq = 0;
             let mut batch = Vec::with_capacity(BATCH);
-            for planned in records(model, options) {
+            let mut tally = Written::default();
+            let mut records = records(model, options);
+            for planned in &mut records {
                 match planned
                     .map_err(OutputError::from)
                     .and_then(|p| in_range(p, chat_ids))
                 {
-                    Ok(p) => batch.push(p),
+                    Ok(p) => {
+                        tally.count(&p);
+                        batch.push(p);
+                    }
                     Err(e) => {
                         *planner_error.lock().unwrap() = Some(e);
                         break;
@@ -153,7 +186,7 @@ fn write_parallel(
                         .send((seq, std::mem::replace(&mut batch, next)))
                         .is_err()
                     {
-                        return;
+                        return tally;
                     }
                     seq += 1;
                 }
@@ -161,6 +194,8 @@ fn write_parallel(
             if !batch.is_empty() {
                 let _ = work_tx.send((seq, batch));
             }
+            tally.capped = records.capped();
+            tally
         });
 
         for _ in 0..workers {
@@ -209,7 +244,11 @@ fn write_parallel(
         }
         match planner_error.lock().unwrap().take() {
             Some(e) => Err(e),
-            None => Ok(written),
+            None => {
+                let mut tally = planning.join().expect("the planning thread panicked");
+                tally.records = written;
+                Ok(tally)
+            }
         }
     })
 }

@@ -176,6 +176,18 @@ impl<'m> Tenants<'m> {
     }
 }
 
+impl super::Records for Tenants<'_> {
+    fn capped(&self) -> super::Capped {
+        let mut all = super::Capped::default();
+        for c in &self.copies {
+            let one = super::Records::capped(&c.planner);
+            all.roots += one.roots;
+            all.followups += one.followups;
+        }
+        all
+    }
+}
+
 impl Iterator for Tenants<'_> {
     type Item = Result<Planned, IdsExhausted>;
 

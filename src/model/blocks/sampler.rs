@@ -22,6 +22,8 @@ pub struct BlockSampler<'m> {
     /// model can have hundreds of persistent prefixes).
     choices: Vec<ChoiceTable>,
     block: u64,
+    /// Shared prefixes' blocks times this (`--prefix-scale`).
+    prefix_scale: f64,
     next_id: u64,
     /// Full id path of each persistent prefix, minted at its first use.
     minted: Vec<Option<Rc<IdRuns>>>,
@@ -170,6 +172,7 @@ impl<'m> BlockSampler<'m> {
             model,
             choices,
             block: u64::from(block_size),
+            prefix_scale: 1.0,
             next_id: 0,
             minted: vec![None; model.prefixes.len()],
             reservations: (0..n_types).map(|_| Schedule::default()).collect(),
@@ -186,6 +189,20 @@ impl<'m> BlockSampler<'m> {
                 })
                 .collect(),
         }
+    }
+
+    /// Every shared prefix (a persistent node's blocks, a born document's) `k` times as
+    /// many blocks, rounded, at least one.
+    pub fn with_prefix_scale(mut self, k: f64) -> Self {
+        self.prefix_scale = k;
+        self
+    }
+
+    fn prefix_blocks(&self, blocks: u64) -> u64 {
+        if self.prefix_scale == 1.0 {
+            return blocks;
+        }
+        ((blocks as f64 * self.prefix_scale).round() as u64).max(1)
     }
 
     /// Distinct blocks minted so far.
@@ -207,7 +224,7 @@ impl<'m> BlockSampler<'m> {
             return Ok(path.clone());
         }
         let spec = &self.model.prefixes[node];
-        let (parent, blocks) = (spec.parent, u64::from(spec.blocks));
+        let (parent, blocks) = (spec.parent, self.prefix_blocks(u64::from(spec.blocks)));
         let mut path = match parent {
             Some(p) => self.persistent_path(p)?.as_ref().clone(),
             None => IdRuns::new(),
@@ -298,6 +315,7 @@ impl<'m> BlockSampler<'m> {
             Some(p) => self.persistent_path(p)?,
             None => Rc::new(IdRuns::new()),
         };
+        let blocks = self.prefix_blocks(blocks);
         let own_start = self.fresh(blocks)?;
         let mut path = parent_path.as_ref().clone();
         path.push_run(own_start, blocks);
