@@ -444,4 +444,52 @@ mod tests {
             prefix[..3].to_vec()
         );
     }
+
+    #[test]
+    fn a_birth_takes_its_templates_first_root_rank() {
+        use crate::model::blocks::PrefixTemplate;
+        let mut model = BlockModel::unshared(1);
+        model.root_choice[0].none = 0.0;
+        model.root_choice[0].birth = vec![(None, 1.0)];
+        let template = |blocks, birth_tokens| PrefixTemplate {
+            blocks,
+            reuses: vec![(5.0, 1.0)],
+            birth_tokens: Some(birth_tokens),
+        };
+        // Two templates: the short one's first root was the shorter.
+        model.ephemeral[0].templates = vec![template(2, 40), template(50, 900)];
+        let mut s = BlockSampler::new(&model, 16, 1, 1.0);
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        let mut seen = std::collections::BTreeMap::new();
+        for i in 0..50 {
+            // Each birth's reuse comes due 5 s later and takes the next root.
+            let p = s.root_prefix(&mut rng, 0, f64::from(i) * 100.0).unwrap();
+            if p.kind == PrefixKind::Reuse {
+                assert_eq!(p.own_rank, None);
+                continue;
+            }
+            assert_eq!(p.kind, PrefixKind::Birth);
+            // Mid-ranks among the two templates: 0.25 for the short, 0.75 for the long.
+            seen.insert(p.ids.len(), p.own_rank.unwrap());
+        }
+        assert_eq!(
+            seen.into_iter().collect::<Vec<_>>(),
+            [(2, 0.25), (50, 0.75)]
+        );
+        // Older models (no first-root tokens) draw the lengths.
+        model.ephemeral[0].templates = vec![PrefixTemplate {
+            birth_tokens: None,
+            ..template(2, 40)
+        }];
+        let mut s = BlockSampler::new(&model, 16, 1, 1.0);
+        assert_eq!(s.root_prefix(&mut rng, 0, 0.0).unwrap().own_rank, None);
+    }
+
+    #[test]
+    fn birth_ranks_are_mid_ranks() {
+        assert_eq!(birth_rank(&[], 5), None);
+        assert_eq!(birth_rank(&[1, 2, 2, 3], 2), Some(0.5));
+        assert_eq!(birth_rank(&[1, 2, 3, 4], 1), Some(0.125));
+        assert_eq!(birth_rank(&[1, 2, 3, 4], 9), Some(1.0));
+    }
 }
