@@ -6,21 +6,7 @@ mod util;
 
 use std::path::{Path, PathBuf};
 
-use util::{TestDir, assert_checks_clean, assert_one_fill_per_id, records};
-
-/// Fit the vendored Mooncake trace into `dir/model.json`.
-fn mooncake_model(dir: &TestDir) -> PathBuf {
-    let model = dir.path("model.json");
-    dir.run(&[
-        "fit",
-        util::mooncake().to_str().unwrap(),
-        "-o",
-        "model.json",
-        "-q",
-    ])
-    .expect_code(0);
-    model
-}
+use util::{TestDir, assert_checks_clean, assert_one_fill_per_id, mooncake_model, records};
 
 fn generate(dir: &TestDir, model: &Path, out: &str, extra: &[&str]) -> PathBuf {
     let mut args = vec![

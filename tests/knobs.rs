@@ -6,24 +6,12 @@
 mod util;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use util::{TestDir, assert_checks_clean, assert_one_fill_per_id, records};
+use util::{TestDir, assert_checks_clean, assert_one_fill_per_id, mooncake_model, records};
 
 /// Bailian tokens per block (the fitted Mooncake model is written as 16-token blocks).
 const BLOCK: u64 = 16;
-
-fn mooncake_model(dir: &TestDir) -> PathBuf {
-    dir.run(&[
-        "fit",
-        util::mooncake().to_str().unwrap(),
-        "-o",
-        "model.json",
-        "-q",
-    ])
-    .expect_code(0);
-    dir.path("model.json")
-}
 
 /// A knob that moves no length: a run with it is the reference for runs with knobs (a run
 /// with knobs draws its ids' tails from a stream of its own, so it has the sessions and

@@ -32,6 +32,19 @@ pub fn mooncake() -> PathBuf {
     data("mooncake/conversation_trace.jsonl")
 }
 
+/// Fit the vendored Mooncake trace into `dir/model.json` and return its path.
+pub fn mooncake_model(dir: &TestDir) -> PathBuf {
+    dir.run(&[
+        "fit",
+        mooncake().to_str().unwrap(),
+        "-o",
+        "model.json",
+        "-q",
+    ])
+    .expect_code(0);
+    dir.path("model.json")
+}
+
 pub fn azure() -> PathBuf {
     data("azure-llm-2023/AzureLLMInferenceTrace_conv.csv")
 }
