@@ -47,4 +47,7 @@ pub enum Command {
     /// Run the fidelity suite on the vendored traces and write its report (REPORT.md and
     /// plots in target/validation; `--out validation` refreshes the committed one).
     Validate(commands::validate::ValidateArgs),
+    /// What a model learned: provenance, arrivals, lengths, sessions, blocks and the
+    /// expected requests and bytes per hour.
+    Show(commands::show::ShowArgs),
 }

@@ -10,6 +10,7 @@ pub mod generate;
 pub mod import_servegen;
 pub mod merge;
 pub mod reference;
+pub mod show;
 pub mod stats;
 mod table;
 pub mod validate;
@@ -213,5 +214,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Compare(args) => compare::run(&args, global),
         Command::Reference(args) => reference::run(&args, global),
         Command::Validate(args) => validate::run(&args, global),
+        Command::Show(args) => show::run(&args, global),
     }
 }

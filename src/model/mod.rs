@@ -13,6 +13,7 @@ pub mod quantile;
 pub mod schedule;
 pub mod sessions;
 pub mod stability;
+pub mod summary;
 
 use std::path::Path;
 
