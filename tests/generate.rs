@@ -434,3 +434,50 @@ fn a_window_cut_from_a_stream_is_generated_warm() {
         "first 10 minutes against the average ten: mean {mean:.3} ({shares:.3?})"
     );
 }
+
+/// A shipped model is found by name from any directory (the temp dir has no `models/`),
+/// and gives the bytes its file gives.
+#[test]
+fn a_shipped_model_is_found_by_name() {
+    let dir = TestDir::new();
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/mooncake-conversation.json");
+    let by_name = generate(
+        &dir,
+        Path::new("mooncake-conversation"),
+        "by-name.jsonl",
+        &["--requests", "300", "--seed", "2"],
+    );
+    let by_file = generate(
+        &dir,
+        &file,
+        "by-file.jsonl",
+        &["--requests", "300", "--seed", "2"],
+    );
+    assert_eq!(
+        std::fs::read(by_name).unwrap(),
+        std::fs::read(by_file).unwrap()
+    );
+    // Every file of models/ has its name, and a name that is none of them is a missing file.
+    let mut files: Vec<String> =
+        std::fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("models"))
+            .unwrap()
+            .map(|e| {
+                e.unwrap()
+                    .path()
+                    .file_stem()
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned()
+            })
+            .collect();
+    files.sort();
+    let mut names: Vec<String> = tracesynth::model::SHIPPED_MODELS
+        .iter()
+        .map(|m| m.0.to_string())
+        .collect();
+    names.sort();
+    assert_eq!(files, names);
+    let run = dir.run(&["generate", "-q", "-m", "no-such-model", "--requests", "5"]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("no-such-model"), "{}", run.stderr);
+}

@@ -1,6 +1,5 @@
 //! `tracesynth generate [--model M] -o out.jsonl`
 
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, bail};
@@ -20,7 +19,9 @@ use super::{Expected, Global};
 
 #[derive(Debug, Args)]
 pub struct GenerateArgs {
-    /// Model file from `tracesynth fit`; the built-in default model when omitted.
+    /// Model file from `tracesynth fit`, or a shipped model's name (`qwen-trace-a`,
+    /// `qwen-trace-b`, `mooncake-conversation`, `azure-conversation`) when no such file
+    /// exists; the built-in default model (`qwen-trace-a`) when omitted.
     #[arg(short, long)]
     pub model: Option<String>,
     /// Output file (`-` for stdout; a `.gz` name is compressed).
@@ -114,7 +115,7 @@ const ANNOUNCE_BYTES: f64 = 10e9;
 
 pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     let model = match &args.model {
-        Some(path) => Model::load(Path::new(path))?,
+        Some(arg) => Model::resolve(arg)?,
         None => Model::default_model(),
     };
     let rate_profile = match args.rate_profile.as_str() {

@@ -6,14 +6,16 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use tracesynth::model::summary::{Summary, resolve};
+use tracesynth::model::Model;
+use tracesynth::model::summary::Summary;
 
 use super::Global;
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
-    /// Model file (as `generate --model` takes it), or `qwen-trace-a` / `default` for
-    /// the built-in default model.
+    /// Model file, or a shipped model's name (`qwen-trace-a`, `qwen-trace-b`,
+    /// `mooncake-conversation`, `azure-conversation`; `default`), as `generate --model`
+    /// takes it.
     pub model: String,
     /// Print the summary as one JSON object.
     #[arg(long)]
@@ -27,7 +29,7 @@ pub fn run(args: &ShowArgs, _global: Global) -> anyhow::Result<ExitCode> {
     if let Some(dir) = &args.report {
         super::check_report_dir("--report", dir)?;
     }
-    let model = resolve(&args.model)?;
+    let model = Model::resolve(&args.model)?;
     let summary = Summary::of(&model).with_context(|| args.model.clone())?;
     let text = summary.to_text();
     if args.json {

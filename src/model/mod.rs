@@ -38,6 +38,24 @@ pub const DEFAULT_MODEL_JSON: &str = include_str!("../../models/qwen-trace-a.jso
 /// Which shipped model the default is, for messages and the README.
 pub const DEFAULT_MODEL_NAME: &str = "qwen-trace-a";
 
+/// Every model of `models/`, compiled in, by name: `--model NAME` works from any
+/// directory (1.6 MB of JSON in the binary).
+pub const SHIPPED_MODELS: [(&str, &str); 4] = [
+    (DEFAULT_MODEL_NAME, DEFAULT_MODEL_JSON),
+    (
+        "qwen-trace-b",
+        include_str!("../../models/qwen-trace-b.json"),
+    ),
+    (
+        "mooncake-conversation",
+        include_str!("../../models/mooncake-conversation.json"),
+    ),
+    (
+        "azure-conversation",
+        include_str!("../../models/azure-conversation.json"),
+    ),
+];
+
 #[derive(Debug, thiserror::Error)]
 pub enum ModelError {
     #[error("{path}: {source}")]
@@ -221,6 +239,35 @@ impl Model {
     pub fn default_model() -> Model {
         Model::from_json(DEFAULT_MODEL_JSON, "built-in default model")
             .expect("the shipped default model is valid")
+    }
+
+    /// A shipped model by name (`default` is the default model); `None` for another name.
+    pub fn shipped(name: &str) -> Option<Model> {
+        let name = if name == "default" {
+            DEFAULT_MODEL_NAME
+        } else {
+            name
+        };
+        SHIPPED_MODELS
+            .iter()
+            .find(|m| m.0 == name)
+            .map(|(name, json)| {
+                Model::from_json(json, &format!("built-in model {name}"))
+                    .expect("the shipped models are valid")
+            })
+    }
+
+    /// What `--model ARG` names: a model file (`-` for stdin), or, when no file of that
+    /// name exists, a shipped model by name ([`SHIPPED_MODELS`], or `default`).
+    pub fn resolve(arg: &str) -> Result<Model, ModelError> {
+        let path = std::path::Path::new(arg);
+        if arg != "-"
+            && !path.exists()
+            && let Some(model) = Model::shipped(arg)
+        {
+            return Ok(model);
+        }
+        Model::load(path)
     }
 
     pub fn to_json(&self) -> String {

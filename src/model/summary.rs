@@ -2,11 +2,10 @@
 //! summary, printed as text or serialized as JSON, so both say the same.
 
 use std::fmt::Write as _;
-use std::path::Path;
 
 use serde::Serialize;
 
-use super::{DEFAULT_MODEL_NAME, Model, ModelError, SourceFormat};
+use super::{Model, SourceFormat};
 use crate::fit::prepared::Lineage;
 use crate::generate::GenerateOptions;
 use crate::generate::estimate::{EstimateError, EstimateLimits, estimate};
@@ -16,17 +15,6 @@ use crate::trace::{Format, LineFormatter};
 pub const TURN_ROWS: usize = 5;
 /// Persistent prefixes listed.
 pub const TOP_PREFIXES: usize = 5;
-
-/// Load `arg` as `generate --model` does (a path; `-` for stdin), or the built-in
-/// default model when `arg` is its shipped name (`qwen-trace-a`) or `default` and no
-/// file of that name exists.
-pub fn resolve(arg: &str) -> Result<Model, ModelError> {
-    let path = Path::new(arg);
-    if (arg == DEFAULT_MODEL_NAME || arg == "default") && !path.exists() {
-        return Ok(Model::default_model());
-    }
-    Model::load(path)
-}
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
