@@ -197,7 +197,7 @@ pub fn kruskal_wallis_p(values: &[f64], group: &[usize]) -> Option<f64> {
     use statrs::distribution::{ChiSquared, ContinuousCDF};
     let n = values.len();
     let k = group.iter().copied().max()? + 1;
-    let r = ranks(values);
+    let (r, ties) = ranks_and_ties(values);
     let (mut sums, mut sizes) = (vec![0.0; k], vec![0usize; k]);
     for (&g, &rank) in group.iter().zip(&r) {
         sums[g] += rank;
@@ -217,20 +217,6 @@ pub fn kruskal_wallis_p(values: &[f64], group: &[usize]) -> Option<f64> {
         * 12.0
         / (nf * (nf + 1.0))
         - 3.0 * (nf + 1.0);
-    // Tie correction: 1 - sum(t^3 - t) / (n^3 - n) over runs of tied values.
-    let mut sorted = values.to_vec();
-    sorted.sort_unstable_by(f64::total_cmp);
-    let mut ties = 0.0;
-    let mut start = 0;
-    while start < n {
-        let mut end = start + 1;
-        while end < n && sorted[end].total_cmp(&sorted[start]).is_eq() {
-            end += 1;
-        }
-        let t = (end - start) as f64;
-        ties += t * t * t - t;
-        start = end;
-    }
     let correction = 1.0 - ties / (nf * nf * nf - nf);
     if correction <= 0.0 {
         return None;
@@ -241,9 +227,16 @@ pub fn kruskal_wallis_p(values: &[f64], group: &[usize]) -> Option<f64> {
 
 /// 1-based ranks, ties averaged.
 fn ranks(values: &[f64]) -> Vec<f64> {
+    ranks_and_ties(values).0
+}
+
+/// 1-based ranks, ties averaged, and the sum of t^3 - t over runs of t tied values (the
+/// rank tests' tie correction).
+fn ranks_and_ties(values: &[f64]) -> (Vec<f64>, f64) {
     let mut order: Vec<u32> = (0..values.len() as u32).collect();
     order.sort_unstable_by(|&i, &j| values[i as usize].total_cmp(&values[j as usize]));
     let mut out = vec![0.0; values.len()];
+    let mut ties = 0.0;
     let mut start = 0;
     while start < order.len() {
         let v = values[order[start] as usize];
@@ -256,9 +249,11 @@ fn ranks(values: &[f64]) -> Vec<f64> {
         for &i in &order[start..end] {
             out[i as usize] = rank;
         }
+        let t = (end - start) as f64;
+        ties += t * t * t - t;
         start = end;
     }
-    out
+    (out, ties)
 }
 
 #[cfg(test)]

@@ -389,44 +389,38 @@ fn node_margins(own: &[f64], node_of: &[Option<usize>]) -> (Vec<NodeOwnInput>, O
         return (Vec::new(), None);
     }
     chosen.sort_by_key(|c| c.0);
-    let is_chosen =
-        |n: &Option<usize>| n.is_some_and(|n| chosen.binary_search_by_key(&n, |c| c.0).is_ok());
+    // Each root's group: 1 + its node's place among the chosen, 0 for the rest.
+    let group: Vec<usize> = node_of
+        .iter()
+        .map(|n| {
+            n.and_then(|n| chosen.binary_search_by_key(&n, |c| c.0).ok())
+                .map_or(0, |i| i + 1)
+        })
+        .collect();
     // Margins per node only where the own tokens do differ by node: otherwise they add
     // the noise of small samples and nothing else (one system prompt's app, or several
     // serving one population of users).
-    let group: Vec<usize> = node_of
-        .iter()
-        .map(
-            |n| match n.and_then(|n| chosen.binary_search_by_key(&n, |c| c.0).ok()) {
-                Some(i) => i + 1,
-                None => 0,
-            },
-        )
-        .collect();
     if kruskal_wallis_p(own, &group).is_none_or(|p| p > NODE_EVIDENCE) {
         return (Vec::new(), None);
     }
+    let of_group = |g: usize| -> Vec<f64> {
+        own.iter()
+            .zip(&group)
+            .filter(|&(_, &k)| k == g)
+            .map(|(x, _)| *x)
+            .collect()
+    };
     let by_node = chosen
         .iter()
-        .filter_map(|&(node, _)| {
-            let v: Vec<f64> = own
-                .iter()
-                .zip(node_of)
-                .filter(|(_, n)| **n == Some(node))
-                .map(|(x, _)| *x)
-                .collect();
+        .enumerate()
+        .filter_map(|(i, &(node, _))| {
             Some(NodeOwnInput {
                 node,
-                own_input: Quantile::fit(&v)?,
+                own_input: Quantile::fit(&of_group(i + 1))?,
             })
         })
         .collect();
-    let others: Vec<f64> = own
-        .iter()
-        .zip(node_of)
-        .filter(|(_, n)| !is_chosen(n))
-        .map(|(x, _)| *x)
-        .collect();
+    let others = of_group(0);
     // Too few other roots for a margin of their own: they draw from the whole one.
     let other_own = (others.len() >= MIN_NODE_SAMPLES)
         .then(|| Quantile::fit(&others))
