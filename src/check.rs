@@ -298,10 +298,7 @@ impl Checker {
 
     /// A time as the file writes it: Mooncake in milliseconds, the others in seconds.
     fn time(&self, seconds: f64) -> String {
-        match self.format {
-            Format::Mooncake => format!("{} ms", (seconds * 1000.0).round()),
-            _ => format!("{seconds} s"),
-        }
+        self.format.show_time(seconds)
     }
 
     /// Count one occurrence; the message is built only for the first few.

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use tracesynth::check::Checker;
-use tracesynth::trace::{Format, OutputFile, TraceReader, writer_for};
+use tracesynth::trace::{Format, OutputFile, TraceReader, writable_names, writer_for};
 
 use super::{Global, warn_violations};
 
@@ -17,7 +17,7 @@ pub struct ConvertArgs {
     #[arg(short, long)]
     pub output: String,
     /// Output format.
-    #[arg(long, value_parser = ["bailian", "mooncake"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(writable_names()))]
     pub to: String,
     /// Force the input format (bailian, mooncake or azure) instead of detecting it.
     #[arg(long)]

@@ -12,8 +12,8 @@ use tracesynth::generate::{
 };
 use tracesynth::model::Model;
 use tracesynth::trace::merge::{PartManifest, manifest_path};
-use tracesynth::trace::mooncake::TieSorter;
-use tracesynth::trace::{Format, LineFormatter, OutputFile};
+use tracesynth::trace::order::TieSorter;
+use tracesynth::trace::{Format, LineFormatter, OutputFile, Ties};
 
 use super::{Expected, Global};
 
@@ -182,11 +182,11 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     let threads = args.threads as usize;
     let started = std::time::Instant::now();
     let options_knobs = options.knobs.clone();
-    let written = match args.format {
-        // Equal timestamps go out in a content-defined order, so parts merge back into
-        // the same bytes.
-        Format::Mooncake => {
-            let mut sorted = TieSorter::new(&mut out);
+    let written = match args.format.line_order() {
+        // Equal keys (Mooncake's timestamps) go out in a content-defined order, so parts
+        // merge back into the same bytes.
+        Some(order) if order.ties == Ties::ByContent => {
+            let mut sorted = TieSorter::new(&mut out, order);
             let n = write_trace(
                 &model,
                 options,
@@ -353,7 +353,7 @@ fn guard(
             options.tenants
         );
     }
-    if args.format == Format::Bailian && !e.runaway {
+    if formatter.writes_chat_ids() && !e.runaway {
         // The run's chat ids are start_id, start_id + 1, ...: refuse before writing a
         // trace that would cross 2^32 part-way.
         let last = options.start_id as f64 + e.requests.ceil() - 1.0;
@@ -463,11 +463,7 @@ fn parse_size(text: &str) -> Result<u64, String> {
 
 /// The format whose block size is `block`.
 fn native_format(block: u32) -> Format {
-    if block == tracesynth::trace::MOONCAKE_BLOCK {
-        Format::Mooncake
-    } else {
-        Format::Bailian
-    }
+    Format::native(block).unwrap_or(Format::Bailian)
 }
 
 /// `I/N` -> part I of N.

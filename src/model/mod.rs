@@ -95,23 +95,45 @@ impl ModelError {
 }
 
 /// What a model was made from: a trace in one of the formats `fit` reads, or ServeGen's
-/// per-client data (`import-servegen`), which is not a trace of requests.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// per-client data (`import-servegen`), which is not a trace of requests. Written as the
+/// format's name, or `servegen`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum SourceFormat {
-    Bailian,
-    Mooncake,
-    Azure,
+    Trace(Format),
     Servegen,
+}
+
+impl SourceFormat {
+    pub fn name(self) -> &'static str {
+        match self {
+            SourceFormat::Trace(f) => f.name(),
+            SourceFormat::Servegen => "servegen",
+        }
+    }
 }
 
 impl From<Format> for SourceFormat {
     fn from(format: Format) -> Self {
-        match format {
-            Format::Bailian => SourceFormat::Bailian,
-            Format::Mooncake => SourceFormat::Mooncake,
-            Format::Azure => SourceFormat::Azure,
+        SourceFormat::Trace(format)
+    }
+}
+
+impl Serialize for SourceFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for SourceFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+        if name == "servegen" {
+            return Ok(SourceFormat::Servegen);
         }
+        Format::all()
+            .find(|f| f.name() == name)
+            .map(SourceFormat::Trace)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown source format `{name}`")))
     }
 }
 

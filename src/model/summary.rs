@@ -248,7 +248,7 @@ impl Summary {
             o,
             "  source: {} ({}, {}), {} records, lineage {}",
             p.source,
-            format_name(p.source_format),
+            p.source_format.name(),
             p.made,
             p.records,
             lineage_name(p.lineage)
@@ -371,15 +371,6 @@ impl Summary {
 
 fn pct(p: &Percentiles) -> String {
     format!("{:.0}/{:.0}/{:.0}", p.p10, p.p50, p.p90)
-}
-
-fn format_name(f: SourceFormat) -> &'static str {
-    match f {
-        SourceFormat::Bailian => "bailian",
-        SourceFormat::Mooncake => "mooncake",
-        SourceFormat::Azure => "azure",
-        SourceFormat::Servegen => "servegen",
-    }
 }
 
 fn lineage_name(l: Lineage) -> &'static str {

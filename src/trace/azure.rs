@@ -1,8 +1,66 @@
 //! Azure LLM inference CSV: `TIMESTAMP,ContextTokens,GeneratedTokens` with absolute
 //! `YYYY-MM-DD HH:MM:SS.fffffff` times. Lengths and arrivals only.
 
+use super::format::{LineParser, TraceFormat};
 use super::jsonl::FieldError;
 use super::{MAX_TOKENS, Request};
+
+/// The Azure CSV format (read only).
+pub struct Azure;
+
+impl TraceFormat for Azure {
+    fn name(&self) -> &'static str {
+        "azure"
+    }
+
+    fn block_size(&self) -> Option<u32> {
+        None
+    }
+
+    /// The header, or a data row without it.
+    fn detect(&self, line: &str) -> u8 {
+        u8::from(line.to_ascii_uppercase().starts_with("TIMESTAMP,") || looks_like_row(line))
+    }
+
+    fn is_header(&self, line: &str) -> bool {
+        is_header(line)
+    }
+
+    fn parser(&self) -> Box<dyn LineParser> {
+        Box::new(Parser { origin: None })
+    }
+
+    fn time_field(&self) -> &'static str {
+        "TIMESTAMP"
+    }
+}
+
+/// Times are absolute: they are made relative to the first record's.
+struct Parser {
+    /// The first record's time, in ns since the epoch.
+    origin: Option<i64>,
+}
+
+impl LineParser for Parser {
+    fn parse(&mut self, line: &str) -> Result<Request, FieldError> {
+        parse_row(line).map(|(nanos, mut req)| {
+            let origin = *self.origin.get_or_insert(nanos);
+            req.timestamp = (i128::from(nanos) - i128::from(origin)) as f64 / 1e9;
+            req
+        })
+    }
+}
+
+/// `YYYY-MM-DD HH:MM:SS...,n,n`: an Azure data row without its header.
+fn looks_like_row(line: &str) -> bool {
+    let b = line.as_bytes();
+    b.len() > 20
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b[10] == b' '
+        && b[..4].iter().all(u8::is_ascii_digit)
+        && line.matches(',').count() == 2
+}
 
 /// True for the header line, which the reader skips.
 pub fn is_header(line: &str) -> bool {

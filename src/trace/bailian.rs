@@ -1,7 +1,84 @@
 //! Bailian JSONL: one request per line with all eight fields, in the upstream style.
 
+use super::format::{LineEncoder, LineOrder, LineParser, Ties, TraceFormat};
 use super::jsonl::{FieldError, parse_raw, require_length, require_timestamp};
-use super::{Request, Session};
+use super::order::leading_int;
+use super::{BAILIAN_BLOCK, Request, Session};
+
+/// The Bailian format.
+pub struct Bailian;
+
+impl TraceFormat for Bailian {
+    fn name(&self) -> &'static str {
+        "bailian"
+    }
+
+    fn block_size(&self) -> Option<u32> {
+        Some(BAILIAN_BLOCK)
+    }
+
+    /// A JSON record with a `chat_id`: Mooncake records never have one.
+    fn detect(&self, line: &str) -> u8 {
+        if line.starts_with('{') && line.contains("\"chat_id\"") {
+            2
+        } else {
+            0
+        }
+    }
+
+    fn parser(&self) -> Box<dyn LineParser> {
+        Box::new(Bailian)
+    }
+
+    fn encoder(&self) -> Option<Box<dyn LineEncoder>> {
+        Some(Box::new(Encoder { next_chat_id: 0 }))
+    }
+
+    fn writes_chat_ids(&self) -> bool {
+        true
+    }
+
+    /// By chat id, unique in a run.
+    fn line_order(&self) -> Option<LineOrder> {
+        Some(LineOrder {
+            key: |line| leading_int(line, b"{\"chat_id\": "),
+            key_field: "chat_id",
+            ties: Ties::Unique,
+        })
+    }
+}
+
+impl LineParser for Bailian {
+    fn parse(&mut self, line: &str) -> Result<Request, FieldError> {
+        parse_line(line)
+    }
+}
+
+/// Writes Bailian lines; requests without session fields (from Mooncake or Azure input)
+/// become single-request sessions of type `text`, numbered in order.
+struct Encoder {
+    next_chat_id: u64,
+}
+
+impl LineEncoder for Encoder {
+    fn encode(&mut self, req: &Request, ids: &[u64], out: &mut Vec<u8>) {
+        let invented;
+        let session = match &req.session {
+            Some(s) => s,
+            None => {
+                invented = Session {
+                    chat_id: self.next_chat_id,
+                    parent_chat_id: -1,
+                    turn: 1,
+                    req_type: "text".to_string(),
+                };
+                &invented
+            }
+        };
+        self.next_chat_id += 1;
+        write_line(out, req, session, ids);
+    }
+}
 
 /// Parse one Bailian line. All eight fields are required.
 pub fn parse_line(line: &str) -> Result<Request, FieldError> {

@@ -2,17 +2,18 @@
 //! whole run writes.
 //!
 //! Every part carries the chat ids and block ids of the whole run, so joining is a k-way
-//! merge of lines, copied byte for byte: Bailian lines by `chat_id` (the order the whole
-//! run numbers them in), Mooncake lines by timestamp and, among equal timestamps, by
-//! [`super::mooncake::tie_key`] and their bytes (the order generated Mooncake traces
-//! use, see [`super::mooncake::TieSorter`]).
+//! merge of lines, copied byte for byte, in the order of their format's [`LineOrder`]:
+//! Bailian lines by `chat_id` (the order the whole run numbers them in), Mooncake lines
+//! by timestamp and, among equal timestamps, by [`super::order::tie_key`] and their bytes
+//! (the order generated Mooncake traces use, see [`super::order::TieSorter`]).
 
 use std::cmp::{Ordering, Reverse};
 use std::collections::BinaryHeap;
 use std::io::{self, BufRead, Write};
 
 use super::input::open_input;
-use super::mooncake::{leading_int, line_timestamp, tie_key};
+use super::order::tie_key;
+use super::{Format, LineOrder, Ties};
 use crate::error::TraceError;
 
 #[derive(Debug, thiserror::Error)]
@@ -129,30 +130,12 @@ pub fn check_manifests(paths: &[String]) -> Result<(), MergeError> {
     Ok(())
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PartFormat {
-    Bailian,
-    Mooncake,
-}
-
-impl PartFormat {
-    fn of(line: &[u8]) -> Option<PartFormat> {
-        if line.starts_with(b"{\"chat_id\": ") {
-            Some(PartFormat::Bailian)
-        } else if line.starts_with(b"{\"timestamp\": ") {
-            Some(PartFormat::Mooncake)
-        } else {
-            None
-        }
-    }
-
-    /// The merge key of a line: the chat id or the timestamp.
-    fn key(self, line: &[u8]) -> Option<u64> {
-        match self {
-            PartFormat::Bailian => leading_int(line, b"{\"chat_id\": "),
-            PartFormat::Mooncake => line_timestamp(line),
-        }
-    }
+/// The format of a part's first line: the first mergeable format whose key it opens with.
+fn part_format(line: &[u8]) -> Option<(Format, LineOrder)> {
+    Format::all().find_map(|f| {
+        let order = f.line_order()?;
+        (order.key)(line).map(|_| (f, order))
+    })
 }
 
 struct Part {
@@ -164,8 +147,8 @@ struct Part {
 /// The current line of one part.
 struct Head {
     key: u64,
-    /// Compared only for Mooncake lines, whose order among equal keys is by `tie` and
-    /// then bytes.
+    /// Compared only for lines whose keys repeat ([`Ties::ByContent`]: Mooncake), whose
+    /// order among equal keys is by `tie` and then bytes.
     line: Vec<u8>,
     tie: u64,
     by_bytes: bool,
@@ -252,29 +235,35 @@ pub fn merge_parts(
             line_no: 0,
         });
     }
-    let mut format: Option<(PartFormat, usize)> = None;
+    let mut format: Option<(Format, LineOrder, usize)> = None;
     let mut heap = BinaryHeap::with_capacity(parts.len());
     for i in 0..parts.len() {
         let mut line = Vec::new();
         if !parts[i].read(&mut line)? {
             continue;
         }
-        let f = PartFormat::of(&line).ok_or_else(|| {
-            parts[i].error("not a line of tracesynth generate output (Bailian or Mooncake)")
+        let (f, order) = part_format(&line).ok_or_else(|| {
+            let names: Vec<&str> = Format::all()
+                .filter(|f| f.line_order().is_some())
+                .map(Format::name)
+                .collect();
+            parts[i].error(format!(
+                "not a line of tracesynth generate output ({})",
+                names.join(", ")
+            ))
         })?;
         match format {
-            None => format = Some((f, i)),
-            Some((g, first)) if g != f => {
-                return Err(parts[i].error(format!(
-                    "this part is {f:?} but {} is {g:?}",
-                    parts[first].path
-                )));
+            None => format = Some((f, order, i)),
+            Some((g, _, first)) if g != f => {
+                return Err(
+                    parts[i].error(format!("this part is {f} but {} is {g}", parts[first].path))
+                );
             }
             Some(_) => {}
         }
-        heap.push(Reverse(head(&parts[i], f, line, i)?));
+        heap.push(Reverse(head(&parts[i], order, line, i)?));
     }
-    let Some((format, _)) = format else {
+    let Some((_, order, _)) = format else {
         return Ok(0);
     };
     let mut written = 0u64;
@@ -282,12 +271,12 @@ pub fn merge_parts(
     let mut spare = Vec::new();
     while let Some(Reverse(current)) = heap.pop() {
         if let Some(prev) = &last
-            && format == PartFormat::Bailian
+            && order.ties == Ties::Unique
             && prev.key == current.key
         {
             return Err(parts[current.part].error(format!(
-                "chat_id {} is also in {}: these are not parts of one run",
-                current.key, parts[prev.part].path
+                "{} {} is also in {}: these are not parts of one run",
+                order.key_field, current.key, parts[prev.part].path
             )));
         }
         out.write_all(&current.line).map_err(MergeError::Write)?;
@@ -297,9 +286,9 @@ pub fn merge_parts(
         }
         let i = current.part;
         if parts[i].read(&mut spare)? {
-            let next = head(&parts[i], format, std::mem::take(&mut spare), i)?;
+            let next = head(&parts[i], order, std::mem::take(&mut spare), i)?;
             if next.order(&current) != Ordering::Greater
-                && !(format == PartFormat::Mooncake && next.line == current.line)
+                && !(order.ties == Ties::ByContent && next.line == current.line)
             {
                 return Err(parts[i].error(
                     "out of order: a part must be one `generate --shard` output, unchanged",
@@ -313,23 +302,20 @@ pub fn merge_parts(
     Ok(written)
 }
 
-fn head(part: &Part, format: PartFormat, line: Vec<u8>, i: usize) -> Result<Head, MergeError> {
-    let key = format.key(&line).ok_or_else(|| {
-        part.error(match format {
-            PartFormat::Bailian => "expected a line starting with an integer `chat_id`",
-            PartFormat::Mooncake => "expected a line starting with an integer `timestamp`",
-        })
+fn head(part: &Part, order: LineOrder, line: Vec<u8>, i: usize) -> Result<Head, MergeError> {
+    let key = (order.key)(&line).ok_or_else(|| {
+        part.error(format!(
+            "expected a line starting with an integer `{}`",
+            order.key_field
+        ))
     })?;
-    let tie = if format == PartFormat::Mooncake {
-        tie_key(&line)
-    } else {
-        0
-    };
+    let by_bytes = order.ties == Ties::ByContent;
+    let tie = if by_bytes { tie_key(&line) } else { 0 };
     Ok(Head {
         key,
         tie,
         line,
-        by_bytes: format == PartFormat::Mooncake,
+        by_bytes,
         part: i,
     })
 }

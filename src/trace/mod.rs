@@ -5,17 +5,19 @@
 
 mod azure;
 mod bailian;
-mod detect;
+mod format;
 pub(crate) mod input;
 mod jsonl;
 pub mod merge;
 pub mod mooncake;
+pub mod order;
 mod reader;
 pub mod reblock;
 mod writer;
 
-pub use detect::Format;
+pub use format::{Format, LineEncoder, LineOrder, LineParser, Ties, TraceFormat, writable_names};
 pub use input::{open_input, read_text};
+pub use jsonl::FieldError;
 pub use reader::{
     TraceReader, for_each_item, for_each_record, read_all, read_trace, read_trace_with,
 };

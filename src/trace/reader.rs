@@ -3,7 +3,7 @@
 use std::io::BufRead;
 
 use super::input::open_input;
-use super::{Format, MAX_SPAN, Request, Trace, azure, bailian, mooncake};
+use super::{Format, LineParser, MAX_SPAN, Request, Trace};
 use crate::error::{Location, RecordProblem, TraceError};
 
 const UTF8_BOM: &[u8] = b"\xef\xbb\xbf";
@@ -15,12 +15,11 @@ pub struct TraceReader {
     path: String,
     input: Box<dyn BufRead + Send>,
     format: Format,
+    parser: Box<dyn LineParser>,
     line_no: u64,
     buf: Vec<u8>,
     /// The first data line, read ahead to detect the format.
     pending: Option<(u64, String)>,
-    /// Azure times are absolute: the first record's time, in ns since the epoch.
-    azure_origin: Option<i64>,
     failed: bool,
     bytes_read: u64,
     /// The earliest and latest timestamps so far, with their lines, to bound the span.
@@ -37,10 +36,10 @@ impl TraceReader {
             path: path.to_string(),
             input,
             format: format.unwrap_or(Format::Bailian),
+            parser: Format::Bailian.parser(),
             line_no: 0,
             buf: Vec::with_capacity(1 << 16),
             pending: None,
-            azure_origin: None,
             failed: false,
             bytes_read: 0,
             earliest: None,
@@ -64,7 +63,8 @@ impl TraceReader {
         };
         // A CSV with only its header has no records either: say so here rather than
         // letting `convert` write an empty trace and `check` pass it.
-        if reader.format == Format::Azure && azure::is_header(&first) {
+        reader.parser = reader.format.parser();
+        if reader.format.is_header(&first) {
             first = reader.next_data_line()?.ok_or_else(|| TraceError::Format {
                 path: path.to_string(),
                 message: "a header line and no records".to_string(),
@@ -146,20 +146,10 @@ impl TraceReader {
     }
 
     fn parse(&mut self, line_no: u64, line: &str) -> Option<Result<Request, TraceError>> {
-        let parsed = match self.format {
-            Format::Bailian => bailian::parse_line(line),
-            Format::Mooncake => mooncake::parse_line(line),
-            Format::Azure => {
-                if azure::is_header(line) {
-                    return None;
-                }
-                azure::parse_row(line).map(|(nanos, mut req)| {
-                    let origin = *self.azure_origin.get_or_insert(nanos);
-                    req.timestamp = (i128::from(nanos) - i128::from(origin)) as f64 / 1e9;
-                    req
-                })
-            }
-        };
+        if self.format.is_header(line) {
+            return None;
+        }
+        let parsed = self.parser.parse(line);
         let field = |name: &str, message: String| TraceError::Record {
             at: Location::new(&self.path, Some(line_no)),
             field: Some(name.to_string()),
@@ -172,11 +162,7 @@ impl TraceReader {
             message: e.message,
             problem: e.problem,
         });
-        let name = if self.format == Format::Azure {
-            "TIMESTAMP"
-        } else {
-            "timestamp"
-        };
+        let name = self.format.time_field();
         Some(parsed.and_then(|req| {
             let t = req.timestamp;
             let first = match self.earliest {

@@ -6,7 +6,7 @@ use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use super::reblock::IdMapper;
-use super::{Format, Request, Session, bailian, mooncake};
+use super::{Format, LineEncoder, Request};
 use crate::error::WriteError;
 
 /// Writes requests in one output format.
@@ -30,11 +30,9 @@ pub fn writer_for<'a, W: Write + 'a>(
 
 /// Turns records into lines of one output format, translating block ids on the way.
 ///
-/// Bailian JSONL is written in the upstream style; requests without session fields (from
-/// Mooncake or Azure input) become single-request sessions of type `text`, numbered in
-/// order. Mooncake JSONL re-blocks ids to 512 tokens when the source has another block
-/// size.
-#[derive(Debug)]
+/// The ids are translated from the source's block size to the format's (Mooncake JSONL
+/// re-blocks ids to 512 tokens when the source has another block size); the format's
+/// [`LineEncoder`] spells out the line.
 pub struct LineFormatter {
     format: Format,
     /// What the ids are translated from and to.
@@ -42,17 +40,24 @@ pub struct LineFormatter {
     target_block: u32,
     ids: IdMapper,
     mapped: Vec<u64>,
-    next_chat_id: u64,
+    encoder: Box<dyn LineEncoder>,
+}
+
+impl std::fmt::Debug for LineFormatter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LineFormatter")
+            .field("format", &self.format)
+            .field("source_block", &self.source_block)
+            .field("target_block", &self.target_block)
+            .field("ids", &self.ids)
+            .finish_non_exhaustive()
+    }
 }
 
 impl LineFormatter {
     pub fn new(format: Format, source_block: Option<u32>) -> Result<Self, String> {
-        let target = match format {
-            Format::Bailian => super::BAILIAN_BLOCK,
-            Format::Mooncake => super::MOONCAKE_BLOCK,
-            Format::Azure => {
-                return Err("writing the Azure CSV format is not supported".to_string());
-            }
+        let (Some(encoder), Some(target)) = (format.encoder(), format.block_size()) else {
+            return Err(format!("writing the {format} format is not supported"));
         };
         Ok(LineFormatter {
             format,
@@ -60,30 +65,30 @@ impl LineFormatter {
             target_block: target,
             ids: IdMapper::new(source_block, target),
             mapped: Vec::new(),
-            next_chat_id: 0,
+            encoder,
         })
+    }
+
+    pub fn format_of(&self) -> Format {
+        self.format
     }
 
     /// Whether a line depends on its own record only, never on the records before it, so
     /// that several formatters on several threads write the same bytes as one. Records
     /// must carry their session fields.
     pub fn is_stateless(&self) -> bool {
-        matches!(self.ids, IdMapper::Keep | IdMapper::Refine)
+        matches!(self.ids, IdMapper::Keep | IdMapper::Refine) && self.encoder.is_stateless()
     }
 
     /// Whether the lines carry chat ids (Bailian does; Mooncake has no session fields).
     pub fn writes_chat_ids(&self) -> bool {
-        self.format == Format::Bailian
+        self.format.writes_chat_ids()
     }
 
     /// A fresh formatter of the same kind (for another thread).
     pub fn fresh(&self) -> LineFormatter {
-        LineFormatter {
-            ids: IdMapper::new(self.source_block, self.target_block),
-            mapped: Vec::new(),
-            next_chat_id: 0,
-            ..*self
-        }
+        LineFormatter::new(self.format, self.source_block)
+            .expect("a formatter's format is writable")
     }
 
     /// Append the line of `req` to `out`.
@@ -97,26 +102,7 @@ impl LineFormatter {
                 .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             &self.mapped
         };
-        match self.format {
-            Format::Bailian => {
-                let invented;
-                let session = match &req.session {
-                    Some(s) => s,
-                    None => {
-                        invented = Session {
-                            chat_id: self.next_chat_id,
-                            parent_chat_id: -1,
-                            turn: 1,
-                            req_type: "text".to_string(),
-                        };
-                        &invented
-                    }
-                };
-                self.next_chat_id += 1;
-                bailian::write_line(out, req, session, ids);
-            }
-            _ => mooncake::write_line(out, req, ids),
-        }
+        self.encoder.encode(req, ids, out);
         Ok(())
     }
 }

@@ -362,11 +362,12 @@ fn trend_factor(config: &ScenarioConfig, t: f64) -> f64 {
 /// Turn the drafts in the window into requests of the config's format: ids from the
 /// content, session fields for Bailian.
 fn render(config: &ScenarioConfig, drafts: &[Draft]) -> Trace {
-    let block = match config.format {
-        Format::Mooncake => u64::from(MOONCAKE_BLOCK),
-        _ => u64::from(BAILIAN_BLOCK),
-    };
     let bailian = config.format != Format::Mooncake;
+    let block = u64::from(if bailian {
+        BAILIAN_BLOCK
+    } else {
+        MOONCAKE_BLOCK
+    });
     // Index of every draft in the sorted list, to find parents.
     let mut position: HashMap<(u64, u32), usize> = HashMap::with_capacity(drafts.len());
     for (i, d) in drafts.iter().enumerate() {
