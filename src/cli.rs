@@ -31,7 +31,7 @@ pub enum Command {
     /// Learn a model from a real trace.
     Fit(commands::fit::FitArgs),
     /// Generate a synthetic trace from a model (the built-in default without --model).
-    Generate(commands::generate::GenerateArgs),
+    Generate(Box<commands::generate::GenerateArgs>),
     /// Build a model from ServeGen per-client data (arrival windows and length PMFs).
     ImportServegen(commands::import_servegen::ImportServegenArgs),
     /// Join the parts of `generate --shard I/N` into the trace one run writes.

@@ -376,12 +376,26 @@ fn absurd_knobs_are_refused() {
         &["--prefix-scale", "1e9"],
         &["--peak-cap", "1e-9"],
         &["--peak-cap", "5", "--tenants", "2"],
+        &["--max-context", "0"],
+        &["--min-input", "500", "--max-context", "100"],
+        &["--context-policy", "end"],
     ] {
         let mut all = vec!["generate", "--requests", "10", "-o", "x.jsonl"];
         all.extend_from_slice(args);
         dir.run(&all).expect_clean_failure();
         assert!(!dir.path("x.jsonl").exists(), "{args:?} wrote a file");
     }
+    let run = dir.run(&[
+        "generate",
+        "--max-context",
+        "100",
+        "--context-policy",
+        "drop",
+        "-o",
+        "x.jsonl",
+    ]);
+    run.expect_code(2);
+    assert!(run.stderr.contains("truncate or end"), "{}", run.stderr);
 }
 
 #[test]
@@ -404,6 +418,17 @@ fn the_library_refuses_what_the_command_refuses() {
         ..Knobs::default()
     };
     assert_eq!(option(&with(nan)), Err("--output-scale"));
+    let window = Knobs {
+        min_input: Some(500),
+        max_context: Some(100),
+        ..Knobs::default()
+    };
+    assert_eq!(option(&with(window)), Err("--min-input"));
+    let empty = Knobs {
+        max_context: Some(0),
+        ..Knobs::default()
+    };
+    assert_eq!(option(&with(empty)), Err("--max-context"));
     let tenants = GenerateOptions {
         tenants: 2,
         ..with(Knobs {
@@ -423,4 +448,143 @@ fn the_library_refuses_what_the_command_refuses() {
         tiny.validate_for(&model).map_err(|e| e.option),
         Err("--peak-cap")
     );
+}
+
+/// The whole numbers of the `--max-context` line in stderr, in order (the percentage
+/// left out).
+fn context_line(stderr: &str) -> (String, Vec<u64>) {
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("--max-context"))
+        .unwrap_or_else(|| panic!("no --max-context line in:\n{stderr}"));
+    let after = line.split_once("): ").unwrap().1;
+    let numbers = after
+        .split(' ')
+        .filter_map(|w| w.trim_matches(|c| "(),:".contains(c)).parse().ok())
+        .collect();
+    (line.to_string(), numbers)
+}
+
+/// The context window of the `--max-context` tests, in tokens (a fifth of the fitted
+/// Mooncake model's requests are above it).
+const WINDOW: u64 = 16000;
+
+#[test]
+fn max_context_truncate_keeps_every_request_under_the_window() {
+    let dir = TestDir::new();
+    let model = mooncake_model(&dir);
+    generate(&dir, &model, "base.jsonl", &REFERENCE);
+    let n = WINDOW.to_string();
+    let stderr = generate(&dir, &model, "cut.jsonl", &["--max-context", &n]);
+    let (base, cut) = (read(&dir, "base.jsonl"), read(&dir, "cut.jsonl"));
+    // The same requests at the same times: the policy changes lengths only.
+    assert_same_requests(&base, &cut);
+    assert!(cut.iter().all(|r| r.input <= WINDOW));
+    assert!(base.iter().filter(|r| r.input > WINDOW).count() * 10 > base.len());
+    let (line, numbers) = context_line(&stderr);
+    let [hit, sessions, roots, truncated] = numbers[..] else {
+        panic!("{line}")
+    };
+    // Each cut or truncated request is WINDOW long and was above it without the limit;
+    // a request is only shorter for the limit, so the converse fails only where one
+    // whose history an ancestor's truncation shortened lands on WINDOW exactly.
+    let at_window = base
+        .iter()
+        .zip(&cut)
+        .filter(|(b, c)| c.input == WINDOW && b.input > WINDOW)
+        .count() as u64;
+    assert!(
+        roots + truncated <= at_window,
+        "{line}: {at_window} at the window"
+    );
+    assert!(
+        (roots + truncated) * 100 >= at_window * 99,
+        "{line}: {at_window} at the window"
+    );
+    // A follow-up whose parent has the lengths of the run without the limit carries the
+    // same context: it is truncated exactly when it was above the window there.
+    let index: HashMap<i64, usize> = cut.iter().enumerate().map(|(i, r)| (r.chat, i)).collect();
+    let plain = cut
+        .iter()
+        .enumerate()
+        .filter(|(i, c)| {
+            let Some(&p) = index.get(&c.parent) else {
+                return false;
+            };
+            (cut[p].input, cut[p].output) == (base[p].input, base[p].output)
+                && base[*i].input > WINDOW
+        })
+        .count() as u64;
+    assert!(plain > 0 && truncated >= plain, "{line}: {plain}");
+    // A truncated follow-up keeps a leading part of its parent's blocks, then new ones.
+    for (c, b) in cut.iter().zip(&base) {
+        if let Some(&p) = index.get(&c.parent)
+            && c.input == WINDOW
+            && b.input > WINDOW
+        {
+            let kept = c
+                .ids
+                .iter()
+                .zip(&cut[p].ids)
+                .take_while(|(x, y)| x == y)
+                .count();
+            let seen: HashSet<u64> = cut[p].ids.iter().copied().collect();
+            assert!(c.ids[kept..].iter().all(|id| !seen.contains(id)));
+        }
+    }
+    assert!(hit > 0 && hit <= sessions, "{line}");
+    let share = format!("({:.2} %)", 100.0 * hit as f64 / sessions as f64);
+    assert!(line.contains(&share), "{line}");
+    // The branches the other policy ends are the ones this one truncates first: the
+    // same sessions meet the limit.
+    let stderr = generate(
+        &dir,
+        &model,
+        "end.jsonl",
+        &["--max-context", &n, "--context-policy", "end"],
+    );
+    let (_, end) = context_line(&stderr);
+    assert_eq!(end[..2], [hit, sessions]);
+}
+
+#[test]
+fn max_context_end_drops_the_branches_that_pass_the_window() {
+    let dir = TestDir::new();
+    let model = mooncake_model(&dir);
+    generate(&dir, &model, "base.jsonl", &REFERENCE);
+    let n = WINDOW.to_string();
+    let stderr = generate(
+        &dir,
+        &model,
+        "end.jsonl",
+        &["--max-context", &n, "--context-policy", "end"],
+    );
+    let (base, end) = (read(&dir, "base.jsonl"), read(&dir, "end.jsonl"));
+    assert!(end.iter().all(|r| r.input <= WINDOW));
+    let (line, numbers) = context_line(&stderr);
+    let [hit, sessions, roots, ended, unwritten] = numbers[..] else {
+        panic!("{line}")
+    };
+    // The run's other requests are the run's own: the output is the run without the
+    // limit less the unwritten requests, in order.
+    let mut rest = end.iter().peekable();
+    let mut missing = 0;
+    for b in &base {
+        match rest.peek() {
+            Some(e) if (e.timestamp, e.output) == (b.timestamp, b.output) => {
+                rest.next();
+            }
+            _ => missing += 1,
+        }
+    }
+    assert!(rest.next().is_none(), "the output is not a part of the run");
+    assert_eq!(missing, unwritten, "{line}");
+    assert!(ended > 0 && ended <= unwritten, "{line}");
+    // Every written request whose branch was not ended keeps its parent.
+    let chats: HashSet<i64> = end.iter().map(|r| r.chat).collect();
+    assert!(
+        end.iter()
+            .all(|r| r.parent < 0 || chats.contains(&r.parent))
+    );
+    assert!(roots > 0 && hit <= sessions, "{line}");
 }

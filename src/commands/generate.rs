@@ -8,7 +8,8 @@ use std::io::{IsTerminal, Write};
 
 use tracesynth::generate::estimate::{EstimateLimits, estimate};
 use tracesynth::generate::{
-    GenerateOptions, Knobs, MAX_CHAT_ID, RateProfileChoice, Shard, Written, id_stride, write_trace,
+    ContextPolicy, GenerateOptions, Knobs, MAX_CHAT_ID, RateProfileChoice, Shard, Written,
+    id_stride, write_trace,
 };
 use tracesynth::model::Model;
 use tracesynth::trace::merge::{PartManifest, manifest_path};
@@ -104,6 +105,16 @@ pub struct GenerateArgs {
     /// starts are dropped where the bin is full (see README, What-if knobs).
     #[arg(long, value_name = "R", value_parser = parse_positive, allow_hyphen_values = true)]
     pub peak_cap: Option<f64>,
+    /// What-if: a context window of N tokens; no request's input is above it. A root above
+    /// it is cut to its first N tokens; a follow-up that would pass it does what
+    /// --context-policy says (see README, What-if knobs).
+    #[arg(long, value_name = "TOKENS", allow_hyphen_values = true)]
+    pub max_context: Option<u64>,
+    /// With --max-context: `truncate` (a follow-up over the window keeps as many of its
+    /// history's first blocks as fit, and its session goes on) or `end` (the session's
+    /// branch ends there, unwritten). Default: truncate.
+    #[arg(long, value_name = "POLICY")]
+    pub context_policy: Option<ContextPolicy>,
     /// Write even when the expected output exceeds `--max-bytes` or the model runs
     /// away (its sessions grow without bound).
     #[arg(long)]
@@ -129,6 +140,9 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
              (use --rate-scale to scale them all)",
             args.rate_profile
         );
+    }
+    if let (Some(policy), None) = (args.context_policy, args.max_context) {
+        bail!("--context-policy {policy}: says what --max-context does, which is not given");
     }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let formatter =
@@ -162,6 +176,8 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
             max_input: args.max_input,
             max_output: args.max_output,
             peak_cap: args.peak_cap,
+            max_context: args.max_context,
+            context_policy: args.context_policy.unwrap_or_default(),
         },
     };
     options.validate_for(&model)?;
@@ -283,6 +299,32 @@ fn knob_summary(knobs: &Knobs, w: &Written) -> Vec<String> {
             if w.capped.roots == 1 { "" } else { "s" },
             w.capped.followups,
             if w.capped.followups == 1 { "" } else { "s" },
+        ));
+    }
+    if let Some(n) = knobs.max_context {
+        let c = &w.context;
+        let what = match knobs.context_policy {
+            ContextPolicy::Truncate => format!(
+                "{} follow-up{} truncated",
+                w.history_truncated,
+                if w.history_truncated == 1 { "" } else { "s" }
+            ),
+            ContextPolicy::End => format!(
+                "{} branch{} ended ({} request{} not written)",
+                c.ended,
+                if c.ended == 1 { "" } else { "es" },
+                c.unwritten,
+                if c.unwritten == 1 { "" } else { "s" }
+            ),
+        };
+        lines.push(format!(
+            "--max-context {n} ({}): {} of {} sessions ({:.2} %) hit the limit: {} root{} cut, {what}",
+            knobs.context_policy,
+            c.sessions_hit,
+            c.sessions,
+            100.0 * c.sessions_hit as f64 / c.sessions.max(1) as f64,
+            w.root_cut,
+            if w.root_cut == 1 { "" } else { "s" },
         ));
     }
     lines

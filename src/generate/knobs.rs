@@ -26,6 +26,48 @@ pub struct Knobs {
     /// At most this many requests per output second in every bin of the rate profile
     /// (session starts thinned first; see [`PeakCap`]).
     pub peak_cap: Option<f64>,
+    /// No request above this many input tokens (the context window); see
+    /// [`ContextPolicy`] for what a follow-up that would pass it does.
+    pub max_context: Option<u64>,
+    pub context_policy: ContextPolicy,
+}
+
+/// What `--max-context N` does to a follow-up whose input (its parent's written context,
+/// the carried output and its new tokens) would pass N. A root above N is cut to its
+/// first N tokens under either policy (there is no history to drop).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ContextPolicy {
+    /// The client drops its oldest history: the follow-up keeps as many of its parent's
+    /// first blocks (system prompt first) as fit beside its own tokens, and is N tokens
+    /// long, as the fitted traces' truncated continuations keep a leading share of their
+    /// parent's context. The session goes on from the truncated context. The run keeps
+    /// every request, session and time of the run without the limit.
+    #[default]
+    Truncate,
+    /// The session's branch ends there: the follow-up and everything it would have led to
+    /// are not written (they are still planned, unwritten, so every other session stays
+    /// the run's own).
+    End,
+}
+
+impl std::str::FromStr for ContextPolicy {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "truncate" => Ok(ContextPolicy::Truncate),
+            "end" => Ok(ContextPolicy::End),
+            _ => Err(format!("`{s}` is not a context policy (truncate or end)")),
+        }
+    }
+}
+
+impl std::fmt::Display for ContextPolicy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            ContextPolicy::Truncate => "truncate",
+            ContextPolicy::End => "end",
+        })
+    }
 }
 
 impl Default for Knobs {
@@ -38,6 +80,8 @@ impl Default for Knobs {
             max_input: None,
             max_output: None,
             peak_cap: None,
+            max_context: None,
+            context_policy: ContextPolicy::Truncate,
         }
     }
 }
@@ -51,6 +95,7 @@ impl Knobs {
             && self.min_input.is_none()
             && self.max_input.is_none()
             && self.max_output.is_none()
+            && self.max_context.is_none()
     }
 
     /// `input` clipped to `--min-input` / `--max-input`, and what moved.
@@ -101,6 +146,7 @@ impl Knobs {
             ("--min-input", self.min_input, 1),
             ("--max-input", self.max_input, 1),
             ("--max-output", self.max_output, 0),
+            ("--max-context", self.max_context, 1),
         ] {
             if let Some(v) = v
                 && !(lo..=MAX_TOKENS).contains(&v)
@@ -115,6 +161,11 @@ impl Knobs {
             && lo > hi
         {
             return fail("--min-input", format!("{lo} is above --max-input {hi}"));
+        }
+        if let (Some(lo), Some(n)) = (self.min_input, self.max_context)
+            && lo > n
+        {
+            return fail("--min-input", format!("{lo} is above --max-context {n}"));
         }
         if let Some(r) = self.peak_cap
             && !(r.is_finite() && r > 0.0)
@@ -131,6 +182,10 @@ pub struct Clipped {
     pub input_raised: bool,
     pub input_cut: bool,
     pub output_cut: bool,
+    /// A root cut to `--max-context`.
+    pub root_cut: bool,
+    /// A follow-up whose history `--max-context` truncated.
+    pub history_truncated: bool,
 }
 
 /// `--peak-cap R`: at most `budget` = floor(R x W) requests carry a timestamp (to the
@@ -187,6 +242,29 @@ pub struct Capped {
     pub roots: u64,
     /// Follow-ups dropped (their descendants were never planned).
     pub followups: u64,
+}
+
+/// What `--max-context` did beyond the records written (which carry their own
+/// [`Clipped`] flags): the sessions it touched and the requests `end` left unwritten.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ContextLimited {
+    /// Sessions started in the written stretch.
+    pub sessions: u64,
+    /// Of those, the sessions with a request cut, truncated or ended by the limit.
+    pub sessions_hit: u64,
+    /// Follow-ups ended by `--context-policy end` (each ends a branch of its session).
+    pub ended: u64,
+    /// Requests not written because their branch ended (the ended ones included).
+    pub unwritten: u64,
+}
+
+impl ContextLimited {
+    pub(super) fn add(&mut self, other: ContextLimited) {
+        self.sessions += other.sessions;
+        self.sessions_hit += other.sessions_hit;
+        self.ended += other.ended;
+        self.unwritten += other.unwritten;
+    }
 }
 
 /// A request's lengths: as the model drew them, and as written.

@@ -19,6 +19,7 @@ mod options;
 mod output;
 mod tenants;
 
+use std::cell::Cell;
 use std::rc::Rc;
 
 use rand::{RngExt, SeedableRng};
@@ -32,7 +33,7 @@ use crate::model::sessions::sample_index;
 use crate::model::{Model, WarmUpHistory};
 use crate::trace::{Request, Session};
 
-pub use knobs::{Capped, Clipped, Knobs};
+pub use knobs::{Capped, Clipped, ContextLimited, ContextPolicy, Knobs};
 use knobs::{Lengths, PeakCap, scale, unscale};
 pub use options::{GenerateOptions, OptionError, RateProfileChoice, Shard};
 pub use output::{MAX_CHAT_ID, OutputError, Written, write_trace};
@@ -102,8 +103,11 @@ struct Booked {
     session: u64,
     ty: usize,
     turn: u32,
-    /// `None` when the parent fell in the warm-up and was not written.
+    /// `None` when the parent fell in the warm-up, or in an ended branch, and was not
+    /// written.
     parent_chat_id: Option<u64>,
+    /// The parent fell in the written stretch (written, unless its branch was ended).
+    parent_in_stretch: bool,
     /// The parent's lengths as written.
     parent_input: u64,
     parent_output: u64,
@@ -114,6 +118,30 @@ struct Booked {
     parent_ids: Rc<IdRuns>,
     /// For a truncated follow-up: the share of the parent's context it keeps.
     keep: Option<f64>,
+    /// Its session, with `--max-context`, for the count of sessions it touched.
+    lineage: Lineage,
+}
+
+/// Where a request stands under `--max-context`: whether its branch was ended (it is
+/// planned, to keep the random stream of the run, and not written), and its session's
+/// mark, set once a request of it is cut, truncated or ended (`None` without the limit,
+/// or for a session started in the warm-up).
+#[derive(Clone, Default)]
+struct Lineage {
+    ended: bool,
+    hit: Option<Rc<Cell<bool>>>,
+}
+
+impl ContextLimited {
+    /// Count the request's session as touched by the limit, once.
+    fn mark(&mut self, lineage: &Lineage) {
+        if let Some(hit) = &lineage.hit
+            && !hit.get()
+        {
+            hit.set(true);
+            self.sessions_hit += 1;
+        }
+    }
 }
 
 /// Where session starts come from.
@@ -155,6 +183,7 @@ pub struct Planner<'m> {
     failed: bool,
     cap: Option<PeakCap>,
     capped: Capped,
+    limited: ContextLimited,
     /// With knobs that change lengths: the stream that completes ids (its draws depend on
     /// the lengths), so that the main stream, and with it every session and time, is the
     /// one of the run without them.
@@ -233,6 +262,7 @@ impl<'m> Planner<'m> {
             failed: false,
             cap,
             capped: Capped::default(),
+            limited: ContextLimited::default(),
             ids_rng: (!options_knobs_unchanged)
                 .then(|| ChaCha8Rng::seed_from_u64(options_seed ^ 0x6b6e_6f62_7369_6473)),
         };
@@ -361,8 +391,23 @@ impl<'m> Planner<'m> {
                 )
             }
         };
+        let written = t >= self.options.start_at;
+        let lineage = Lineage {
+            ended: false,
+            hit: (knobs.max_context.is_some() && written).then(|| Rc::new(Cell::new(false))),
+        };
+        let input = match knobs.max_context {
+            Some(n) if input > n => {
+                clipped.root_cut = true;
+                n
+            }
+            _ => input,
+        };
         let input = knobs.clip_input(input, &mut clipped);
         let output = knobs.clip_output(output, &mut clipped);
+        if clipped.root_cut {
+            self.limited.mark(&lineage);
+        }
         let tail = model.blocks.tails.root_prob[ty];
         let rng = self.ids_rng.as_mut().unwrap_or(&mut self.rng);
         let ids = self.blocks.complete(rng, &prefix, input, tail)?;
@@ -372,7 +417,7 @@ impl<'m> Planner<'m> {
             output,
             clipped,
         };
-        Ok(self.finish(session, t, ty, 1, None, lengths, ids))
+        Ok(self.finish(session, t, ty, 1, None, lengths, Some(ids), lineage))
     }
 
     fn emit_followup(&mut self, t: f64, b: Booked) -> Result<Option<Planned>, IdsExhausted> {
@@ -421,6 +466,31 @@ impl<'m> Planner<'m> {
             }
         };
         let mut clipped = Clipped::default();
+        let mut lineage = b.lineage;
+        let (inherited, input) = match knobs.max_context {
+            Some(n) if input > n && !lineage.ended => {
+                if t >= self.options.start_at {
+                    self.limited.mark(&lineage);
+                }
+                match knobs.context_policy {
+                    ContextPolicy::End => {
+                        if t >= self.options.start_at {
+                            self.limited.ended += 1;
+                        }
+                        lineage.ended = true;
+                        (inherited, input)
+                    }
+                    // The parent's first blocks that fit beside the tokens beyond them.
+                    ContextPolicy::Truncate => {
+                        clipped.history_truncated = true;
+                        let own = input.saturating_sub(inherited.len() as u64 * block);
+                        let kept = (n.saturating_sub(own) / block).min(inherited.len() as u64);
+                        (inherited.prefix(kept as usize), n)
+                    }
+                }
+            }
+            _ => (inherited, input),
+        };
         let input = knobs.clip_input(input, &mut clipped);
         let output = knobs.clip_output(scale(base.1, knobs.output_scale), &mut clipped);
         let lengths = Lengths {
@@ -429,21 +499,31 @@ impl<'m> Planner<'m> {
             output,
             clipped,
         };
-        let tail = model.blocks.tails.followup_prob[b.ty];
-        let rng = self.ids_rng.as_mut().unwrap_or(&mut self.rng);
-        let ids = self.blocks.complete(rng, &inherited, input, tail)?;
+        let ids = if lineage.ended {
+            None
+        } else {
+            let tail = model.blocks.tails.followup_prob[b.ty];
+            let rng = self.ids_rng.as_mut().unwrap_or(&mut self.rng);
+            Some(self.blocks.complete(rng, &inherited, input, tail)?)
+        };
         // A follow-up of a warm-up request starts its session as far as the output can
         // tell, exactly as a real trace shows a conversation begun before its window.
-        let turn = if b.parent_chat_id.is_some() {
-            b.turn
-        } else {
-            1
-        };
-        Ok(self.finish(b.session, t, b.ty, turn, b.parent_chat_id, lengths, ids))
+        let turn = if b.parent_in_stretch { b.turn } else { 1 };
+        Ok(self.finish(
+            b.session,
+            t,
+            b.ty,
+            turn,
+            b.parent_chat_id,
+            lengths,
+            ids,
+            lineage,
+        ))
     }
 
     /// Number the request, book its follow-ups, and build the record (`None` during the
-    /// warm-up, which is not written).
+    /// warm-up, which is not written, and for a request of an ended branch, which has no
+    /// `ids`).
     #[allow(clippy::too_many_arguments)]
     fn finish(
         &mut self,
@@ -453,7 +533,8 @@ impl<'m> Planner<'m> {
         turn: u32,
         parent: Option<u64>,
         lengths: Lengths,
-        ids: IdRuns,
+        ids: Option<IdRuns>,
+        lineage: Lineage,
     ) -> Option<Planned> {
         let Lengths {
             base: (base_input, base_output),
@@ -461,7 +542,11 @@ impl<'m> Planner<'m> {
             output,
             clipped,
         } = lengths;
-        let written = t >= self.options.start_at;
+        let in_stretch = t >= self.options.start_at;
+        if lineage.ended && in_stretch {
+            self.limited.unwritten += 1;
+        }
+        let written = in_stretch && !lineage.ended;
         let chat_id = written.then(|| self.options.start_id + self.emitted);
         if written {
             self.emitted += 1;
@@ -476,7 +561,7 @@ impl<'m> Planner<'m> {
             0
         };
         if children > 0 {
-            let shared_ids = Rc::new(ids.clone());
+            let shared_ids = Rc::new(ids.clone().unwrap_or_default());
             for _ in 0..children {
                 let child_ty = sample_index(&mut self.rng, &rules.child_type);
                 let think = rules.think_time.sample(&mut self.rng, base_output);
@@ -488,7 +573,8 @@ impl<'m> Planner<'m> {
                     }
                     _ => None,
                 };
-                if self.cap.is_some() {
+                // An ended branch's requests take no room under the cap.
+                if self.cap.is_some() && !lineage.ended {
                     let w = self
                         .cap
                         .as_ref()
@@ -503,17 +589,20 @@ impl<'m> Planner<'m> {
                     ty: child_ty,
                     turn: turn + 1,
                     parent_chat_id: chat_id,
+                    parent_in_stretch: in_stretch,
                     parent_input: input,
                     parent_output: output,
                     base_input,
                     base_output,
                     parent_ids: shared_ids.clone(),
                     keep,
+                    lineage: lineage.clone(),
                 };
                 self.booked.push(t + think, booked);
             }
         }
         let chat_id = chat_id?;
+        let ids = ids.expect("a written request has ids");
         Some(Planned {
             session,
             timestamp: self.output_time(t),
@@ -538,11 +627,20 @@ impl<'m> Planner<'m> {
 /// A run's records in output order, and what `--peak-cap` dropped so far.
 pub trait Records: Iterator<Item = Result<Planned, IdsExhausted>> {
     fn capped(&self) -> Capped;
+    /// What `--max-context` did beyond the records' own flags.
+    fn context_limited(&self) -> ContextLimited;
 }
 
 impl Records for Planner<'_> {
     fn capped(&self) -> Capped {
         self.capped
+    }
+
+    fn context_limited(&self) -> ContextLimited {
+        ContextLimited {
+            sessions: self.roots_started,
+            ..self.limited
+        }
     }
 }
 
@@ -606,7 +704,9 @@ impl Planner<'_> {
                     self.booked.clear();
                     continue;
                 }
-                let window = self.cap.as_ref().map(|c| c.window(self.output_time(t)));
+                let window = (!b.lineage.ended)
+                    .then(|| self.cap.as_ref().map(|c| c.window(self.output_time(t))))
+                    .flatten();
                 if let (Some(cap), Some(w)) = (&mut self.cap, window)
                     && !cap.admit(w, true)
                 {

@@ -57,6 +57,12 @@ pub struct Written {
     /// Outputs cut to `--max-output`.
     pub output_cut: u64,
     pub capped: super::Capped,
+    /// Roots cut to `--max-context`.
+    pub root_cut: u64,
+    /// Follow-ups whose history `--max-context` truncated.
+    pub history_truncated: u64,
+    /// What `--max-context` did beyond the records written.
+    pub context: super::ContextLimited,
 }
 
 impl Written {
@@ -64,6 +70,8 @@ impl Written {
         self.input_raised += u64::from(p.clipped.input_raised);
         self.input_cut += u64::from(p.clipped.input_cut);
         self.output_cut += u64::from(p.clipped.output_cut);
+        self.root_cut += u64::from(p.clipped.root_cut);
+        self.history_truncated += u64::from(p.clipped.history_truncated);
     }
 }
 
@@ -126,6 +134,7 @@ fn write_serial(
     progress(written);
     tally.records = written;
     tally.capped = records.capped();
+    tally.context = records.context_limited();
     Ok(tally)
 }
 
@@ -195,6 +204,7 @@ fn write_parallel(
                 let _ = work_tx.send((seq, batch));
             }
             tally.capped = records.capped();
+            tally.context = records.context_limited();
             tally
         });
 

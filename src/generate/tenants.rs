@@ -186,6 +186,14 @@ impl super::Records for Tenants<'_> {
         }
         all
     }
+
+    fn context_limited(&self) -> super::ContextLimited {
+        let mut all = super::ContextLimited::default();
+        for c in &self.copies {
+            all.add(super::Records::context_limited(&c.planner));
+        }
+        all
+    }
 }
 
 impl Iterator for Tenants<'_> {
