@@ -188,6 +188,7 @@ pub struct Run {
 /// Scenario 1: the model fitted on `real` generates its span once per seed.
 pub fn same_scale(real: &Trace, model: &Model, seeds: &[u64]) -> Result<Vec<Run>, IdsExhausted> {
     let duration = covering_span(real, model);
+    let judged = as_written(real);
     seeds
         .iter()
         .map(|&seed| {
@@ -199,10 +200,40 @@ pub fn same_scale(real: &Trace, model: &Model, seeds: &[u64]) -> Result<Vec<Run>
             let synth = synthesize(model, options, real)?;
             Ok(Run {
                 seed,
-                comparison: compare(real, &synth, &CompareOptions::default()),
+                comparison: compare(&judged, &synth, &CompareOptions::default()),
             })
         })
         .collect()
+}
+
+/// `trace` as a generated file would show it: a follow-up whose parent is not in the
+/// file (an orphan of a window cut from a running stream) starts its session, and turns
+/// count from there. Consumers reject a parent they have not seen, so generated files
+/// write the follow-ups of warm-up requests this way; judging the real window in the
+/// same terms compares session structure, not the two conventions. A trace without
+/// orphans is returned unchanged.
+pub fn as_written(trace: &Trace) -> std::borrow::Cow<'_, Trace> {
+    let mut turn_of: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+    let mut out: Option<Trace> = None;
+    for (i, r) in trace.requests.iter().enumerate() {
+        let Some(s) = &r.session else { continue };
+        let (parent, turn) = match s.parent().map(|p| (p, turn_of.get(&p).copied())) {
+            Some((p, Some(t))) => (p as i64, t + 1),
+            Some((_, None)) => (-1, 1),
+            None => (-1, 1),
+        };
+        turn_of.insert(s.chat_id, turn);
+        if parent != s.parent_chat_id || turn != s.turn {
+            let o = out.get_or_insert_with(|| trace.clone());
+            let os = o.requests[i].session.as_mut().expect("same records");
+            os.parent_chat_id = parent;
+            os.turn = turn;
+        }
+    }
+    match out {
+        Some(t) => std::borrow::Cow::Owned(t),
+        None => std::borrow::Cow::Borrowed(trace),
+    }
 }
 
 #[derive(Debug, Clone)]
