@@ -26,7 +26,7 @@ pub struct FitRequest {
     pub ty: usize,
     /// Index of the parent request, if this is a follow-up whose parent is in the trace.
     pub parent: Option<usize>,
-    /// 1 for roots, parent's + 1.
+    /// 1 for roots, parent's + 1; an orphan's comes from its record.
     pub turn: u32,
     pub children: u32,
     /// Where this request's hash ids start in the shared arena (a byte offset; see
@@ -35,8 +35,8 @@ pub struct FitRequest {
     /// How many hash ids (blocks) the request has.
     pub blocks: u32,
     /// A follow-up whose parent came before the trace's window (`parent_chat_id` names
-    /// a request the file does not have). Neither a root nor a usable follow-up: the
-    /// generator's warm-up produces its like.
+    /// a request the file does not have). Not a root, and its own think time is unseen;
+    /// its turn is the record's, and the generator's warm-up produces its like.
     pub orphan: bool,
     /// For a follow-up that carries on only the start of its parent's context (a client
     /// that truncated the history): how many of the parent's blocks it kept. `None` for
@@ -171,7 +171,7 @@ impl PreparedBuilder {
                 self.types.len() - 1
             }
         };
-        let (parent, orphan) = match &req.session {
+        let (parent, orphan, turn) = match &req.session {
             Some(s) => {
                 self.has_sessions = true;
                 self.chat_index.insert(s.chat_id, i);
@@ -179,9 +179,13 @@ impl PreparedBuilder {
                     .parent()
                     .and_then(|p| self.chat_index.get(&p).copied())
                     .filter(|&p| p < i);
-                (parent, s.parent().is_some() && parent.is_none())
+                let orphan = s.parent().is_some() && parent.is_none();
+                // An orphan's place in its session is only known from the record's own
+                // turn field; it is at least the second turn. In-file follow-ups count
+                // from their parents (see `finish`).
+                (parent, orphan, if orphan { s.turn.max(2) } else { 1 })
             }
-            None => (None, false),
+            None => (None, false, 1),
         };
         let ids = req.ids();
         self.has_ids |= req.hash_ids.is_some();
@@ -194,7 +198,7 @@ impl PreparedBuilder {
             output: req.output_length,
             ty,
             parent,
-            turn: 1,
+            turn,
             children: 0,
             ids_at,
             blocks: u32::try_from(ids.len()).expect("fewer than 2^32 ids in one record"),

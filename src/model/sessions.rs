@@ -8,7 +8,9 @@ use super::ModelError;
 use super::copula::spearman;
 use super::quantile::{Quantile, inverse_window_weight};
 use crate::fit::prepared::{FitRequest, Prepared};
+use beyond::Beyond;
 
+mod beyond;
 mod branching;
 mod follow_up;
 
@@ -110,18 +112,27 @@ impl ThinkTime {
     /// window's end, so long think times are under-represented by `(window - gap) /
     /// window`; each pair is weighted by the inverse, or generation (which cuts at its
     /// end too) would shorten them twice.
-    fn fit(pairs: &[(f64, f64)], window: f64) -> Option<ThinkTime> {
+    /// Think times past the window (`beyond`) are added to every bucket in the same
+    /// share.
+    fn fit(pairs: &[(f64, f64)], window: f64, beyond: Option<&Beyond>) -> Option<ThinkTime> {
         let outs: Vec<f64> = pairs.iter().map(|p| p.0).collect();
         let gaps: Vec<f64> = pairs.iter().map(|p| p.1).collect();
         let weights: Vec<f64> = gaps
             .iter()
             .map(|&g| inverse_window_weight(g, window))
             .collect();
+        let quantile = |g: &[f64], w: &[f64]| match beyond {
+            Some(b) => {
+                let (g, w) = b.extend(g, w);
+                Quantile::fit_weighted(&g, &w)
+            }
+            None => Quantile::fit_weighted(g, w),
+        };
         let rho = spearman(&outs, &gaps);
         if pairs.len() < MIN_SPLIT_PAIRS || rho.abs() < MIN_SPLIT_CORRELATION {
             return Some(ThinkTime {
                 output_bounds: vec![],
-                buckets: vec![Quantile::fit_weighted(&gaps, &weights)?],
+                buckets: vec![quantile(&gaps, &weights)?],
                 spearman: rho,
             });
         }
@@ -141,10 +152,7 @@ impl ThinkTime {
                 .collect();
             let g: Vec<f64> = inside.iter().map(|&i| gaps[i]).collect();
             let w: Vec<f64> = inside.iter().map(|&i| weights[i]).collect();
-            buckets.push(
-                Quantile::fit_weighted(&g, &w)
-                    .or_else(|| Quantile::fit_weighted(&gaps, &weights))?,
-            );
+            buckets.push(quantile(&g, &w).or_else(|| quantile(&gaps, &weights))?);
         }
         Some(ThinkTime {
             output_bounds: bounds,
@@ -251,7 +259,14 @@ impl SessionModel {
         }
         let all_pairs: Vec<(f64, f64)> = pairs.iter().flatten().copied().collect();
         let end = p.requests.iter().map(|r| r.t).fold(0.0, f64::max);
-        let pooled_think = ThinkTime::fit(&all_pairs, end).unwrap_or(ThinkTime {
+        let weighted: Vec<(f64, f64)> = all_pairs
+            .iter()
+            .map(|&(_, g)| (g, inverse_window_weight(g, end)))
+            .collect();
+        let orphans = p.requests.iter().filter(|r| r.orphan).count();
+        let beyond = Beyond::estimate(&weighted, end, orphans, all_pairs.len());
+        let beyond = beyond.as_ref();
+        let pooled_think = ThinkTime::fit(&all_pairs, end, beyond).unwrap_or(ThinkTime {
             output_bounds: vec![],
             buckets: vec![Quantile::constant(0.0)],
             spearman: 0.0,
@@ -259,7 +274,7 @@ impl SessionModel {
         let per_type = (0..n_types)
             .map(|ty| {
                 let think_time = if pairs[ty].len() >= MIN_THINK_SAMPLES {
-                    ThinkTime::fit(&pairs[ty], end).unwrap_or_else(|| pooled_think.clone())
+                    ThinkTime::fit(&pairs[ty], end, beyond).unwrap_or_else(|| pooled_think.clone())
                 } else {
                     pooled_think.clone()
                 };
@@ -269,7 +284,7 @@ impl SessionModel {
                     &all_pairs
                 };
                 let gaps: Vec<f64> = own.iter().map(|p| p.1).collect();
-                let cdf = WeightedCdf::new(&gaps, end);
+                let cdf = WeightedCdf::new(&gaps, end, beyond);
                 let mut children_count = vec![0.0; MAX_CHILDREN];
                 for r in p.requests.iter().filter(|r| r.ty == ty && r.children > 0) {
                     children_count[(r.children as usize).min(MAX_CHILDREN) - 1] += 1.0;
@@ -416,8 +431,8 @@ impl SessionModel {
 ///
 /// A request with `tau` seconds left would show at least one of its `n` follow-ups with
 /// probability `1 - (1 - F(tau))^n`, averaged over the fitted number of follow-ups.
-/// Orphans (follow-ups whose parent came before the trace) are left out: their turn is
-/// unknown.
+/// Orphans (follow-ups whose parent came before the trace) count at the turn their
+/// record gives: their own follow-ups are seen like anyone's.
 fn child_probabilities(
     p: &Prepared,
     ty: usize,
@@ -426,11 +441,7 @@ fn child_probabilities(
     end: f64,
     min_parent_blocks: u32,
 ) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
-    let of_type: Vec<&FitRequest> = p
-        .requests
-        .iter()
-        .filter(|r| r.ty == ty && !r.orphan)
-        .collect();
+    let of_type: Vec<&FitRequest> = p.requests.iter().filter(|r| r.ty == ty).collect();
     let eligible = |r: &FitRequest| r.blocks >= min_parent_blocks;
     let mut inputs: Vec<f64> = of_type
         .iter()
@@ -536,11 +547,16 @@ struct WeightedCdf {
 }
 
 impl WeightedCdf {
-    fn new(gaps: &[f64], window: f64) -> WeightedCdf {
-        let mut pairs: Vec<(f64, f64)> = gaps
+    fn new(gaps: &[f64], window: f64, beyond: Option<&Beyond>) -> WeightedCdf {
+        let weights: Vec<f64> = gaps
             .iter()
-            .map(|&g| (g, inverse_window_weight(g, window)))
+            .map(|&g| inverse_window_weight(g, window))
             .collect();
+        let (gaps, weights) = match beyond {
+            Some(b) => b.extend(gaps, &weights),
+            None => (gaps.to_vec(), weights),
+        };
+        let mut pairs: Vec<(f64, f64)> = gaps.into_iter().zip(weights).collect();
         pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
         let total: f64 = pairs.iter().map(|p| p.1).sum();
         let mut acc = 0.0;

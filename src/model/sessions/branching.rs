@@ -165,7 +165,7 @@ pub struct ObservedSessions {
     pub mean_offspring: Vec<f64>,
     /// Requests counted in each row.
     pub counted: Vec<f64>,
-    /// Requests (all, orphans aside) by turn row and type.
+    /// Requests (orphans at their records' turns) by turn row and type.
     pub by_type: Vec<Vec<f64>>,
     /// Requests per session these continuation rates imply, with a geometric tail past
     /// the last row.
@@ -191,7 +191,7 @@ impl ObservedSessions {
         let mut counted = vec![0.0; rows];
         let (mut at_tail, mut past_tail) = (0.0, 0.0);
         let mut by_type = vec![vec![0.0; p.types.len()]; rows];
-        for r in p.requests.iter().filter(|r| !r.orphan) {
+        for r in &p.requests {
             let row = (r.turn as usize - 1).min(rows - 1);
             by_type[row][r.ty] += 1.0;
             if r.turn as usize >= rows {
