@@ -6,10 +6,11 @@ use anyhow::{Context, bail};
 use clap::Args;
 use std::io::{IsTerminal, Write};
 
-use tracesynth::generate::estimate::{EstimateLimits, estimate};
+use tracesynth::generate::estimate::{Estimate, EstimateLimits, estimate};
 use tracesynth::generate::{
-    ContextPolicy, GenerateOptions, Knobs, MAX_CHAT_ID, RateProfileChoice, Shard, Written,
-    id_stride, write_trace,
+    ContextPolicy, GenerateOptions, Knobs, MAX_CHAT_ID, MixPart, RateProfileChoice, Shard, Written,
+    id_stride, mix_parts, mix_rate_scales, mix_records, mix_types, validate_mix, write_records,
+    write_trace,
 };
 use tracesynth::model::Model;
 use tracesynth::trace::merge::{PartManifest, manifest_path};
@@ -22,9 +23,15 @@ use super::{Expected, Global};
 pub struct GenerateArgs {
     /// Model file from `tracesynth fit`, or a shipped model's name (`qwen-trace-a`,
     /// `qwen-trace-b`, `mooncake-conversation`, `azure-conversation`) when no such file
-    /// exists; the built-in default model (`qwen-trace-a`) when omitted.
+    /// exists; the built-in default model (`qwen-trace-a`) when omitted. Given more than
+    /// once, the models are mixed into one trace (see --mix).
     #[arg(short, long)]
-    pub model: Option<String>,
+    pub model: Vec<String>,
+    /// With several --model: each model's share of the requests, e.g. `0.7,0.3` (any
+    /// positive weights, normalised); without it each model keeps its own rate. Each
+    /// model's content and chat ids are its own (see README, Mixing).
+    #[arg(long, value_delimiter = ',', value_parser = parse_positive, value_name = "W,W,..")]
+    pub mix: Vec<f64>,
     /// Output file (`-` for stdout; a `.gz` name is compressed).
     #[arg(short, long, default_value = "-")]
     pub output: String,
@@ -125,16 +132,24 @@ pub struct GenerateArgs {
 const ANNOUNCE_BYTES: f64 = 10e9;
 
 pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
-    let model = match &args.model {
-        Some(arg) => Model::resolve(arg)?,
-        None => Model::default_model(),
+    let models: Vec<Model> = if args.model.is_empty() {
+        vec![Model::default_model()]
+    } else {
+        args.model
+            .iter()
+            .map(|m| Model::resolve(m))
+            .collect::<Result<_, _>>()?
     };
+    if !args.mix.is_empty() && models.len() < 2 {
+        bail!("--mix: weighs several models; give two or more --model");
+    }
+    let model = &models[0];
     let rate_profile = match args.rate_profile.as_str() {
         "repeat" => RateProfileChoice::Repeat,
         "flat" => RateProfileChoice::Flat,
         path => RateProfileChoice::Steps(read_steps(path)?),
     };
-    if model.clients.is_some() && rate_profile != RateProfileChoice::Repeat {
+    if models.iter().any(|m| m.clients.is_some()) && rate_profile != RateProfileChoice::Repeat {
         bail!(
             "--rate-profile {}: a model of ServeGen clients follows each client's own rates \
              (use --rate-scale to scale them all)",
@@ -180,10 +195,27 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
             context_policy: args.context_policy.unwrap_or_default(),
         },
     };
-    options.validate_for(&model)?;
-    let expected = guard(&model, &options, &formatter, args, global)?;
+    let refs: Vec<&Model> = models.iter().collect();
+    let parts = if models.len() > 1 {
+        validate_mix(&refs, &options)?;
+        let scales = mix_scales(&refs, &options, &formatter, &args.mix, global)?;
+        let parts = mix_parts(&refs, &options, &scales);
+        for p in &parts {
+            p.options.validate_for(p.model)?;
+        }
+        Some(parts)
+    } else {
+        options.validate_for(model)?;
+        None
+    };
+    let single = [MixPart {
+        model,
+        options: options.clone(),
+    }];
+    let planned = parts.as_deref().unwrap_or(&single);
+    let expected = guard(planned, &options, &formatter, args, global)?;
     let manifest = (shard != Shard::WHOLE && args.output != "-")
-        .then(|| part_manifest(&model, &options, args));
+        .then(|| part_manifest(planned, &options, args));
     let mut out = OutputFile::create(&args.output)?;
     let progress = global.generating(expected);
     let mut report = |written: u64| {
@@ -198,23 +230,27 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     let threads = args.threads as usize;
     let started = std::time::Instant::now();
     let options_knobs = options.knobs.clone();
+    let (types, maps) = mix_types(&refs);
+    let write = |out: &mut (dyn Write + Send), report: &mut dyn FnMut(u64)| match parts {
+        None => write_trace(model, options, threads, formatter, out, report),
+        Some(parts) => {
+            let whole = options.clone();
+            let make = move || -> Box<dyn tracesynth::generate::Records + '_> {
+                Box::new(mix_records(parts, maps, &whole))
+            };
+            write_records(make, &types, threads, formatter, out, report)
+        }
+    };
     let written = match args.format.line_order() {
         // Equal keys (Mooncake's timestamps) go out in a content-defined order, so parts
         // merge back into the same bytes.
         Some(order) if order.ties == Ties::ByContent => {
             let mut sorted = TieSorter::new(&mut out, order);
-            let n = write_trace(
-                &model,
-                options,
-                threads,
-                formatter,
-                &mut sorted,
-                &mut report,
-            )?;
+            let n = write(&mut sorted, &mut report)?;
             sorted.flush().context("writing the output")?;
             n
         }
-        _ => write_trace(&model, options, threads, formatter, &mut out, &mut report)?,
+        _ => write(&mut out, &mut report)?,
     };
     if let Some(p) = progress {
         p.finish_and_clear();
@@ -253,6 +289,21 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         }
         for line in knob_summary(knobs, &written_tally) {
             eprintln!("{line}");
+        }
+        if models.len() > 1 {
+            let total = written_tally.parts.iter().sum::<u64>().max(1);
+            let shares: Vec<String> = args
+                .model
+                .iter()
+                .zip(&written_tally.parts)
+                .map(|(name, &n)| {
+                    format!(
+                        "{name} {n} requests ({:.2} %)",
+                        100.0 * n as f64 / total as f64
+                    )
+                })
+                .collect();
+            eprintln!("mix: {}", shares.join(", "));
         }
     }
     if let Some(manifest) = manifest {
@@ -330,16 +381,86 @@ fn knob_summary(knobs: &Knobs, w: &Written) -> Vec<String> {
     lines
 }
 
+/// The estimate of a mix: its models' runs together, bounded by `--requests`.
+fn mix_estimate(
+    parts: &[MixPart],
+    options: &GenerateOptions,
+    formatter: &LineFormatter,
+) -> Result<Estimate, tracesynth::generate::estimate::EstimateError> {
+    let mut all: Option<Estimate> = None;
+    for p in parts {
+        let e = estimate(p.model, &p.options, formatter, &EstimateLimits::default())?;
+        all = Some(match all {
+            None => e,
+            Some(a) => Estimate {
+                requests: a.requests + e.requests,
+                bytes: a.bytes + e.bytes,
+                blocks_per_copy: a.blocks_per_copy.max(e.blocks_per_copy),
+                exact: a.exact && e.exact,
+                growth: a.growth.max(e.growth),
+                runaway: a.runaway || e.runaway,
+            },
+        });
+    }
+    let mut e = all.expect("a mix has models");
+    if let Some(n) = options.requests
+        && e.requests > n as f64
+    {
+        e.bytes *= n as f64 / e.requests;
+        e.requests = n as f64;
+    }
+    Ok(e)
+}
+
+/// `--rate-scale` for each model of a mix: the same for all without `--mix`, else the
+/// scales that give each model its weight's share of the requests, from each model's
+/// requests in the run at `--rate-scale` (planned, or estimated past 100,000).
+fn mix_scales(
+    models: &[&Model],
+    options: &GenerateOptions,
+    formatter: &LineFormatter,
+    weights: &[f64],
+    global: Global,
+) -> anyhow::Result<Vec<f64>> {
+    let same = vec![options.rate_scale; models.len()];
+    if weights.is_empty() {
+        return Ok(same);
+    }
+    let spinner = global.spinner("--mix: planning each model's run for its rate");
+    let mut requests = Vec::new();
+    for p in mix_parts(models, options, &same) {
+        p.options.validate_for(p.model)?;
+        let e = estimate(p.model, &p.options, formatter, &EstimateLimits::default())?;
+        requests.push(e.requests);
+    }
+    if let Some(bar) = spinner {
+        bar.finish_and_clear();
+    }
+    Ok(mix_rate_scales(options.rate_scale, &requests, weights)?)
+}
+
 /// The part's manifest beside it, for `merge` to prove it has every part of one run.
-fn part_manifest(model: &Model, options: &GenerateOptions, args: &GenerateArgs) -> PartManifest {
+fn part_manifest(
+    parts: &[MixPart],
+    options: &GenerateOptions,
+    args: &GenerateArgs,
+) -> PartManifest {
     use sha2::{Digest, Sha256};
     let whole = GenerateOptions {
         shard: Shard::WHOLE,
         ..options.clone()
     };
     let mut hash = Sha256::new();
-    hash.update(model.to_json().as_bytes());
+    for p in parts {
+        hash.update(p.model.to_json().as_bytes());
+    }
+    // One model's run is its options; a mix's, each model's too.
     hash.update(format!("{whole:?} {}", args.format).as_bytes());
+    if parts.len() > 1 {
+        for p in parts {
+            hash.update(format!("{:?}", p.options).as_bytes());
+        }
+    }
     PartManifest {
         run: hash.finalize().iter().map(|b| format!("{b:02x}")).collect(),
         index: options.shard.index,
@@ -360,12 +481,13 @@ fn write_manifest(manifest: &PartManifest, output: &str) -> anyhow::Result<()> {
 /// `--max-bytes` or never stop growing, before any output file exists. Returns the
 /// expected number of requests for the progress bar (none for a runaway model).
 fn guard(
-    model: &Model,
+    parts: &[MixPart],
     options: &GenerateOptions,
     formatter: &LineFormatter,
     args: &GenerateArgs,
     global: Global,
 ) -> anyhow::Result<Option<Expected>> {
+    let model = parts[0].model;
     // Planning the stretch goes through the model's warm-up first, which at a large
     // --rate-scale is most of the time (x100 on the default model: 10 s of its 20 s), so
     // say what is being done rather than nothing.
@@ -378,11 +500,33 @@ fn guard(
     } else {
         "estimating the output: planning a stretch of the run".to_string()
     });
-    let e = estimate(model, options, formatter, &EstimateLimits::default());
+    let e = if let [one] = parts {
+        estimate(
+            one.model,
+            &one.options,
+            formatter,
+            &EstimateLimits::default(),
+        )
+    } else {
+        mix_estimate(parts, options, formatter)
+    };
     if let Some(bar) = spinner {
         bar.finish_and_clear();
     }
     let e = e?;
+    if parts.len() > 1 {
+        let stride = id_stride(model, parts.len() as u64);
+        if e.blocks_per_copy >= stride as f64 {
+            bail!(
+                "--model: a model of the mix mints about {:.3e} block ids, more than the \
+                 {:.3e} each can have when {} models share the 2^32 ids consumers accept; \
+                 use a shorter run",
+                e.blocks_per_copy,
+                stride as f64,
+                parts.len()
+            );
+        }
+    }
     let stride = id_stride(model, u64::from(options.tenants));
     if options.tenants > 1 && e.blocks_per_copy >= stride as f64 {
         bail!(

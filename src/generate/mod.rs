@@ -15,6 +15,7 @@
 
 pub mod estimate;
 mod knobs;
+mod mix;
 mod options;
 mod output;
 mod tenants;
@@ -35,8 +36,9 @@ use crate::trace::{Request, Session};
 
 pub use knobs::{Capped, Clipped, ContextLimited, ContextPolicy, Knobs};
 use knobs::{Lengths, PeakCap, scale, unscale};
+pub use mix::{MixPart, mix_parts, mix_rate_scales, mix_records, mix_types, validate_mix};
 pub use options::{GenerateOptions, OptionError, RateProfileChoice, Shard};
-pub use output::{MAX_CHAT_ID, OutputError, Written, write_trace};
+pub use output::{MAX_CHAT_ID, OutputError, Written, write_records, write_trace};
 pub use tenants::{Tenants, id_stride};
 
 /// One request as planned: all its fields, its ids as runs.
@@ -629,6 +631,10 @@ pub trait Records: Iterator<Item = Result<Planned, IdsExhausted>> {
     fn capped(&self) -> Capped;
     /// What `--max-context` did beyond the records' own flags.
     fn context_limited(&self) -> ContextLimited;
+    /// Records written of each copy or model, for several (none for one run).
+    fn parts(&self) -> Vec<u64> {
+        Vec::new()
+    }
 }
 
 impl Records for Planner<'_> {

@@ -10,7 +10,7 @@ use std::io::{self, Write};
 use std::sync::mpsc::{channel, sync_channel};
 use std::sync::{Arc, Mutex};
 
-use super::{GenerateOptions, Planned, records};
+use super::{GenerateOptions, Planned, Records, records};
 use crate::model::Model;
 use crate::model::blocks::IdsExhausted;
 use crate::trace::{LineFormatter, Request};
@@ -47,7 +47,7 @@ fn in_range(p: Planned, chat_ids: bool) -> Result<Planned, OutputError> {
 
 /// What a run wrote: its records, how many of them the clipping knobs moved, and what
 /// `--peak-cap` dropped.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Written {
     pub records: u64,
     /// Inputs raised to `--min-input`.
@@ -63,6 +63,8 @@ pub struct Written {
     pub history_truncated: u64,
     /// What `--max-context` did beyond the records written.
     pub context: super::ContextLimited,
+    /// Records of each model of a mix (or copy of `--tenants`); empty for one run.
+    pub parts: Vec<u64>,
 }
 
 impl Written {
@@ -86,13 +88,27 @@ pub fn write_trace(
     out: &mut (dyn Write + Send),
     progress: &mut dyn FnMut(u64),
 ) -> Result<Written, OutputError> {
+    let make = move || records(model, options);
+    write_records(make, &model.types, threads, formatter, out, progress)
+}
+
+/// [`write_trace`] of the records `make` builds (on the planning thread: planners are not
+/// `Send`), their types named by `types`: a mix's records (see [`super::mix_records`]).
+pub fn write_records<'m>(
+    make: impl FnOnce() -> Box<dyn Records + 'm> + Send,
+    types: &[String],
+    threads: usize,
+    formatter: LineFormatter,
+    out: &mut (dyn Write + Send),
+    progress: &mut dyn FnMut(u64),
+) -> Result<Written, OutputError> {
     if threads <= 1 {
-        return write_serial(model, options, formatter, out, progress);
+        return write_serial(make(), types, formatter, out, progress);
     }
     // A formatter that numbers ids in order of appearance must see every record in
     // order: one formatting thread, still overlapping with planning and writing.
     let workers = if formatter.is_stateless() { threads } else { 1 };
-    write_parallel(model, options, workers, formatter, out, progress)
+    write_parallel(make, types, workers, formatter, out, progress)
 }
 
 fn blank_request() -> Request {
@@ -106,8 +122,8 @@ fn blank_request() -> Request {
 }
 
 fn write_serial(
-    model: &Model,
-    options: GenerateOptions,
+    mut records: Box<dyn Records + '_>,
+    types: &[String],
     mut formatter: LineFormatter,
     out: &mut dyn Write,
     progress: &mut dyn FnMut(u64),
@@ -117,11 +133,10 @@ fn write_serial(
     let mut written = 0u64;
     let mut tally = Written::default();
     let chat_ids = formatter.writes_chat_ids();
-    let mut records = records(model, options);
     for planned in &mut records {
         let planned = in_range(planned?, chat_ids)?;
         tally.count(&planned);
-        planned.fill(&model.types, &mut req);
+        planned.fill(types, &mut req);
         formatter.format(&req, &mut lines)?;
         written += 1;
         if lines.len() >= CHUNK {
@@ -135,6 +150,7 @@ fn write_serial(
     tally.records = written;
     tally.capped = records.capped();
     tally.context = records.context_limited();
+    tally.parts = records.parts();
     Ok(tally)
 }
 
@@ -143,9 +159,9 @@ fn write_serial(
 /// (freeing on another thread than the allocating one is slow).
 type Formatted = (u64, io::Result<Vec<u8>>, Vec<Planned>);
 
-fn write_parallel(
-    model: &Model,
-    options: GenerateOptions,
+fn write_parallel<'m>(
+    make: impl FnOnce() -> Box<dyn Records + 'm> + Send,
+    types: &[String],
     workers: usize,
     formatter: LineFormatter,
     out: &mut (dyn Write + Send),
@@ -167,7 +183,7 @@ fn write_parallel(
             let mut seq = 0;
             let mut batch = Vec::with_capacity(BATCH);
             let mut tally = Written::default();
-            let mut records = records(model, options);
+            let mut records = make();
             for planned in &mut records {
                 match planned
                     .map_err(OutputError::from)
@@ -205,6 +221,7 @@ fn write_parallel(
             }
             tally.capped = records.capped();
             tally.context = records.context_limited();
+            tally.parts = records.parts();
             tally
         });
 
@@ -222,7 +239,7 @@ fn write_parallel(
                     lines.clear();
                     let mut result = Ok(());
                     for p in &batch {
-                        p.fill(&model.types, &mut req);
+                        p.fill(types, &mut req);
                         result = formatter.format(&req, &mut lines);
                         if result.is_err() {
                             break;

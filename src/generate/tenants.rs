@@ -19,7 +19,7 @@ use crate::model::blocks::IdsExhausted;
 use crate::trace::{BAILIAN_BLOCK, MAX_HASH_ID};
 
 /// The seed of copy `k`: copy 0 keeps the run's seed.
-fn copy_seed(seed: u64, k: u64) -> u64 {
+pub(super) fn copy_seed(seed: u64, k: u64) -> u64 {
     if k == 0 {
         return seed;
     }
@@ -46,6 +46,10 @@ struct Copy<'m> {
     parents: HashMap<u64, (u64, u32)>,
     /// Added to the copy's timestamps.
     phase: f64,
+    /// A mix's: the copy's request types -> the trace's.
+    types: Option<Vec<usize>>,
+    /// Records of the copy kept (in this shard).
+    written: u64,
 }
 
 /// The records of a run with `options.tenants` copies, in output order.
@@ -65,11 +69,6 @@ pub struct Tenants<'m> {
 impl<'m> Tenants<'m> {
     pub fn new(model: &'m Model, options: GenerateOptions) -> Tenants<'m> {
         let k = u64::from(options.tenants.max(1));
-        let grid = output_grid(model.time_quantum, &options).map_or(0.0, |g| g.period());
-        // Independent services keep independent clocks: copy 0 the source's, the others
-        // at random phases of it (a stream of their own, so the copies' records are those
-        // of their single runs), as time-shifted copies of the source would show.
-        let mut phases = ChaCha8Rng::seed_from_u64(options.seed ^ 0x7465_6e61_6e74_7321);
         let copies = (0..k)
             .map(|i| {
                 let copy = GenerateOptions {
@@ -80,21 +79,51 @@ impl<'m> Tenants<'m> {
                     tenants: 1,
                     ..options.clone()
                 };
+                (model, copy)
+            })
+            .collect();
+        Tenants::interleave(copies, None, &options)
+    }
+
+    /// The runs of `copies` (each a model and the options of its own run) interleaved,
+    /// numbered from `whole.start_id`, limited to `whole.requests` and `whole.shard`;
+    /// with `types`, each copy's request types are mapped to the trace's. The models
+    /// have one block size.
+    pub(super) fn interleave(
+        copies: Vec<(&'m Model, GenerateOptions)>,
+        types: Option<Vec<Vec<usize>>>,
+        whole: &GenerateOptions,
+    ) -> Tenants<'m> {
+        let k = copies.len() as u64;
+        // Independent services keep independent clocks: copy 0 the source's, the others
+        // at random phases of theirs (a stream of their own, so the copies' records are
+        // those of their single runs), as time-shifted copies of the source would show.
+        let mut phases = ChaCha8Rng::seed_from_u64(whole.seed ^ 0x7465_6e61_6e74_7321);
+        let mut types = types.map(Vec::into_iter);
+        let stride = id_stride(copies[0].0, k);
+        let copies = copies
+            .into_iter()
+            .enumerate()
+            .map(|(i, (model, options))| {
+                let grid = output_grid(model.time_quantum, &options).map_or(0.0, |g| g.period());
                 Copy {
-                    planner: Planner::new(model, copy),
-                    head: None,
-                    parents: HashMap::new(),
                     phase: if i == 0 {
                         0.0
                     } else {
                         phases.random::<f64>() * grid
                     },
+                    planner: Planner::new(model, options),
+                    head: None,
+                    parents: HashMap::new(),
+                    types: types.as_mut().and_then(Iterator::next),
+                    written: 0,
                 }
             })
             .collect();
+        let options = whole;
         Tenants {
             copies,
-            stride: id_stride(model, k),
+            stride,
             start_id: options.start_id,
             emitted: 0,
             requests: options.requests,
@@ -172,6 +201,12 @@ impl<'m> Tenants<'m> {
         }
         p.ids = p.ids.shifted(i as u64 * self.stride);
         p.session = p.session * k + i as u64;
+        if let Some(types) = &copy.types {
+            p.ty = types[p.ty];
+        }
+        if self.shard.holds(p.session) {
+            copy.written += 1;
+        }
         Some(Ok(p))
     }
 }
@@ -185,6 +220,10 @@ impl super::Records for Tenants<'_> {
             all.followups += one.followups;
         }
         all
+    }
+
+    fn parts(&self) -> Vec<u64> {
+        self.copies.iter().map(|c| c.written).collect()
     }
 
     fn context_limited(&self) -> super::ContextLimited {
