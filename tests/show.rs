@@ -97,6 +97,66 @@ fn show_report_writes_the_text_to_show_md() {
 }
 
 #[test]
+fn show_report_draws_a_default_run_and_the_content_population() {
+    let dir = TestDir::new();
+    for name in ["qwen-trace-a", "mooncake-conversation"] {
+        let out = format!("{name}-report");
+        dir.run(&["show", name, "--report", &out]).expect_code(0);
+        let md = String::from_utf8(dir.read(&format!("{out}/show.md"))).unwrap();
+        let model = Model::resolve(name).unwrap();
+        // A chart per type and length, and the run's own.
+        let mut stems = vec!["rate", "session-sizes", "think-time", "turns"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>();
+        for ty in &model.types {
+            stems.push(format!("input-{ty}"));
+            stems.push(format!("output-{ty}"));
+        }
+        for stem in &stems {
+            let svg = String::from_utf8(dir.read(&format!("{out}/{stem}.svg"))).unwrap();
+            // A drawn series: a line, or the turns' bars.
+            assert!(
+                svg.starts_with("<svg")
+                    && svg.trim_end().ends_with("</svg>")
+                    && (svg.contains("<polyline") || stem == "turns" && svg.contains("<rect")),
+                "{name}: {stem}"
+            );
+            assert!(
+                md.contains(&format!("![{stem}]({stem}.svg)")),
+                "{name}: {stem}"
+            );
+        }
+        // The charts' run is what `generate` writes by default.
+        let file = format!("{name}.jsonl");
+        dir.run(&["generate", "-m", name, "-o", &file])
+            .expect_code(0);
+        let lines = dir.read(&file).iter().filter(|&&b| b == b'\n').count();
+        assert!(
+            md.contains(&format!(": {lines} requests.")),
+            "{name}: {lines} requests\n{md}"
+        );
+        // The population's fitted growth, where the model has one.
+        let population = model.blocks.population.iter().flatten().next();
+        assert_eq!(
+            md.contains("## Content population"),
+            population.is_some(),
+            "{name}"
+        );
+        if let Some(p) = population {
+            let at_one = p.growth.iter().find(|g| g.0 == 1.0).unwrap();
+            let row = format!(
+                "| 1 | {:.0} | {:.0} | {:.0} |",
+                at_one.1,
+                at_one.2,
+                p.shared(1.0)
+            );
+            assert!(md.contains(&row), "{name}: no row {row}\n{md}");
+        }
+    }
+}
+
+#[test]
 fn show_of_a_missing_or_invalid_model_fails_naming_the_file() {
     let dir = TestDir::new();
     let run = dir.run(&["show", "no-such-model.json"]);
