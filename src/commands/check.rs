@@ -15,8 +15,8 @@ use super::Global;
 pub struct CheckArgs {
     /// Trace to validate (`-` for stdin).
     pub input: String,
-    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
-    #[arg(long)]
+    /// Force the input format instead of detecting it.
+    #[arg(long, ignore_case = true, value_parser = super::read_format())]
     pub format: Option<Format>,
     /// Print the report as JSON instead of a summary.
     #[arg(long)]

@@ -46,9 +46,8 @@ pub struct CompareArgs {
     /// JSON file of row name -> tolerance (or null for informational).
     #[arg(long)]
     pub tolerances: Option<PathBuf>,
-    /// Force the input format of both traces (bailian, mooncake or azure) instead of
-    /// detecting it.
-    #[arg(long)]
+    /// Force the input format of both traces instead of detecting it.
+    #[arg(long, ignore_case = true, value_parser = super::read_format())]
     pub format: Option<Format>,
 }
 

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use tracesynth::check::Checker;
-use tracesynth::trace::{Format, OutputFile, TraceReader, writable_names, writer_for};
+use tracesynth::trace::{Format, LineFormatter, LineWriter, OutputFile, TraceReader, TraceWriter};
 
 use super::{Global, warn_violations};
 
@@ -17,21 +17,27 @@ pub struct ConvertArgs {
     #[arg(short, long)]
     pub output: String,
     /// Output format.
-    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(writable_names()))]
-    pub to: String,
-    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
-    #[arg(long)]
+    #[arg(long, ignore_case = true, value_parser = super::write_format())]
+    pub to: Format,
+    /// Force the input format instead of detecting it.
+    #[arg(long, ignore_case = true, value_parser = super::read_format())]
     pub format: Option<Format>,
+    /// Optional fields the output lines also carry (comma-separated; mooncake-sessions:
+    /// turn, type).
+    #[arg(long = "field", value_name = "FIELD", value_delimiter = ',')]
+    pub fields: Vec<String>,
 }
 
 pub fn run(args: &ConvertArgs, _global: Global) -> anyhow::Result<ExitCode> {
-    let to: Format = args.to.parse().map_err(anyhow::Error::msg)?;
+    let to = args.to;
     let mut out = OutputFile::create_for(&args.output, &[&args.input])?;
     let mut reader = TraceReader::open(&args.input, args.format)?;
     let source_block = reader.block_size();
     let mut checker = Checker::new(reader.format());
     {
-        let mut writer = writer_for(to, &mut out, source_block).map_err(anyhow::Error::msg)?;
+        let formatter = LineFormatter::with_fields(to, source_block, &args.fields)
+            .map_err(anyhow::Error::msg)?;
+        let mut writer = LineWriter::new(&mut out, formatter);
         while let Some(req) = reader.next() {
             let req = req?;
             checker.push_record(reader.line(), &req);

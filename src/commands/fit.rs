@@ -12,13 +12,13 @@ use super::{Global, then_spin, warn_violations};
 
 #[derive(Debug, Args)]
 pub struct FitArgs {
-    /// Real trace to learn from (Bailian, Mooncake or Azure; `-` for stdin).
+    /// Real trace to learn from (any format `--format` lists; `-` for stdin).
     pub input: String,
     /// Where to write the model (JSON; `-` for stdout).
     #[arg(short, long)]
     pub output: String,
-    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
-    #[arg(long)]
+    /// Force the input format instead of detecting it.
+    #[arg(long, ignore_case = true, value_parser = super::read_format())]
     pub format: Option<Format>,
     /// Seed of the fit's only randomness (spreading coarse timestamps inside their grid).
     #[arg(long, default_value_t = 0)]

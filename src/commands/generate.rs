@@ -66,9 +66,15 @@ pub struct GenerateArgs {
     /// bytes.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Output format: bailian (16-token blocks, sessions) or mooncake (512-token blocks).
-    #[arg(long, default_value = "bailian")]
+    /// Output format: bailian (16-token blocks, sessions), mooncake (512-token blocks) or
+    /// mooncake-sessions (Mooncake rows with `session_id`, follow-ups sent a `delay` after
+    /// the previous turn's response, as AIPerf's multi-turn mooncake_trace).
+    #[arg(long, default_value = "bailian", ignore_case = true, value_parser = super::write_format())]
     pub format: Format,
+    /// Optional fields the lines of --format also carry (comma-separated; mooncake-sessions:
+    /// turn, type).
+    #[arg(long = "field", value_name = "FIELD", value_delimiter = ',')]
+    pub fields: Vec<String>,
     /// `chat_id` of the first request.
     #[arg(long, default_value_t = 0, allow_hyphen_values = true)]
     pub start_id: u64,
@@ -160,8 +166,17 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         bail!("--context-policy {policy}: says what --max-context does, which is not given");
     }
     let shard = args.shard.unwrap_or(Shard::WHOLE);
-    let formatter =
-        LineFormatter::new(args.format, Some(model.block_size)).map_err(anyhow::Error::msg)?;
+    let formatter = LineFormatter::with_fields(args.format, Some(model.block_size), &args.fields)
+        .map_err(anyhow::Error::msg)?;
+    if shard != Shard::WHOLE && args.format.line_order().is_none() {
+        bail!(
+            "--shard: the parts of --format {} cannot be merged (its lines follow from the \
+             lines before them); generate it whole, or shard --format {} and convert the \
+             merged trace",
+            args.format,
+            native_format(model.block_size)
+        );
+    }
     if shard != Shard::WHOLE && !formatter.is_stateless() {
         bail!(
             "--shard: writing {}-token blocks as --format {} numbers the new blocks in order \

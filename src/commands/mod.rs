@@ -18,6 +18,25 @@ pub mod validate;
 use std::process::ExitCode;
 
 use crate::cli::{Cli, Command};
+use tracesynth::trace::Format;
+
+/// `--format NAME` for reading: any registered format, listed in the help, any case.
+pub fn read_format() -> impl clap::builder::TypedValueParser<Value = Format> {
+    format_among(Format::all())
+}
+
+/// `--format NAME` for writing: the formats tracesynth writes.
+pub fn write_format() -> impl clap::builder::TypedValueParser<Value = Format> {
+    format_among(Format::writable())
+}
+
+fn format_among(
+    formats: impl Iterator<Item = Format>,
+) -> impl clap::builder::TypedValueParser<Value = Format> {
+    use clap::builder::TypedValueParser;
+    clap::builder::PossibleValuesParser::new(formats.map(Format::name))
+        .map(|name| Format::named(&name).expect("a registered name"))
+}
 
 /// Refuse, before any work, a report directory (`flag DIR`) that cannot be one: a file
 /// of that name, or a path under a file. It is created when the report is written.

@@ -20,8 +20,8 @@ pub struct StatsArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Force the input format (bailian, mooncake or azure) instead of detecting it.
-    #[arg(long)]
+    /// Force the input format instead of detecting it.
+    #[arg(long, ignore_case = true, value_parser = super::read_format())]
     pub format: Option<Format>,
     /// Validate as `tracesynth check` does, in the same pass: the statistics are printed
     /// only when the trace is clean; otherwise check's report goes to stderr, nothing to

@@ -30,7 +30,7 @@ impl TraceFormat for Bailian {
         Box::new(Bailian)
     }
 
-    fn encoder(&self) -> Option<Box<dyn LineEncoder>> {
+    fn encoder(&self, _fields: &[String]) -> Option<Box<dyn LineEncoder>> {
         Some(Box::new(Encoder { next_chat_id: 0 }))
     }
 

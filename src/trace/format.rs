@@ -11,11 +11,16 @@ use std::hash::{Hash, Hasher};
 use std::str::FromStr;
 
 use super::jsonl::FieldError;
-use super::{Request, azure, bailian, mooncake};
+use super::{Request, azure, bailian, mooncake, mooncake_sessions};
 
 /// Every format, in the order they are listed to users. Detection asks all of them and
 /// takes the surest answer ([`TraceFormat::detect`]); among equally sure ones, the first.
-static REGISTRY: &[&dyn TraceFormat] = &[&bailian::Bailian, &mooncake::Mooncake, &azure::Azure];
+static REGISTRY: &[&dyn TraceFormat] = &[
+    &bailian::Bailian,
+    &mooncake::Mooncake,
+    &mooncake_sessions::MooncakeSessions,
+    &azure::Azure,
+];
 
 /// One trace format.
 pub trait TraceFormat: Sync {
@@ -48,8 +53,15 @@ pub trait TraceFormat: Sync {
         format!("{seconds} s")
     }
 
-    /// A writer of lines of this format, `None` for a format tracesynth only reads.
-    fn encoder(&self) -> Option<Box<dyn LineEncoder>> {
+    /// The fields a line may carry on request (`--field`), beyond those it always has.
+    fn optional_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// A writer of lines of this format with the requested `fields` (each one of
+    /// [`optional_fields`](Self::optional_fields)), `None` for a format tracesynth only
+    /// reads.
+    fn encoder(&self, _fields: &[String]) -> Option<Box<dyn LineEncoder>> {
         None
     }
 
@@ -132,7 +144,7 @@ impl Format {
 
     /// The formats tracesynth writes.
     pub fn writable() -> impl Iterator<Item = Format> {
-        Format::all().filter(|f| f.0.encoder().is_some())
+        Format::all().filter(|f| f.0.encoder(&[]).is_some())
     }
 
     /// The format named `name` (any case).
@@ -183,8 +195,12 @@ impl Format {
         self.0.show_time(seconds)
     }
 
-    pub fn encoder(self) -> Option<Box<dyn LineEncoder>> {
-        self.0.encoder()
+    pub fn optional_fields(self) -> &'static [&'static str] {
+        self.0.optional_fields()
+    }
+
+    pub fn encoder(self, fields: &[String]) -> Option<Box<dyn LineEncoder>> {
+        self.0.encoder(fields)
     }
 
     pub fn writes_chat_ids(self) -> bool {
@@ -203,11 +219,6 @@ fn listed(names: &[&str]) -> String {
         [one] => one.to_string(),
         [init @ .., last] => format!("{} or {last}", init.join(", ")),
     }
-}
-
-/// The names of the writable formats, for a command line's possible values.
-pub fn writable_names() -> Vec<&'static str> {
-    Format::writable().map(Format::name).collect()
 }
 
 impl PartialEq for Format {
@@ -321,7 +332,7 @@ mod tests {
         };
         for f in Format::writable() {
             let mut out = Vec::new();
-            f.encoder().unwrap().encode(&req, req.ids(), &mut out);
+            f.encoder(&[]).unwrap().encode(&req, req.ids(), &mut out);
             let line = std::str::from_utf8(&out).unwrap();
             assert_eq!(Format::detect(line), Some(f), "{line}");
             let back = f.parser().parse(line.trim_end()).unwrap();

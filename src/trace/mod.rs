@@ -10,12 +10,13 @@ pub(crate) mod input;
 mod jsonl;
 pub mod merge;
 pub mod mooncake;
+mod mooncake_sessions;
 pub mod order;
 mod reader;
 pub mod reblock;
 mod writer;
 
-pub use format::{Format, LineEncoder, LineOrder, LineParser, Ties, TraceFormat, writable_names};
+pub use format::{Format, LineEncoder, LineOrder, LineParser, Ties, TraceFormat};
 pub use input::{open_input, read_text};
 pub use jsonl::FieldError;
 pub use reader::{

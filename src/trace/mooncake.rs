@@ -31,7 +31,7 @@ impl TraceFormat for Mooncake {
         format!("{} ms", (seconds * 1000.0).round())
     }
 
-    fn encoder(&self) -> Option<Box<dyn LineEncoder>> {
+    fn encoder(&self, _fields: &[String]) -> Option<Box<dyn LineEncoder>> {
         Some(Box::new(Mooncake))
     }
 

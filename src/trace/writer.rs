@@ -40,6 +40,8 @@ pub struct LineFormatter {
     target_block: u32,
     ids: IdMapper,
     mapped: Vec<u64>,
+    /// The optional fields the lines carry.
+    fields: Vec<String>,
     encoder: Box<dyn LineEncoder>,
 }
 
@@ -50,13 +52,34 @@ impl std::fmt::Debug for LineFormatter {
             .field("source_block", &self.source_block)
             .field("target_block", &self.target_block)
             .field("ids", &self.ids)
+            .field("fields", &self.fields)
             .finish_non_exhaustive()
     }
 }
 
 impl LineFormatter {
     pub fn new(format: Format, source_block: Option<u32>) -> Result<Self, String> {
-        let (Some(encoder), Some(target)) = (format.encoder(), format.block_size()) else {
+        LineFormatter::with_fields(format, source_block, &[])
+    }
+
+    /// A formatter whose lines also carry the optional `fields` of the format.
+    pub fn with_fields(
+        format: Format,
+        source_block: Option<u32>,
+        fields: &[String],
+    ) -> Result<Self, String> {
+        let optional = format.optional_fields();
+        if let Some(bad) = fields.iter().find(|f| !optional.contains(&f.as_str())) {
+            return Err(if optional.is_empty() {
+                format!("--field {bad}: the {format} format has no optional fields")
+            } else {
+                format!(
+                    "--field {bad}: the {format} format's optional fields are {}",
+                    optional.join(", ")
+                )
+            });
+        }
+        let (Some(encoder), Some(target)) = (format.encoder(fields), format.block_size()) else {
             return Err(format!("writing the {format} format is not supported"));
         };
         Ok(LineFormatter {
@@ -65,6 +88,7 @@ impl LineFormatter {
             target_block: target,
             ids: IdMapper::new(source_block, target),
             mapped: Vec::new(),
+            fields: fields.to_vec(),
             encoder,
         })
     }
@@ -87,8 +111,8 @@ impl LineFormatter {
 
     /// A fresh formatter of the same kind (for another thread).
     pub fn fresh(&self) -> LineFormatter {
-        LineFormatter::new(self.format, self.source_block)
-            .expect("a formatter's format is writable")
+        LineFormatter::with_fields(self.format, self.source_block, &self.fields)
+            .expect("a formatter's format and fields were accepted once")
     }
 
     /// Append the line of `req` to `out`.
