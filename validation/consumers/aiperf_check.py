@@ -1,6 +1,7 @@
 """Check tracesynth output with NVIDIA AIPerf's own trace code (run by check_aiperf.sh).
 
-    python aiperf_check.py --bailian A.jsonl ... --mooncake B.jsonl ...
+    python aiperf_check.py --bailian A.jsonl ... --mooncake B.jsonl ... \
+        --sessions TWIN.jsonl C.jsonl ...
 
 For every Bailian record:
   * `BailianTrace.model_validate(record)`: what AIPerf's Bailian loader
@@ -12,7 +13,16 @@ For every Bailian record:
     context.
 For every Mooncake record: `MooncakeTrace.model_validate(record)` (the Mooncake loader's
 `_parse_trace`; `aiperf validate mooncake-trace` runs the same model).
-For every record of both formats, the block rule AIPerf applies when it builds prompts:
+For every mooncake-sessions file (`--sessions TWIN FILE`: FILE written as
+`--format mooncake-sessions`, TWIN the same run as `--format bailian`):
+  * `MooncakeTrace.model_validate` and the block rule, as for Mooncake;
+  * the Mooncake loader's own session grouping (`_group_traces`) against the Bailian
+    loader's (`_group_into_sessions`) on the twin: the same sessions under the same ids,
+    of the same sizes;
+  * AIPerf's turn timing (`_build_turn`: the first turn a `timestamp`, every later one a
+    `delay` and no timestamp), and the arrivals the delays add up to (first timestamp
+    plus the delays, in ms) equal to the twin's arrivals in that session, rounded to ms.
+For every record of all formats, the block rule AIPerf applies when it builds prompts:
   * `PromptGenerator._build_token_sequence` (aiperf.dataset.generator.prompt), called as
     the loaders call it, with the loader's block size (16 Bailian, 512 Mooncake) and one
     block cache per file. It raises if the last block's fill is outside (0, block] or if
@@ -42,6 +52,7 @@ try:
     from aiperf.dataset.generator.prompt import PromptGenerator
     from aiperf.dataset.loader.bailian_trace import BailianTraceDatasetLoader
     from aiperf.dataset.loader.models import BailianTrace, MooncakeTrace
+    from aiperf.dataset.loader.mooncake_trace import MooncakeTraceDatasetLoader
     from pydantic import ValidationError
 except ImportError as e:  # pragma: no cover - reported by the shell script
     print(f"aiperf_check: cannot import AIPerf's trace code: {e}", file=sys.stderr)
@@ -186,6 +197,62 @@ def check_mooncake_blocks(path: Path) -> Report:
     return report
 
 
+def check_sessions(twin: Path, path: Path) -> Report:
+    report = Report(path)
+    blocks = BlockChecker(MOONCAKE_BLOCK)
+    traces: list[MooncakeTrace] = []
+    line_of: dict[int, int] = {}
+    for n_line, rec in read_jsonl(path, report):
+        try:
+            trace = MooncakeTrace.model_validate(rec)
+        except ValidationError as e:
+            report.fail("MooncakeTrace.model_validate", n_line, _short(e))
+            continue
+        if trace.session_id is None:
+            report.fail("session_id present", n_line, "no session_id")
+            continue
+        err = blocks.check(trace.input_length or 0, trace.hash_ids or [])
+        if err:
+            report.fail(f"the {MOONCAKE_BLOCK}-token block rule", n_line, err)
+        traces.append(trace)
+        line_of[id(trace)] = n_line
+    # The loaders' own grouping; the Mooncake one only asks for ids of rows without one.
+    unnamed = SimpleNamespace(session_id_generator=SimpleNamespace(next=lambda: None))
+    sessions = MooncakeTraceDatasetLoader._group_traces(unnamed, traces)
+    twins = BailianTraceDatasetLoader._group_into_sessions(
+        None, [BailianTrace.model_validate(r) for _, r in read_jsonl(twin, report)]
+    )
+    if sessions.keys() != twins.keys():
+        only = sorted(sessions.keys() ^ twins.keys())[:SHOW]
+        report.fail("the same sessions as the Bailian twin", 0,
+                    f"{len(sessions)} vs {len(twins)} sessions; in one only: {only}")
+    for sid, turns in sessions.items():
+        first = line_of[id(turns[0])]
+        if turns[0].timestamp is None:
+            report.fail("first turn has a timestamp", first, f"session {sid}")
+            continue
+        at = [float(turns[0].timestamp)]
+        late = [t for t in turns[1:] if t.delay is None or t.timestamp is not None]
+        if late:
+            t = late[0]
+            report.fail("later turns have a delay, no timestamp", line_of[id(t)],
+                        f"session {sid}: timestamp {t.timestamp}, delay {t.delay}")
+            continue
+        for t in turns[1:]:
+            at.append(at[-1] + t.delay)
+        twin_turns = sorted(twins.get(sid, []), key=lambda t: t.timestamp)
+        want = [round(t.timestamp * 1000) for t in twin_turns]
+        if at != want or [t.input_length for t in turns] != [
+            t.input_length for t in twin_turns
+        ]:
+            report.fail("arrivals equal the twin's", first,
+                        f"session {sid}: {at[:4]} vs {want[:4]}")
+    report.print(f"{len(traces)} records, {len(sessions)} sessions "
+                 f"({sum(len(t) > 1 for t in sessions.values())} multi-turn) "
+                 f"as in {twin.name}")
+    return report
+
+
 def _short(e: ValidationError) -> str:
     return "; ".join(
         f"{'.'.join(map(str, err['loc']))}: {err['msg']} (got {err['input']!r:.40})"
@@ -225,11 +292,37 @@ def self_test(tmp: Path) -> None:
               file=sys.stderr)
         sys.exit(2)
 
+    # Sessions: 1 (the twin's follow-up came 1.5 s after its root, the file says 1.4 s),
+    # 3 (a follow-up with a timestamp instead of a delay), 5 (right).
+    row = {"input_length": 20, "output_length": 3, "hash_ids": [1]}
+    twin_rows, rows = [], []
+    for root, delay, late in [(1, 1400, None), (3, None, 4500), (5, 1500, None)]:
+        twin_rows += [dict(good, chat_id=root, timestamp=float(root)),
+                      dict(good, chat_id=root + 1, parent_chat_id=root,
+                           timestamp=root + 1.5, turn=2)]
+        follow = {"delay": delay} if late is None else {"timestamp": late}
+        rows += [dict(row, session_id=str(root), timestamp=root * 1000),
+                 dict(row, session_id=str(root), **follow)]
+    twin, path = tmp / "aiperf-check-twin.jsonl", tmp / "aiperf-check-sessions.jsonl"
+    twin.write_text("".join(json.dumps(r) + "\n" for r in twin_rows))
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with contextlib.redirect_stdout(io.StringIO()):
+        report = check_sessions(twin, path)
+    twin.unlink()
+    path.unlink()
+    want = {"arrivals equal the twin's": 1, "later turns have a delay, no timestamp": 1}
+    if report.counts != want:
+        print(f"aiperf_check: sessions self-test failed: got {report.counts}, want {want}",
+              file=sys.stderr)
+        sys.exit(2)
+
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--bailian", nargs="*", default=[], type=Path)
     ap.add_argument("--mooncake", nargs="*", default=[], type=Path)
+    ap.add_argument("--sessions", nargs="*", default=[], type=Path,
+                    help="pairs: a Bailian twin, then its mooncake-sessions file")
     ap.add_argument("--tmp", type=Path, default=Path("."))
     args = ap.parse_args()
 
@@ -241,6 +334,10 @@ def main() -> int:
         failed += check_bailian(p).total()
     for p in args.mooncake:
         failed += check_mooncake_blocks(p).total()
+    if len(args.sessions) % 2:
+        ap.error("--sessions takes pairs: TWIN.jsonl SESSIONS.jsonl")
+    for twin, p in zip(args.sessions[::2], args.sessions[1::2]):
+        failed += check_sessions(twin, p).total()
     if failed:
         print(f"aiperf_check: {failed} record failure(s)", file=sys.stderr)
         return 1

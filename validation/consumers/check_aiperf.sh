@@ -6,9 +6,12 @@
 # 1. Installs the pinned AIPerf (aiperf-requirements.txt, `--no-deps`: only the modules
 #    the checks import, ~300 MB and about a minute instead of 1.2 GB and 7 minutes for
 #    the full dependency tree) into a cached virtual environment.
-# 2. Generates Bailian and Mooncake traces with the release binary.
-# 3. Runs `aiperf validate mooncake-trace --input FILE` on every Mooncake file, and
-#    aiperf_check.py (AIPerf's BailianTrace model and its prompt block rule) on all.
+# 2. Generates Bailian, Mooncake and mooncake-sessions traces with the release binary
+#    (each mooncake-sessions file beside a Bailian twin: the same model, seed and options).
+# 3. Runs `aiperf validate mooncake-trace --input FILE` on every Mooncake and
+#    mooncake-sessions file, and aiperf_check.py (AIPerf's BailianTrace and MooncakeTrace
+#    models, both loaders' session grouping, the turn timing, the prompt block rule) on
+#    all.
 #
 # Exit 0: every record passed, or the check was skipped because AIPerf could not be
 # installed (printed as "skipped: <reason>"; set AIPERF_CHECK_REQUIRED=1 to make that a
@@ -74,12 +77,21 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cd "$work"
 
-bailian=() mooncake=()
+bailian=() mooncake=() sessions=() sessionfiles=()
 gen() { # gen NAME FORMAT ARGS...: generate NAME.jsonl
     local name="$1" format="$2"
     shift 2
     "$ts" generate -q --format "$format" -o "$name.jsonl" "$@"
-    if [[ "$format" == bailian ]]; then bailian+=("$name.jsonl"); else mooncake+=("$name.jsonl"); fi
+    case "$format" in
+    bailian) bailian+=("$name.jsonl") ;;
+    mooncake) mooncake+=("$name.jsonl") ;;
+    mooncake-sessions)
+        # Its Bailian twin: the same run, so that the sessions and times can be compared.
+        "$ts" generate -q --format bailian -o "$name.twin.jsonl" "$@"
+        sessions+=("$name.twin.jsonl" "$name.jsonl")
+        sessionfiles+=("$name.jsonl")
+        ;;
+    esac
 }
 # The built-in default model (calibrated trace A), models fitted on the vendored real
 # Bailian excerpt and on a reference trace, one imported from ServeGen client data, and
@@ -101,6 +113,14 @@ gen reference-model-mc mooncake --model reference-model.json --duration 10m
 gen excerpt-model-mc mooncake --model excerpt-model.json --duration 1h
 "$ts" import-servegen -q "$root/validation/data/servegen/reason/deepseek-r1" -o servegen-model.json
 gen servegen-model bailian --model servegen-model.json --duration 2h
+gen default-sessions mooncake-sessions --duration 10m
+# AIPerf keeps unknown fields: `turn` passes (`type` is AIPerf's own and would not).
+"$ts" generate -q --format mooncake-sessions --field turn --duration 10m -o sessions-turn.jsonl
+sessionfiles+=(sessions-turn.jsonl)
+gen excerpt-model-sessions mooncake-sessions --model excerpt-model.json --duration 1h
+gen mooncake-sessions mooncake-sessions --model "$root/models/mooncake-conversation.json" \
+    --duration 20m
+gen servegen-model-sessions mooncake-sessions --model servegen-model.json --duration 2h
 for i in 0 1 2; do
     "$ts" generate -q --model "$root/models/mooncake-conversation.json" --format mooncake \
         --duration 20m --shard "$i/3" -o "mc-part-$i.jsonl"
@@ -117,7 +137,7 @@ mooncake+=(mooncake-merged.jsonl)
 }
 
 failed=0
-for f in "${mooncake[@]}"; do
+for f in "${mooncake[@]}" "${sessionfiles[@]}"; do
     echo "check_aiperf: aiperf validate mooncake-trace --input $f"
     # pipefail: a failed validation (exit 1) fails the pipeline.
     if ! "$venv/bin/aiperf" validate mooncake-trace --input "$f" 2>&1 | sed 's/^/  /'; then
@@ -128,7 +148,7 @@ done
 echo "check_aiperf: aiperf_check.py (BailianTrace, session grouping, block rule)"
 rc=0
 "$vpy" "$here/aiperf_check.py" --tmp "$work" --bailian "${bailian[@]}" \
-    --mooncake "${mooncake[@]}" || rc=$?
+    --mooncake "${mooncake[@]}" --sessions "${sessions[@]}" || rc=$?
 if [[ $rc -eq 2 ]]; then
     echo "check_aiperf: the checker itself failed (see above)" >&2
     exit 2
@@ -140,5 +160,6 @@ if [[ $failed -ne 0 ]]; then
     echo "check_aiperf: FAILED: AIPerf rejects records of tracesynth output (see above)" >&2
     exit 1
 fi
-echo "check_aiperf: ok: ${#bailian[@]} Bailian and ${#mooncake[@]} Mooncake files pass" \
+echo "check_aiperf: ok: ${#bailian[@]} Bailian, ${#mooncake[@]} Mooncake and" \
+    "${#sessionfiles[@]} mooncake-sessions files pass" \
     "AIPerf ($((SECONDS - started)) s)"
