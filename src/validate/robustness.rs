@@ -354,7 +354,10 @@ pub fn markdown(r: &Robustness) -> String {
         "Fit on a window of each trace (15, 30 and 60 minutes, cut at the start and at the \
          middle of the trace; windows longer than what remains are skipped), generate the \
          window's span (1x) and {EXTEND_FACTOR} times it (10x). Every row at 1x is judged \
-         with the default tolerances against the window. *Rate drift* is the 10x run's rate \
+         with the default tolerances against the window, as a generated file shows it \
+         (`validate::as_written`: a follow-up whose parent came before the window starts its \
+         session there, as generated files write the follow-ups of warm-up requests). \
+         *Rate drift* is the 10x run's rate \
          over its last window-length against the window's rate (target: within {:.0} %); a \
          run that reaches {CAP_FACTOR} times the requests a steady rate would give is \
          stopped (*capped*) and its drift is a lower bound. *Session size*: requests per \
