@@ -53,4 +53,7 @@ pub enum Command {
     /// What a model learned: provenance, arrivals, lengths, sessions, blocks and the
     /// expected requests and bytes per hour.
     Show(commands::show::ShowArgs),
+    /// Replay a trace's blocks through cache eviction policies (LRU, FIFO, LFU, S3-FIFO,
+    /// TTL, category-aware) and print each one's hit ratio per cache size.
+    Cachesim(commands::cachesim::CachesimArgs),
 }

@@ -5,6 +5,7 @@
 //! -> [`trace`] writers. `stats` and `compare` read traces through the same readers and
 //! measure them with the one [`metrics`] module.
 
+pub mod cachesim;
 pub mod calibrate;
 pub mod check;
 pub mod compare;

@@ -8,9 +8,11 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 use serde::Serialize;
+use tracesynth::cachesim::Stream;
 use tracesynth::compare::report::{format_value, write_report};
 use tracesynth::compare::{
-    CompareOptions, Comparison, MIN_RECORDS, Tolerances, analysis_options, compare_analyses,
+    CompareOptions, Comparison, MIN_RECORDS, Tolerances, add_policies, analysis_options,
+    compare_analyses,
 };
 use tracesynth::metrics::{Analysis, TracePass};
 use tracesynth::trace::{Format, TraceReader, for_each_record};
@@ -80,8 +82,14 @@ pub fn run(args: &CompareArgs, global: Global) -> anyhow::Result<ExitCode> {
     let measure = |path: &str| -> anyhow::Result<Analysis> {
         let reader = TraceReader::open(path, args.format)?;
         let mut pass = TracePass::new(reader.format(), reader.block_size());
-        for_each_record(reader, &progress, &mut |_, req| pass.push(&req))?;
-        Ok(pass.finish(&analysis_options()))
+        let mut stream = Stream::default();
+        for_each_record(reader, &progress, &mut |_, req| {
+            pass.push(&req);
+            stream.push(&req);
+        })?;
+        let mut analysis = pass.finish(&analysis_options());
+        add_policies(&mut analysis, &stream);
+        Ok(analysis)
     };
     let (real, synth) = std::thread::scope(|scope| {
         let synth = scope.spawn(|| measure(&args.synth));

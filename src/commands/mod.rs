@@ -1,6 +1,7 @@
 //! One module per subcommand. Each turns its flags into validated options, calls the
 //! library, and reports.
 
+pub mod cachesim;
 pub mod calibrate;
 pub mod check;
 pub mod compare;
@@ -234,5 +235,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Reference(args) => reference::run(&args, global),
         Command::Validate(args) => validate::run(&args, global),
         Command::Show(args) => show::run(&args, global),
+        Command::Cachesim(args) => cachesim::run(&args, global),
     }
 }

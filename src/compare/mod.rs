@@ -30,6 +30,7 @@ use serde::Serialize;
 pub use rows::{Group, Row, Verdict};
 pub use tolerance::{Metric, ToleranceError, Tolerances};
 
+use crate::cachesim::Stream;
 use crate::error::TraceError;
 use crate::metrics::classifier::Features;
 use crate::metrics::{
@@ -114,9 +115,18 @@ impl Comparison {
 
 /// Compare `synth` with `real`.
 pub fn compare(real: &Trace, synth: &Trace, options: &CompareOptions) -> Comparison {
+    let measure = |trace: &Trace| {
+        let mut analysis = analyze_with(trace, &analysis_options());
+        let mut stream = Stream::default();
+        for r in &trace.requests {
+            stream.push(r);
+        }
+        add_policies(&mut analysis, &stream);
+        analysis
+    };
     let (real, synth) = std::thread::scope(|scope| {
-        let s = scope.spawn(|| analyze_with(synth, &analysis_options()));
-        let r = analyze_with(real, &analysis_options());
+        let s = scope.spawn(|| measure(synth));
+        let r = measure(real);
         (r, s.join().expect("measuring the synthetic trace panicked"))
     });
     compare_analyses(real, synth, options)
@@ -126,6 +136,18 @@ pub fn compare(real: &Trace, synth: &Trace, options: &CompareOptions) -> Compari
 pub fn analysis_options() -> AnalysisOptions {
     AnalysisOptions {
         lru_percents: CURVE_PERCENTS.to_vec(),
+    }
+}
+
+/// Replay `stream` (the blocks of the trace `analysis` measured) through the policies of
+/// `cachesim` for the policy rows (nothing for a trace without blocks).
+pub fn add_policies(analysis: &mut Analysis, stream: &Stream) {
+    if let Some(cache) = &analysis.stats.cache {
+        analysis.stats.policies = Some(crate::cachesim::judge::compare_curves(
+            stream,
+            &cache.lru,
+            crate::cachesim::ttl::DEFAULT_TTL_S,
+        ));
     }
 }
 
@@ -208,10 +230,15 @@ pub fn compare_files(
     let measure = |path: &str| -> Result<Analysis, TraceError> {
         let mut reader = TraceReader::open(path, format)?;
         let mut pass = TracePass::new(reader.format(), reader.block_size());
+        let mut stream = Stream::default();
         for item in reader.by_ref() {
-            pass.push(&item?);
+            let req = item?;
+            pass.push(&req);
+            stream.push(&req);
         }
-        Ok(pass.finish(&analysis_options()))
+        let mut analysis = pass.finish(&analysis_options());
+        add_policies(&mut analysis, &stream);
+        Ok(analysis)
     };
     let (r, s) = std::thread::scope(|scope| {
         let s = scope.spawn(|| measure(synth));

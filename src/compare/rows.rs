@@ -410,6 +410,13 @@ pub(super) fn build(
             }
             Source::Categorical(kind) => categorical(&mut b, spec, kind, rs, ss),
             Source::Classifier => joint(&mut b, spec, real, synth, &mut notes),
+            Source::Paired(f) => {
+                if let Some(p) = f(rs, ss, scaled) {
+                    let mut spec = spec;
+                    spec.description = format!("{}; {}", spec.description, p.detail);
+                    b.push(spec, &p.shown, (Some(p.real), p.synth), p.distance);
+                }
+            }
             Source::TypeValue(_) => unreachable!("{} is not a compare row", def.name),
         }
     }

@@ -90,6 +90,7 @@ impl Lru {
 
 /// Hit ratio of an LRU prefix cache holding `capacity` blocks, by simulation: the
 /// reference the one-pass curve is tested against.
+#[cfg(test)]
 pub fn lru_hit_ratio(blocks: &super::blocks::BlockTable, capacity: usize) -> Option<f64> {
     let mut lru = Lru::new(blocks.unique(), capacity);
     let mut hits = 0u64;

@@ -13,8 +13,7 @@ pub mod classifier;
 pub mod distance;
 pub mod histogram;
 pub mod ids;
-#[cfg(test)]
-mod lru;
+pub mod lru;
 pub mod pass;
 pub mod recency;
 pub mod rowdef;

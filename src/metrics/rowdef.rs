@@ -18,6 +18,8 @@ pub enum Group {
     Arrivals,
     Sessions,
     Cache,
+    /// The eviction policies of `cachesim`.
+    Policies,
 }
 
 impl Group {
@@ -27,6 +29,7 @@ impl Group {
             Group::Arrivals => "arrivals",
             Group::Sessions => "sessions",
             Group::Cache => "prefix cache",
+            Group::Policies => "cache policies",
         }
     }
 }
@@ -92,6 +95,9 @@ pub enum Source {
     Categorical(Categorical),
     /// The classifier two-sample test on per-request features.
     Classifier,
+    /// A figure of both traces at once (the policies' ranking): what is shown and the
+    /// distance, given whether the comparison is under a rate scale.
+    Paired(fn(&TraceStats, &TraceStats, bool) -> Option<crate::cachesim::judge::Paired>),
 }
 
 /// What the real trace must have for `compare` to show the row.
@@ -292,6 +298,58 @@ fn sessions(s: &TraceStats) -> Option<&super::SessionStats> {
 fn cache(s: &TraceStats) -> Option<&super::CacheStats> {
     s.cache.as_ref()
 }
+
+/// The hit ratio of one policy of `cachesim` at one of the LRU rows' sizes (LRU itself
+/// is the `lru.*` rows).
+macro_rules! policy_point {
+    ($policy:literal, $percent:literal, $title:literal) => {
+        RowDef::new(
+            concat!("policy.", $policy, ".", $percent, "pct"),
+            Group::Policies,
+            Source::Value(|s| crate::cachesim::judge::hit_ratio(s, $policy, $percent as f64)),
+            concat!(
+                $title,
+                " hit ratio, cache of ",
+                $percent,
+                " % of unique blocks"
+            ),
+        )
+        .compared(Metric::Abs, Some(0.03))
+        .needs(Needs::Cache)
+    };
+}
+
+/// A policy's row at each of the five sizes.
+macro_rules! policy_points {
+    ($policy:literal, $title:literal) => {
+        [
+            policy_point!($policy, 1, $title),
+            policy_point!($policy, 5, $title),
+            policy_point!($policy, 10, $title),
+            policy_point!($policy, 25, $title),
+            policy_point!($policy, 50, $title),
+        ]
+    };
+}
+
+/// A lifetime in seconds means something else at K times the rate: informational under
+/// a scale.
+const fn ttl_points(mut rows: [RowDef; 5]) -> [RowDef; 5] {
+    let mut k = 0;
+    while k < rows.len() {
+        rows[k] = rows[k].scaled(Scaled::Info);
+        k += 1;
+    }
+    rows
+}
+
+const POLICY_ROWS: [[RowDef; 5]; 5] = [
+    policy_points!("fifo", "FIFO"),
+    policy_points!("lfu", "LFU"),
+    policy_points!("s3fifo", "S3-FIFO"),
+    ttl_points(policy_points!("ttl", "TTL (300 s)")),
+    policy_points!("category", "category-aware"),
+];
 
 use Group::{Arrivals, Cache, Lengths, Sessions};
 use Metric::{Abs, Ks, Rel, Tv, W1Log};
@@ -631,6 +689,51 @@ pub static ROWS: &[RowDef] = &[
     )
     .compared(W1Log, None)
     .needs(Needs::Cache),
+    // Cache policies.
+    POLICY_ROWS[0][0],
+    POLICY_ROWS[0][1],
+    POLICY_ROWS[0][2],
+    POLICY_ROWS[0][3],
+    POLICY_ROWS[0][4],
+    POLICY_ROWS[1][0],
+    POLICY_ROWS[1][1],
+    POLICY_ROWS[1][2],
+    POLICY_ROWS[1][3],
+    POLICY_ROWS[1][4],
+    POLICY_ROWS[2][0],
+    POLICY_ROWS[2][1],
+    POLICY_ROWS[2][2],
+    POLICY_ROWS[2][3],
+    POLICY_ROWS[2][4],
+    POLICY_ROWS[3][0],
+    POLICY_ROWS[3][1],
+    POLICY_ROWS[3][2],
+    POLICY_ROWS[3][3],
+    POLICY_ROWS[3][4],
+    POLICY_ROWS[4][0],
+    POLICY_ROWS[4][1],
+    POLICY_ROWS[4][2],
+    POLICY_ROWS[4][3],
+    POLICY_ROWS[4][4],
+    RowDef::new(
+        "policy.ranking",
+        Group::Policies,
+        Source::Paired(crate::cachesim::judge::ranking),
+        "pairs of policies the real trace separates by more than 0.01 at one of the five \
+         sizes that the synthetic trace orders otherwise (real: pairs separated; synthetic: \
+         pairs in the same order)",
+    )
+    .compared(Abs, Some(0.0))
+    .needs(Needs::Cache),
+    RowDef::new(
+        "policy.best_gain",
+        Group::Policies,
+        Source::Paired(crate::cachesim::judge::best_gain),
+        "how much the best policy beats LRU (hit ratio minus LRU's), at the size where the \
+         two traces differ most",
+    )
+    .compared(Abs, Some(0.02))
+    .needs(Needs::Cache),
 ];
 
 #[cfg(test)]
@@ -669,6 +772,7 @@ mod tests {
                 Source::Sample(_) => matches!(c.metric, Ks | W1Log),
                 Source::Categorical(_) => c.metric == Tv,
                 Source::Value(_) | Source::Classifier => matches!(c.metric, Abs | Rel),
+                Source::Paired(_) => c.metric == Abs,
                 Source::TypeValue(_) => false,
             };
             assert!(fits, "{}", r.name);

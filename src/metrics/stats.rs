@@ -37,6 +37,10 @@ pub struct TraceStats {
     pub arrivals: ArrivalStats,
     /// `None` when the format has no blocks.
     pub cache: Option<CacheStats>,
+    /// The hit ratios of `cachesim`'s policies at the LRU sizes: measured for `compare`
+    /// ([`crate::cachesim::judge`]), `None` from `stats`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<crate::cachesim::Curves>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -226,6 +230,7 @@ impl TracePass {
             sessions,
             arrivals: ArrivalStats::of_times(&self.times),
             cache: cache_stats,
+            policies: None,
         };
         let samples = Samples {
             input_lengths: input,
