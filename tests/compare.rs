@@ -276,6 +276,7 @@ fn the_report_is_self_contained() {
         "rate",
         "turns",
         "lru_curve",
+        "policies",
     ];
     for stem in svgs {
         let svg = String::from_utf8(dir.read(&format!("out/{stem}.svg"))).unwrap();

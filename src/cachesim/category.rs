@@ -18,7 +18,9 @@
 //! is reused in the next second. On eviction the cached block of least `h` goes. Within
 //! a category `h` falls with age, so the candidates are each category's least recently
 //! used block (one LRU list per category) and an eviction costs one look at each
-//! category. With one category it is LRU. The paper's lifespan regulator and its
+//! category. With one category it is LRU. The fits are read once per request, as it
+//! arrives (so every eviction a request causes uses the same model), and a category's
+//! `h` is computed again only when its oldest block changed. The paper's lifespan regulator and its
 //! prefix-tree ordering are not modelled.
 
 use super::list::{Links, List};
@@ -42,6 +44,11 @@ pub struct CategoryAware {
     fits: Vec<Fit>,
     reuses: u64,
     gap_sum: f64,
+    /// Per category, as of the current request: `p`, `lambda`, and the rate `h` of its
+    /// oldest block (`None`: to be computed).
+    model: Vec<(f64, f64)>,
+    rate: Vec<Option<f64>>,
+    now: f64,
     len: usize,
     capacity: usize,
 }
@@ -58,28 +65,35 @@ impl CategoryAware {
             fits: vec![Fit::default(); setup.categories.max(1)],
             reuses: 0,
             gap_sum: 0.0,
+            model: vec![(0.5, 1.0); setup.categories.max(1)],
+            rate: vec![None; setup.categories.max(1)],
+            now: 0.0,
             len: 0,
             capacity: setup.capacity,
         }
     }
 
-    /// `ln h_c(age)`.
-    fn log_rate(&self, c: usize, age: f64) -> f64 {
-        let f = self.fits[c];
-        let p = (f.reuses as f64 + 1.0) / (f.touches as f64 + 2.0);
-        let mean_gap = (self.gap_sum + 1.0) / (self.reuses as f64 + 1.0);
-        let lambda = (f.reuses as f64 + 1.0) / (f.gap_sum + mean_gap);
-        let decay = -lambda * age.max(0.0);
-        (p * lambda).ln() + decay - (1.0 - p + p * decay.exp()).ln()
+    /// `h_c(age)` under the current request's model.
+    fn rate_at(&self, c: usize, age: f64) -> f64 {
+        let (p, lambda) = self.model[c];
+        let x = (-lambda * age.max(0.0)).exp();
+        p * lambda * x / (1.0 - p + p * x)
     }
 
-    fn evict(&mut self, now: f64) {
+    fn evict(&mut self) {
         let mut best: Option<(f64, usize)> = None;
         for c in 0..self.lists.len() {
             let Some(t) = self.lists[c].tail() else {
                 continue;
             };
-            let score = self.log_rate(c, now - self.last[t as usize]);
+            let score = match self.rate[c] {
+                Some(r) => r,
+                None => {
+                    let r = self.rate_at(c, self.now - self.last[t as usize]);
+                    self.rate[c] = Some(r);
+                    r
+                }
+            };
             // Ties go to the lower category, so the choice never depends on rounding
             // noise between equal fits.
             if best.is_none_or(|(b, _)| score < b) {
@@ -88,6 +102,7 @@ impl CategoryAware {
         }
         let (_, c) = best.expect("a full cache");
         let victim = self.links.pop_back(&mut self.lists[c]).expect("a tail");
+        self.rate[c] = None;
         self.present[victim as usize] = false;
         self.len -= 1;
     }
@@ -96,6 +111,17 @@ impl CategoryAware {
 impl Policy for CategoryAware {
     fn contains(&self, block: u32) -> bool {
         self.present[block as usize]
+    }
+
+    fn begin(&mut self, time: f64) {
+        self.now = time;
+        let mean_gap = (self.gap_sum + 1.0) / (self.reuses as f64 + 1.0);
+        for (m, f) in self.model.iter_mut().zip(&self.fits) {
+            let p = (f.reuses as f64 + 1.0) / (f.touches as f64 + 2.0);
+            let lambda = (f.reuses as f64 + 1.0) / (f.gap_sum + mean_gap);
+            *m = (p, lambda);
+        }
+        self.rate.fill(None);
     }
 
     fn access(&mut self, block: u32, at: Access) {
@@ -111,11 +137,14 @@ impl Policy for CategoryAware {
         }
         self.fits[c].touches += 1;
         if self.present[b] {
-            self.links
-                .unlink(&mut self.lists[self.category[b] as usize], block);
+            let from = self.category[b] as usize;
+            if self.lists[from].tail == block {
+                self.rate[from] = None;
+            }
+            self.links.unlink(&mut self.lists[from], block);
         } else {
             if self.capacity > 0 && self.len == self.capacity {
-                self.evict(at.time);
+                self.evict();
             }
             if self.capacity > 0 {
                 self.present[b] = true;
@@ -123,6 +152,9 @@ impl Policy for CategoryAware {
             }
         }
         if self.present[b] {
+            if self.lists[c].len == 0 {
+                self.rate[c] = None;
+            }
             self.links.push_front(&mut self.lists[c], block);
         }
         self.seen[b] = true;

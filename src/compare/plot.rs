@@ -351,6 +351,89 @@ pub fn lru_chart(real: &[LruPoint], synth: &[LruPoint]) -> Result<String, PlotEr
     })
 }
 
+/// Colours of the policies' curves, in the order of `cachesim`'s policies.
+const POLICY_COLORS: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(230, 110, 10),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+];
+
+/// Hit ratio against cache size for each eviction policy of `cachesim`: the real
+/// trace's curves wide, the synthetic trace's thin with crosses, one colour per policy.
+pub fn policy_chart(
+    real: &crate::cachesim::Curves,
+    synth: Option<&crate::cachesim::Curves>,
+) -> Result<String, PlotError> {
+    let pts = |c: &crate::cachesim::Curves, k: usize| -> Vec<(f64, f64)> {
+        c.capacities
+            .iter()
+            .zip(&c.policies[k].hit_ratios)
+            .filter_map(|(cap, h)| Some((cap.percent?, (*h)?)))
+            .collect()
+    };
+    let all = |c: &crate::cachesim::Curves| {
+        (0..c.policies.len())
+            .flat_map(|k| pts(c, k))
+            .collect::<Vec<_>>()
+    };
+    let mut points = all(real);
+    if let Some(s) = synth {
+        points.extend(all(s));
+    }
+    let y_max = (points.iter().fold(0.0f64, |m, p| m.max(p.1)) + 0.05).min(1.0);
+    let x_max = points.iter().fold(2.0f64, |m, p| m.max(p.0));
+    svg("policies", |root| {
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                "Hit ratio per eviction policy (wide: real, thin: synthetic)",
+                ("sans-serif", 20),
+            )
+            .margin(12)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d((1f64..x_max).log_scale(), 0f64..y_max)
+            .map_err(|e| e.to_string())?;
+        chart
+            .configure_mesh()
+            .label_style(("sans-serif", 15))
+            .axis_desc_style(("sans-serif", 16))
+            .light_line_style(RGBColor(235, 235, 235))
+            .x_desc("cache size, % of the trace's unique blocks")
+            .y_desc("hit ratio")
+            .x_label_formatter(&|x| short_number(*x))
+            .y_label_formatter(&|y| format!("{y:.2}"))
+            .draw()
+            .map_err(|e| e.to_string())?;
+        for (k, policy) in real.policies.iter().enumerate() {
+            let color = POLICY_COLORS[k % POLICY_COLORS.len()];
+            let style = color.stroke_width(4);
+            chart
+                .draw_series(LineSeries::new(pts(real, k), style))
+                .map_err(|e| e.to_string())?
+                .label(policy.name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], style));
+            let Some(s) = synth else { continue };
+            let Some(j) = s.policies.iter().position(|p| p.name == policy.name) else {
+                continue;
+            };
+            let thin = pts(s, j);
+            chart
+                .draw_series(LineSeries::new(thin.iter().copied(), color.stroke_width(1)))
+                .map_err(|e| e.to_string())?;
+            chart
+                .draw_series(
+                    thin.iter()
+                        .map(|&p| Cross::new(p, 4, color.stroke_width(1))),
+                )
+                .map_err(|e| e.to_string())?;
+        }
+        legend(&mut chart, SeriesLabelPosition::LowerRight)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -391,5 +474,28 @@ mod tests {
         );
         let turns = BTreeMap::from([(1, 3), (2, 1), (40, 1)]);
         assert!(turns_chart(&turns, &turns).unwrap().contains("15+"));
+        let curves = |h: f64| crate::cachesim::Curves {
+            requests: 1,
+            blocks: 1,
+            unique_blocks: 100,
+            capacities: [1.0, 10.0]
+                .iter()
+                .map(|&p| crate::cachesim::capacity::Resolved {
+                    label: format!("{p}%"),
+                    blocks: p as u64,
+                    percent: Some(p),
+                    bytes: None,
+                })
+                .collect(),
+            policies: ["lru", "s3fifo"]
+                .iter()
+                .map(|n| crate::cachesim::PolicyCurve {
+                    name: n.to_string(),
+                    hit_ratios: vec![Some(h), Some(2.0 * h)],
+                })
+                .collect(),
+        };
+        let svg = policy_chart(&curves(0.1), Some(&curves(0.2))).unwrap();
+        assert!(svg.contains("s3fifo") && svg.contains("lru"));
     }
 }

@@ -126,6 +126,12 @@ pub fn charts(c: &Comparison) -> Result<Vec<(String, String)>, PlotError> {
             plot::lru_chart(&real.lru_curve, synth)?,
         ));
     }
+    if let Some(real) = &c.real.stats.policies {
+        out.push((
+            "policies".to_string(),
+            plot::policy_chart(real, c.synth.stats.policies.as_ref())?,
+        ));
+    }
     Ok(out)
 }
 

@@ -88,13 +88,14 @@ pub struct Suite {
 
 /// Charts kept per scenario (file stems of [`crate::compare::report::charts`]): enough
 /// to see each claim, few enough to keep the committed files small.
-const SAME_SCALE_CHARTS: [&str; 6] = [
+const SAME_SCALE_CHARTS: [&str; 7] = [
     "cdf_input",
     "cdf_output",
     "cdf_inter_arrival",
     "cdf_think_time",
     "rate",
     "lru_curve",
+    "policies",
 ];
 /// Scale-up is about what more sessions do to the cache; without ids, to the rate.
 const SCALE_UP_CHARTS: [&str; 2] = ["lru_curve", "rate"];
@@ -122,7 +123,7 @@ pub fn write(suite: &Suite, dir: &Path) -> Result<Vec<PathBuf>, ReportError> {
     for s in &suite.subjects {
         let mut names = Vec::new();
         let sets: [(&str, &Comparison, &[&str], usize); 3] = [
-            ("same", &s.same_scale[0].comparison, &SAME_SCALE_CHARTS, 6),
+            ("same", &s.same_scale[0].comparison, &SAME_SCALE_CHARTS, 7),
             ("scaleup", &s.scale_up.run.comparison, &SCALE_UP_CHARTS, 1),
             ("extend", &s.extend.run.comparison, &EXTEND_CHARTS, 1),
         ];
