@@ -186,6 +186,10 @@ pub struct Planner<'m> {
     cap: Option<PeakCap>,
     capped: Capped,
     limited: ContextLimited,
+    /// With `Some`, the chat ids of written requests one of whose follow-ups
+    /// `--context-policy end` left unwritten, for [`Tenants`] to forget (it keeps a
+    /// request's new id until its last follow-up comes).
+    ended_parents: Option<Vec<u64>>,
     /// With knobs that change lengths: the stream that completes ids (its draws depend on
     /// the lengths), so that the main stream, and with it every session and time, is the
     /// one of the run without them.
@@ -265,6 +269,7 @@ impl<'m> Planner<'m> {
             cap,
             capped: Capped::default(),
             limited: ContextLimited::default(),
+            ended_parents: None,
             ids_rng: (!options_knobs_unchanged)
                 .then(|| ChaCha8Rng::seed_from_u64(options_seed ^ 0x6b6e_6f62_7369_6473)),
         };
@@ -480,6 +485,11 @@ impl<'m> Planner<'m> {
                             self.limited.ended += 1;
                         }
                         lineage.ended = true;
+                        if let (Some(ended), Some(parent)) =
+                            (&mut self.ended_parents, b.parent_chat_id)
+                        {
+                            ended.push(parent);
+                        }
                         (inherited, input)
                     }
                     // The parent's first blocks that fit beside the tokens beyond them.

@@ -106,13 +106,15 @@ impl<'m> Tenants<'m> {
             .enumerate()
             .map(|(i, (model, options))| {
                 let grid = output_grid(model.time_quantum, &options).map_or(0.0, |g| g.period());
+                let mut planner = Planner::new(model, options);
+                planner.ended_parents = Some(Vec::new());
                 Copy {
                     phase: if i == 0 {
                         0.0
                     } else {
                         phases.random::<f64>() * grid
                     },
-                    planner: Planner::new(model, options),
+                    planner,
                     head: None,
                     parents: HashMap::new(),
                     types: types.as_mut().and_then(Iterator::next),
@@ -207,6 +209,23 @@ impl<'m> Tenants<'m> {
         if self.shard.holds(p.session) {
             copy.written += 1;
         }
+        // Follow-ups `--context-policy end` left unwritten never come: their parents'
+        // ids are forgotten as the last of those that do come passes (the ones planned
+        // so far, whose parents are all taken: a follow-up is planned after its
+        // parent was taken, by the refill that follows it).
+        let ended = copy
+            .planner
+            .ended_parents
+            .as_mut()
+            .expect("set for every copy");
+        for own in ended.drain(..) {
+            if let Some(e) = copy.parents.get_mut(&own) {
+                e.1 -= 1;
+                if e.1 == 0 {
+                    copy.parents.remove(&own);
+                }
+            }
+        }
         Some(Ok(p))
     }
 }
@@ -246,5 +265,44 @@ impl Iterator for Tenants<'_> {
                 other => return Some(other),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::generate::{ContextPolicy, Knobs, Records};
+
+    /// Follow-ups `--context-policy end` leaves unwritten never come: the copies forget
+    /// their parents' ids all the same, so the map holds only the parents whose
+    /// follow-ups fell past the end.
+    #[test]
+    fn ended_follow_ups_release_their_parents() {
+        let model = Model::default_model();
+        let run = |max_context| {
+            let options = GenerateOptions {
+                duration: Some(1800.0),
+                tenants: 2,
+                knobs: Knobs {
+                    max_context,
+                    context_policy: ContextPolicy::End,
+                    ..Knobs::default()
+                },
+                ..GenerateOptions::default()
+            };
+            let mut t = Tenants::new(&model, options);
+            for p in t.by_ref() {
+                p.unwrap();
+            }
+            let left: usize = t.copies.iter().map(|c| c.parents.len()).sum();
+            (left, t.context_limited().ended)
+        };
+        let (left_unlimited, _) = run(None);
+        let (left, ended) = run(Some(1500));
+        assert!(ended > 1000, "{ended} ended");
+        assert!(
+            left <= left_unlimited,
+            "{left} parents left against {left_unlimited} without the limit ({ended} ended)"
+        );
     }
 }
