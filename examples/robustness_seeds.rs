@@ -6,11 +6,13 @@
 //! `cargo run --release --example robustness_seeds` (about a minute); `SEEDS=6`,
 //! `ONLY=shared-mooncake,reference-a`. Prints each window's failing rows, the failures by
 //! row, and a score: the sum over rows and windows of min(distance / tolerance, 3).
-//! `SHOW=row` also prints that row's real value and mean synthetic value per window.
+//! A failure whose mean distance is also beyond the window's noise floor
+//! (`validate::noise`) is marked `*` and counted apart. `SHOW=row` also prints that row's real value and mean synthetic value per window.
 use std::collections::BTreeMap;
+use tracesynth::validate::noise::{SPLITS, noise_floor};
 use tracesynth::validate::robustness::{Cut, scenario_subjects, window};
 use tracesynth::validate::scenarios::SCENARIO_SECONDS;
-use tracesynth::validate::{fit, same_scale};
+use tracesynth::validate::{as_written, fit, same_scale};
 
 fn main() {
     let seeds: u64 = std::env::var("SEEDS")
@@ -25,6 +27,8 @@ fn main() {
     let only = std::env::var("ONLY").ok();
     let mut by_row: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     let (mut fails, mut score, mut windows, mut clean) = (0, 0.0, 0, 0);
+    let mut beyond = 0;
+    let mut beyond_by_row: BTreeMap<String, usize> = BTreeMap::new();
     for s in &subjects {
         if only
             .as_deref()
@@ -39,6 +43,7 @@ fn main() {
                 };
                 let model = fit(&w, s.key);
                 let runs = same_scale(&w, &model, &seeds).unwrap();
+                let floor = noise_floor(&as_written(&w), SPLITS);
                 let mut mean: BTreeMap<String, (f64, f64, usize)> = BTreeMap::new();
                 if let Ok(show) = std::env::var("SHOW") {
                     let (mut real, mut synth) = (0.0, 0.0);
@@ -69,7 +74,13 @@ fn main() {
                     if d > t {
                         e.1 += 1;
                         fails += 1;
-                        bad.push(format!("{name} {d:.4}"));
+                        if floor.beyond(&name, d, t) {
+                            beyond += 1;
+                            *beyond_by_row.entry(name.clone()).or_default() += 1;
+                            bad.push(format!("{name} {d:.4}*"));
+                        } else {
+                            bad.push(format!("{name} {d:.4}"));
+                        }
                     }
                 }
                 if bad.is_empty() {
@@ -85,5 +96,12 @@ fn main() {
         .map(|(k, v)| format!("{k}={}", v.1))
         .collect();
     println!("{}", rows.join(" "));
-    println!("windows {windows} clean {clean} fails {fails} score {score:.2}");
+    let rows: Vec<String> = beyond_by_row
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    println!("beyond the noise floor: {}", rows.join(" "));
+    println!(
+        "windows {windows} clean {clean} fails {fails} score {score:.2} beyond-noise {beyond}"
+    );
 }

@@ -21,6 +21,7 @@
 //! `tracesynth validate` runs it all and writes `validation/REPORT.md`; `tests/fidelity.rs`
 //! runs a reduced version with the default tolerances as assertions.
 
+pub mod noise;
 pub mod qwen;
 pub mod report;
 pub mod robustness;

@@ -64,6 +64,28 @@ pub fn keep_sessions(trace: &Trace, share: f64, seed: u64) -> Thinned {
     }
 }
 
+/// Every session of `trace` in one of two halves at random (a fair coin per session,
+/// hashed from the seed and the session's head as in [`keep_sessions`]): two samples of
+/// the same service at half its users, for measuring how far samples fall apart.
+pub fn split_sessions(trace: &Trace, seed: u64) -> (Trace, Trace) {
+    let head = session_heads(trace);
+    let first = |h: usize| mix(mix(seed, 0x7370_6c69), h as u64) >> 63 == 0;
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for (r, &h) in trace.requests.iter().zip(&head) {
+        if first(h) {
+            a.push(r.clone())
+        } else {
+            b.push(r.clone())
+        }
+    }
+    let half = |requests| Trace {
+        format: trace.format,
+        block_size: trace.block_size,
+        requests,
+    };
+    (half(a), half(b))
+}
+
 /// The requests of the first half of the span. Sessions running across the cut lose
 /// their later turns, as any trace cut from a running stream does; the fit corrects for
 /// that window edge.
@@ -176,5 +198,30 @@ mod tests {
         let half = first_half(&trace);
         // Times 0..29: the cut is at 14.5.
         assert_eq!(half.requests.len(), 15);
+    }
+
+    #[test]
+    fn a_split_puts_each_whole_session_in_one_half() {
+        let trace = sessions_trace(400);
+        let (a, b) = split_sessions(&trace, 5);
+        assert_eq!(a.requests.len() + b.requests.len(), trace.requests.len());
+        assert!(
+            (480..720).contains(&a.requests.len()),
+            "{}",
+            a.requests.len()
+        );
+        for half in [&a, &b] {
+            let chats: std::collections::HashSet<u64> = half
+                .requests
+                .iter()
+                .map(|r| r.session.as_ref().unwrap().chat_id)
+                .collect();
+            for r in &half.requests {
+                if let Some(p) = r.session.as_ref().unwrap().parent() {
+                    assert!(chats.contains(&p), "a session was cut in two");
+                }
+            }
+        }
+        assert_ne!(split_sessions(&trace, 6).0.requests, a.requests);
     }
 }
