@@ -155,37 +155,11 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
         "flat" => RateProfileChoice::Flat,
         path => RateProfileChoice::Steps(read_steps(path)?),
     };
-    if models.iter().any(|m| m.clients.is_some()) && rate_profile != RateProfileChoice::Repeat {
-        bail!(
-            "--rate-profile {}: a model of ServeGen clients follows each client's own rates \
-             (use --rate-scale to scale them all)",
-            args.rate_profile
-        );
-    }
-    if let (Some(policy), None) = (args.context_policy, args.max_context) {
-        bail!("--context-policy {policy}: says what --max-context does, which is not given");
-    }
+    let context_policy = ContextPolicy::given(args.context_policy, args.max_context)?;
     let shard = args.shard.unwrap_or(Shard::WHOLE);
     let formatter = LineFormatter::with_fields(args.format, Some(model.block_size), &args.fields)
         .map_err(anyhow::Error::msg)?;
-    if shard != Shard::WHOLE && args.format.line_order().is_none() {
-        bail!(
-            "--shard: the parts of --format {} cannot be merged (its lines follow from the \
-             lines before them); generate it whole, or shard --format {} and convert the \
-             merged trace",
-            args.format,
-            native_format(model.block_size)
-        );
-    }
-    if shard != Shard::WHOLE && !formatter.is_stateless() {
-        bail!(
-            "--shard: writing {}-token blocks as --format {} numbers the new blocks in order \
-             of appearance across the whole trace, which a part cannot know; use --format {}",
-            model.block_size,
-            args.format,
-            native_format(model.block_size)
-        );
-    }
+    shard.check_output(args.format, &formatter, model.block_size)?;
     let options = GenerateOptions {
         seed: args.seed,
         duration: args.duration,
@@ -207,7 +181,7 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
             max_output: args.max_output,
             peak_cap: args.peak_cap,
             max_context: args.max_context,
-            context_policy: args.context_policy.unwrap_or_default(),
+            context_policy,
         },
     };
     let refs: Vec<&Model> = models.iter().collect();
@@ -662,85 +636,19 @@ fn parse_size(text: &str) -> Result<u64, String> {
     Ok(bytes as u64)
 }
 
-/// The format whose block size is `block`.
-fn native_format(block: u32) -> Format {
-    Format::native(block).unwrap_or(Format::Bailian)
-}
-
 /// `I/N` -> part I of N.
 fn parse_shard(text: &str) -> Result<Shard, String> {
-    let (i, n) = text
-        .split_once('/')
-        .ok_or_else(|| format!("`{text}` is not a part like 0/8"))?;
-    let num = |s: &str| {
-        s.trim()
-            .parse::<u64>()
-            .map_err(|_| format!("`{text}` is not a part like 0/8"))
-    };
-    Shard::new(num(i)?, num(n)?)
+    Shard::parse(text).map_err(|e| e.message)
 }
 
 /// `90`, `90s`, `30m`, `2h`, `1d`, `1.5h`, `1h30m`, `1d 12h` -> seconds.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
-    let seconds = parse_span(text)?;
-    if seconds <= 0.0 {
-        return Err(format!("duration `{text}` must be positive"));
-    }
-    Ok(seconds)
-}
-
-/// A sum of `NUMBER[UNIT]` terms (the unit is `s` when omitted, allowed on the last term
-/// only), at least 0 and finite.
-fn parse_span(text: &str) -> Result<f64, String> {
-    let like = || format!("`{text}` is not a duration like 90s, 30m, 2h, 1d or 1h30m");
-    let t = text.trim();
-    if t.starts_with('-') {
-        return Err(format!("duration `{text}` must not be negative"));
-    }
-    if t.is_empty() {
-        return Err(like());
-    }
-    let mut rest = t;
-    let mut seconds = 0.0;
-    while !rest.is_empty() {
-        let num_end = rest
-            .find(|c: char| c.is_ascii_alphabetic() || c.is_whitespace())
-            .unwrap_or(rest.len());
-        let (num, after) = rest.split_at(num_end);
-        let after = after.trim_start();
-        let unit_end = after
-            .find(|c: char| !c.is_ascii_alphabetic())
-            .unwrap_or(after.len());
-        let (unit, next) = after.split_at(unit_end);
-        let value: f64 = num.parse().map_err(|_| like())?;
-        let factor = match unit {
-            "" if next.trim().is_empty() => 1.0,
-            "" => return Err(like()),
-            "s" => 1.0,
-            "m" | "min" => 60.0,
-            "h" => 3600.0,
-            "d" => 86_400.0,
-            _ => {
-                return Err(format!(
-                    "unknown unit `{unit}` in `{text}` (use s, m, h or d)"
-                ));
-            }
-        };
-        if !(value.is_finite() && value >= 0.0) {
-            return Err(like());
-        }
-        seconds += value * factor;
-        rest = next.trim_start();
-    }
-    if !seconds.is_finite() {
-        return Err(format!("duration `{text}` is too long"));
-    }
-    Ok(seconds)
+    tracesynth::generate::parse_duration(text).map_err(|e| e.0)
 }
 
 /// A duration that may be zero (`0`, `0h`).
 fn parse_offset(text: &str) -> Result<f64, String> {
-    parse_span(text)
+    tracesynth::generate::parse_offset(text).map_err(|e| e.0)
 }
 
 pub(crate) fn parse_positive(text: &str) -> Result<f64, String> {

@@ -61,6 +61,23 @@ impl std::str::FromStr for ContextPolicy {
     }
 }
 
+impl ContextPolicy {
+    /// The policy a run asked for, when it did (`None`: the default), refused when there
+    /// is no context window for it to act on.
+    pub fn given(
+        policy: Option<ContextPolicy>,
+        max_context: Option<u64>,
+    ) -> Result<ContextPolicy, OptionError> {
+        match (policy, max_context) {
+            (Some(p), None) => Err(OptionError {
+                option: "--context-policy",
+                message: format!("{p}: says what --max-context does, which is not given"),
+            }),
+            (p, _) => Ok(p.unwrap_or_default()),
+        }
+    }
+}
+
 impl std::fmt::Display for ContextPolicy {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {

@@ -37,7 +37,10 @@ use crate::trace::{Request, Session};
 pub use knobs::{Capped, Clipped, ContextLimited, ContextPolicy, Knobs};
 use knobs::{Lengths, PeakCap, scale, unscale};
 pub use mix::{MixPart, mix_parts, mix_rate_scales, mix_records, mix_types, validate_mix};
-pub use options::{GenerateOptions, OptionError, RateProfileChoice, Shard};
+pub use options::{
+    DurationError, GenerateOptions, OptionError, RateProfileChoice, Shard, parse_duration,
+    parse_offset,
+};
 pub use output::{MAX_CHAT_ID, OutputError, Written, write_records, write_trace};
 pub use tenants::{Tenants, id_stride};
 
