@@ -3,7 +3,7 @@
 
 use clap::{Parser, Subcommand};
 
-use crate::commands;
+use super::commands;
 
 #[derive(Debug, Parser)]
 #[command(

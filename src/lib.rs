@@ -20,3 +20,14 @@ pub mod reference;
 pub mod servegen;
 pub mod trace;
 pub mod validate;
+
+// The command line, compiled into the Python extension so that the package's
+// `tracesynth` command is the same program (`python/tracesynth/__init__.py`). Inside the
+// library its `tracesynth::` paths name this crate.
+#[cfg(feature = "python")]
+extern crate self as tracesynth;
+#[cfg(feature = "python")]
+#[path = "main.rs"]
+mod cli_main;
+#[cfg(feature = "python")]
+mod python;

@@ -1,14 +1,24 @@
 //! The `tracesynth` command line: parse flags, run one command, map errors to exit codes.
+//!
+//! The Python package's `tracesynth` command runs this same file: with the `python`
+//! feature the library includes it (`lib.rs`) and calls [`run`] with `sys.argv`.
 
 mod cli;
 mod commands;
 
+use std::ffi::OsString;
 use std::process::ExitCode;
 
 use clap::Parser;
 
+#[cfg_attr(feature = "python", allow(dead_code))]
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    run(std::env::args_os())
+}
+
+/// The whole command line: `args` is the program name, then the flags.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = cli::Cli::parse_from(args);
     remove_temp_files_on_signals();
     match commands::run(cli) {
         Ok(code) => code,

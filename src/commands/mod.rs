@@ -18,7 +18,7 @@ pub mod validate;
 
 use std::process::ExitCode;
 
-use crate::cli::{Cli, Command};
+use super::cli::{Cli, Command};
 use tracesynth::trace::Format;
 
 /// `--format NAME` for reading: any registered format, listed in the help, any case.

@@ -41,3 +41,22 @@ pub use stats::{
     Analysis, AnalysisOptions, CacheStats, TraceStats, TypeStats, analyze, analyze_with,
 };
 pub use summary::{Summary, quantile, sorted, spearman};
+
+/// The figures of `tracesynth stats` for the trace at `path` (`format` detected when
+/// `None`), read in one pass and none of its records kept, with the `check` of the
+/// records read (for the caller to warn about).
+pub fn stats_file(
+    path: &str,
+    format: Option<crate::trace::Format>,
+) -> Result<(TraceStats, crate::check::CheckReport), crate::error::TraceError> {
+    let reader = crate::trace::TraceReader::open(path, format)?;
+    let mut checker = crate::check::Checker::new(reader.format());
+    let mut pass = TracePass::new(reader.format(), reader.block_size());
+    let path = reader.path().to_string();
+    crate::trace::for_each_record(reader, &|_| {}, &mut |line, req| {
+        checker.push_record(line, &req);
+        pass.push(&req);
+    })?;
+    let check = checker.finish(&path);
+    Ok((pass.finish(&AnalysisOptions::default()).stats, check))
+}
