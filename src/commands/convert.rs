@@ -35,8 +35,7 @@ pub fn run(args: &ConvertArgs, _global: Global) -> anyhow::Result<ExitCode> {
     let source_block = reader.block_size();
     let mut checker = Checker::new(reader.format());
     {
-        let formatter = LineFormatter::with_fields(to, source_block, &args.fields)
-            .map_err(anyhow::Error::msg)?;
+        let formatter = LineFormatter::with_fields(to, source_block, &args.fields)?;
         let mut writer = LineWriter::new(&mut out, formatter);
         while let Some(req) = reader.next() {
             let req = req?;

@@ -157,8 +157,7 @@ pub fn run(args: &GenerateArgs, global: Global) -> anyhow::Result<ExitCode> {
     };
     let context_policy = ContextPolicy::given(args.context_policy, args.max_context)?;
     let shard = args.shard.unwrap_or(Shard::WHOLE);
-    let formatter = LineFormatter::with_fields(args.format, Some(model.block_size), &args.fields)
-        .map_err(anyhow::Error::msg)?;
+    let formatter = LineFormatter::with_fields(args.format, Some(model.block_size), &args.fields)?;
     shard.check_output(args.format, &formatter, model.block_size)?;
     let options = GenerateOptions {
         seed: args.seed,

@@ -61,8 +61,7 @@ pub fn run(args: &ReferenceArgs, global: Global) -> anyhow::Result<ExitCode> {
     let trace = build(&config);
     let mut out = OutputFile::create(&args.output)?;
     {
-        let mut writer =
-            writer_for(args.format, &mut out, Some(BAILIAN_BLOCK)).map_err(anyhow::Error::msg)?;
+        let mut writer = writer_for(args.format, &mut out, Some(BAILIAN_BLOCK))?;
         for req in &trace.requests {
             writer.write(req).context("writing the output")?;
         }

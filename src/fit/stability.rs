@@ -18,7 +18,7 @@ pub enum StabilityError {
     #[error("planning the model: {0}")]
     Plan(#[from] EstimateError),
     #[error("formatting a sample line: {0}")]
-    Formatter(String),
+    Formatter(#[from] crate::trace::FormatterError),
 }
 
 /// Plan `model` over [`SPANS`] of its span, one window per span, and report its drift.

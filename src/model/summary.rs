@@ -152,7 +152,7 @@ pub enum SummaryError {
     #[error("estimating the output: {0}")]
     Estimate(#[from] EstimateError),
     #[error("formatting a sample line: {0}")]
-    Formatter(String),
+    Formatter(#[from] crate::trace::FormatterError),
 }
 
 impl Summary {

@@ -23,8 +23,8 @@ pub use reader::{
     TraceReader, for_each_item, for_each_record, read_all, read_trace, read_trace_with,
 };
 pub use writer::{
-    LineFormatter, LineWriter, OutputFile, TraceWriter, remove_temp_files, temp_files, write_whole,
-    writer_for,
+    FormatterError, LineFormatter, LineWriter, OutputFile, TraceWriter, remove_temp_files,
+    temp_files, write_whole, writer_for,
 };
 
 /// Tokens per block in Bailian traces (one hash id per 16 input tokens).

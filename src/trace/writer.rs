@@ -15,13 +15,28 @@ pub trait TraceWriter {
     fn flush(&mut self) -> io::Result<()>;
 }
 
+/// A format and fields no [`LineFormatter`] can write.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatterError {
+    #[error("--field {field}: the {format} format has no optional fields")]
+    NoOptionalFields { field: String, format: Format },
+    #[error("--field {field}: the {format} format's optional fields are {}", optional.join(", "))]
+    UnknownField {
+        field: String,
+        format: Format,
+        optional: Vec<&'static str>,
+    },
+    #[error("writing the {0} format is not supported")]
+    NotWritable(Format),
+}
+
 /// A writer for `format`, translating ids from `source_block` tokens per id (`None`: the
 /// source has no blocks).
 pub fn writer_for<'a, W: Write + 'a>(
     format: Format,
     out: W,
     source_block: Option<u32>,
-) -> Result<Box<dyn TraceWriter + 'a>, String> {
+) -> Result<Box<dyn TraceWriter + 'a>, FormatterError> {
     Ok(Box::new(LineWriter::new(
         out,
         LineFormatter::new(format, source_block)?,
@@ -58,7 +73,7 @@ impl std::fmt::Debug for LineFormatter {
 }
 
 impl LineFormatter {
-    pub fn new(format: Format, source_block: Option<u32>) -> Result<Self, String> {
+    pub fn new(format: Format, source_block: Option<u32>) -> Result<Self, FormatterError> {
         LineFormatter::with_fields(format, source_block, &[])
     }
 
@@ -67,20 +82,22 @@ impl LineFormatter {
         format: Format,
         source_block: Option<u32>,
         fields: &[String],
-    ) -> Result<Self, String> {
+    ) -> Result<Self, FormatterError> {
         let optional = format.optional_fields();
         if let Some(bad) = fields.iter().find(|f| !optional.contains(&f.as_str())) {
+            let field = bad.clone();
             return Err(if optional.is_empty() {
-                format!("--field {bad}: the {format} format has no optional fields")
+                FormatterError::NoOptionalFields { field, format }
             } else {
-                format!(
-                    "--field {bad}: the {format} format's optional fields are {}",
-                    optional.join(", ")
-                )
+                FormatterError::UnknownField {
+                    field,
+                    format,
+                    optional: optional.to_vec(),
+                }
             });
         }
         let (Some(encoder), Some(target)) = (format.encoder(fields), format.block_size()) else {
-            return Err(format!("writing the {format} format is not supported"));
+            return Err(FormatterError::NotWritable(format));
         };
         Ok(LineFormatter {
             format,
