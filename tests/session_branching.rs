@@ -281,7 +281,7 @@ fn long_agentic_chains_in_warm_and_cold_windows() {
             let start = if warm { -1800.0 } else { 0.0 };
             let nodes = simulate(&truth, rate, start, window, 7 + window as u64);
             let p = Prepared::new(mooncake(&nodes, 0.0), 1);
-            let model = SessionModel::fit(&p);
+            let model = SessionModel::fit(&p, &[]);
             let name = format!("agentic {window} s {}", if warm { "warm" } else { "cold" });
             check(&name, &model, &truth, &rows_truth, 0.04);
         }
@@ -304,7 +304,7 @@ fn atc_like_chat_with_minutes_of_think_time() {
         let start = if warm { -4.0 * 3600.0 } else { 0.0 };
         let nodes = simulate(&truth, 1.0, start, 3600.0, 11);
         let p = Prepared::new(bailian(&nodes, 0.0), 1);
-        let model = SessionModel::fit(&p);
+        let model = SessionModel::fit(&p, &[]);
         let name = format!("atc-like {}", if warm { "warm" } else { "cold" });
         check(&name, &model, &truth, &rows_truth, 0.05);
     }
@@ -323,7 +323,7 @@ fn inferred_lineage_with_several_follow_ups_per_parent() {
     };
     let nodes = simulate(&truth, 1.0, 0.0, 1800.0, 5);
     let p = Prepared::new(mooncake(&nodes, 0.0), 1);
-    let model = SessionModel::fit(&p);
+    let model = SessionModel::fit(&p, &[]);
     let mean = model.per_type[0].mean_children();
     assert!((mean - 1.7).abs() < 0.1, "mean children {mean}");
     check("forking", &model, &truth, &[0.45; 8], 0.05);
@@ -371,7 +371,7 @@ fn a_window_of_a_supercritical_process_still_fits_a_subcritical_model() {
     };
     let nodes = simulate(&truth, 0.2, 0.0, 400.0, 9);
     let p = Prepared::new(mooncake(&nodes, 0.0), 1);
-    let model = SessionModel::fit(&p);
+    let model = SessionModel::fit(&p, &[]);
     eprintln!("{:?}", model.fit_warnings);
     assert!(!model.fit_warnings.is_empty());
     assert!(model.is_subcritical(), "{:?}", model.branching());
@@ -390,7 +390,7 @@ fn report_fitted_sessions_of_a_trace() {
     };
     let trace = tracesynth::trace::read_trace(&path, None).expect("readable trace");
     let p = Prepared::new(trace, 0);
-    let model = SessionModel::fit(&p);
+    let model = SessionModel::fit(&p, &[]);
     let observed = tracesynth::model::sessions::ObservedSessions::of(&p);
     let show = |name: &str, m: &SessionModel| {
         let b = m.branching();

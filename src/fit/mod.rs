@@ -74,7 +74,7 @@ fn fit_prepared(
             nodes: &nodes,
         },
     );
-    let sessions = SessionModel::fit(&p);
+    let sessions = SessionModel::fit(&p, &shared_tokens);
     let mut root_times: Vec<f64> = p.roots().map(|r| r.t).collect();
     root_times.sort_unstable_by(f64::total_cmp);
     let span = p.span.max(1.0);

@@ -288,6 +288,9 @@ impl ContextLimited {
 pub(super) struct Lengths {
     /// (input, output) as drawn.
     pub(super) base: (u64, u64),
+    /// A root's drawn tokens beyond the prefix other sessions share (`None` for a
+    /// follow-up): see [`crate::model::sessions::SessionModel::parents_need_own_block`].
+    pub(super) base_own: Option<u64>,
     pub(super) input: u64,
     pub(super) output: u64,
     pub(super) clipped: Clipped,

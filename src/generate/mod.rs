@@ -358,7 +358,7 @@ impl<'m> Planner<'m> {
         self.roots_drawn += 1;
         let knobs = &self.options.knobs;
         let mut clipped = Clipped::default();
-        let (ty, prefix, base, input, output) = match (client, &model.clients) {
+        let (ty, prefix, base, own, input, output) = match (client, &model.clients) {
             // Clients share no prefixes: ServeGen has no block data.
             (Some(client), Some(mix)) => {
                 let ty = mix.client_type(client);
@@ -371,6 +371,7 @@ impl<'m> Planner<'m> {
                     ty,
                     Rc::new(IdRuns::new()),
                     (input, output),
+                    input,
                     written.0,
                     written.1,
                 )
@@ -409,6 +410,7 @@ impl<'m> Planner<'m> {
                     ty,
                     prefix.ids,
                     base,
+                    draw.own_input,
                     input,
                     scale(draw.output, knobs.output_scale),
                 )
@@ -436,6 +438,7 @@ impl<'m> Planner<'m> {
         let ids = self.blocks.complete(rng, &prefix, input, tail)?;
         let lengths = Lengths {
             base,
+            base_own: Some(own),
             input,
             output,
             clipped,
@@ -527,6 +530,7 @@ impl<'m> Planner<'m> {
         let output = knobs.clip_output(scale(base.1, knobs.output_scale), &mut clipped);
         let lengths = Lengths {
             base,
+            base_own: None,
             input,
             output,
             clipped,
@@ -587,6 +591,7 @@ impl<'m> Planner<'m> {
     ) -> Option<Planned> {
         let Lengths {
             base: (base_input, base_output),
+            base_own,
             input,
             output,
             clipped,
@@ -603,12 +608,18 @@ impl<'m> Planner<'m> {
         let rules = &self.model.sessions.per_type[ty];
         // The drawn lengths decide the session, as without knobs (the written ones have
         // as many blocks as `ids`).
-        let base_blocks = base_input.div_ceil(u64::from(self.model.block_size));
-        let children = if base_blocks >= u64::from(self.model.sessions.min_parent_blocks) {
+        let block = u64::from(self.model.block_size);
+        let base_blocks = base_input.div_ceil(block);
+        // Drawn for every root long enough, so that the random stream does not depend on
+        // whether the root has a block of its own.
+        let drawn = if base_blocks >= u64::from(self.model.sessions.min_parent_blocks) {
             rules.sample_children(&mut self.rng, turn.model, base_input)
         } else {
             0
         };
+        let own_block =
+            !self.model.sessions.parents_need_own_block || base_own.is_none_or(|n| n > block);
+        let children = if own_block { drawn } else { 0 };
         if children > 0 {
             let shared_ids = Rc::new(ids.clone().unwrap_or_default());
             for _ in 0..children {

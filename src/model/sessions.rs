@@ -42,6 +42,16 @@ pub struct SessionModel {
     /// twice.
     #[serde(default)]
     pub min_parent_blocks: u32,
+    /// Where sessions were inferred from block inheritance, a root with one block or
+    /// less of its own beyond the prefix it shares with other sessions gets no
+    /// follow-ups: the context such a follow-up inherits is a prefix several sessions
+    /// hold (a system prompt, a popular document), which lineage inference reads as a
+    /// shared prefix, so the fit counted the follow-up as a root reusing it. Giving such
+    /// roots follow-ups again counted them twice and put the follow-ups of the roots
+    /// with content of their own at the diluted rate (a heavy-sharing trace: 44 % of
+    /// the generated follow-ups could not be seen as such).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub parents_need_own_block: bool,
     /// What the fit found wrong with the session process it first estimated (a
     /// supercritical tail, sessions far larger than the trace's) and how it fell back;
     /// `fit` prints them.
@@ -223,6 +233,7 @@ impl SessionModel {
                 })
                 .collect(),
             min_parent_blocks: 0,
+            parents_need_own_block: false,
             fit_warnings: vec![],
         }
     }
@@ -231,10 +242,19 @@ impl SessionModel {
     /// the trace's own (see [`ObservedSessions`]); a supercritical fit, or one implying
     /// far larger sessions than the trace holds, falls back to the trace's turn
     /// continuation and says so in [`SessionModel::fit_warnings`].
-    pub fn fit(p: &Prepared) -> SessionModel {
-        let min_parent_blocks = match p.lineage {
-            crate::fit::prepared::Lineage::InferredFromBlocks => 3,
-            _ => 0,
+    /// `shared_tokens`: per request, the tokens of its prefix that other sessions had
+    /// sent before it (the blocks fit's; empty: none).
+    pub fn fit(p: &Prepared, shared_tokens: &[u64]) -> SessionModel {
+        let inferred = p.lineage == crate::fit::prepared::Lineage::InferredFromBlocks;
+        let min_parent_blocks = if inferred { 3 } else { 0 };
+        let eligible = Eligible {
+            min_blocks: min_parent_blocks,
+            own_block: inferred.then(|| {
+                (
+                    u64::from(p.block_size.unwrap_or(crate::trace::BAILIAN_BLOCK)),
+                    shared_tokens,
+                )
+            }),
         };
         let n_types = p.types.len();
         let mut root_counts = vec![0.0; n_types];
@@ -292,7 +312,7 @@ impl SessionModel {
                 trim_zeros(&mut children_count);
                 let children_count = normalise(children_count);
                 let (input_bounds, child_prob, input_mix) =
-                    child_probabilities(p, ty, &cdf, &children_count, end, min_parent_blocks);
+                    child_probabilities(p, ty, &cdf, &children_count, end, &eligible);
                 let mut child_type = transitions[ty].clone();
                 if child_type.iter().sum::<f64>() == 0.0 {
                     child_type[ty] = 1.0;
@@ -318,6 +338,7 @@ impl SessionModel {
             root_type_mix: normalise(root_counts),
             per_type,
             min_parent_blocks,
+            parents_need_own_block: eligible.own_block.is_some(),
             fit_warnings: vec![],
         };
         model.fit_warnings = branching::stabilise(&mut model, &ObservedSessions::of(p));
@@ -433,20 +454,43 @@ impl SessionModel {
 /// probability `1 - (1 - F(tau))^n`, averaged over the fitted number of follow-ups.
 /// Orphans (follow-ups whose parent came before the trace) count at the turn their
 /// record gives: their own follow-ups are seen like anyone's.
+/// Which requests of the fitted trace could have shown a follow-up
+/// ([`SessionModel::min_parent_blocks`], [`SessionModel::parents_need_own_block`]).
+struct Eligible<'a> {
+    min_blocks: u32,
+    /// Block size and each request's shared-prefix tokens, where a root needs more than
+    /// one block of its own.
+    own_block: Option<(u64, &'a [u64])>,
+}
+
+impl Eligible<'_> {
+    fn may_continue(&self, i: usize, r: &FitRequest) -> bool {
+        r.blocks >= self.min_blocks
+            && self.own_block.is_none_or(|(block, shared)| {
+                !r.is_root() || r.input.saturating_sub(shared.get(i).copied().unwrap_or(0)) > block
+            })
+    }
+}
+
 fn child_probabilities(
     p: &Prepared,
     ty: usize,
     cdf: &WeightedCdf,
     children_count: &[f64],
     end: f64,
-    min_parent_blocks: u32,
+    eligible: &Eligible,
 ) -> (Vec<f64>, Vec<Vec<f64>>, Vec<Vec<f64>>) {
-    let of_type: Vec<&FitRequest> = p.requests.iter().filter(|r| r.ty == ty).collect();
-    let eligible = |r: &FitRequest| r.blocks >= min_parent_blocks;
+    let of_type: Vec<(usize, &FitRequest)> = p
+        .requests
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.ty == ty)
+        .collect();
+    let eligible = |&(i, r): &(usize, &FitRequest)| eligible.may_continue(i, r);
     let mut inputs: Vec<f64> = of_type
         .iter()
-        .filter(|r| eligible(r))
-        .map(|r| r.input as f64)
+        .filter(|e| eligible(e))
+        .map(|e| e.1.input as f64)
         .collect();
     inputs.sort_unstable_by(f64::total_cmp);
     let bounds: Vec<f64> = if inputs.len() >= MIN_INPUT_SPLIT {
@@ -479,10 +523,11 @@ fn child_probabilities(
     let mut log_turn = [0.0; TURN_BUCKETS];
     let mut log_input = vec![0.0; cols];
     let mut in_col = vec![0.0; cols];
-    for r in &of_type {
+    for e in &of_type {
+        let r = e.1;
         let row = (r.turn as usize - 1).min(TURN_BUCKETS - 1);
         in_row[row] += 1.0;
-        if !eligible(r) {
+        if !eligible(e) {
             continue;
         }
         let col = col_of(r.input);
