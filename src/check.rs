@@ -7,10 +7,10 @@
 
 use std::collections::BTreeMap;
 
-use rustc_hash::FxHashMap;
 use serde::Serialize;
 
 use crate::error::{RecordProblem, TraceError};
+use crate::metrics::ids::IdMap;
 use crate::trace::{Format, MAX_HASH_ID, Request, TraceReader, blocks_for};
 
 /// How many occurrences of each kind the report keeps, with their lines and messages.
@@ -133,7 +133,7 @@ impl CheckReport {
 }
 
 /// What a later line may need to know about an earlier request.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 struct Seen {
     turn: u32,
     timestamp: f64,
@@ -146,7 +146,8 @@ pub struct Checker {
     records: u64,
     tallies: Vec<Violation>,
     previous_timestamp: Option<f64>,
-    sessions: FxHashMap<u64, Seen>,
+    /// Chat ids are dense in every trace we know: a vector slot each, not a hash entry.
+    sessions: IdMap<Seen>,
 }
 
 impl Checker {
@@ -166,7 +167,7 @@ impl Checker {
                 })
                 .collect(),
             previous_timestamp: None,
-            sessions: FxHashMap::default(),
+            sessions: IdMap::default(),
         }
     }
 
@@ -251,7 +252,7 @@ impl Checker {
         self.previous_timestamp = Some(t);
 
         let Some(session) = &req.session else { return };
-        if self.sessions.contains_key(&session.chat_id) {
+        if self.sessions.contains(session.chat_id) {
             self.note(ViolationKind::DuplicateChatId, line, || {
                 format!("chat_id {} already appeared", session.chat_id)
             });
@@ -263,7 +264,7 @@ impl Checker {
                 });
             }
             None => {}
-            Some(parent) => match self.sessions.get(&parent).copied() {
+            Some(parent) => match self.sessions.get(parent) {
                 None => {
                     self.note(ViolationKind::ParentMissing, line, || {
                         format!("parent_chat_id {parent} is not on an earlier line")
@@ -290,10 +291,13 @@ impl Checker {
             },
         }
         // A duplicate keeps the first request's entry: that is the one on earlier lines.
-        self.sessions.entry(session.chat_id).or_insert(Seen {
-            turn: session.turn,
-            timestamp: t,
-        });
+        self.sessions.insert_new(
+            session.chat_id,
+            Seen {
+                turn: session.turn,
+                timestamp: t,
+            },
+        );
     }
 
     /// A time as the file writes it: Mooncake in milliseconds, the others in seconds.
