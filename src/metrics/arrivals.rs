@@ -2,7 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::{coefficient_of_variation, mean, variance};
+#[cfg(test)]
+use super::summary::coefficient_of_variation;
+use super::summary::{mean, variance};
 use crate::trace::Trace;
 
 /// Window lengths (seconds) at which the index of dispersion is reported: burstiness at
@@ -33,7 +35,7 @@ impl ArrivalStats {
     /// From every request's timestamp, in file order.
     pub fn of_times(times: &[f64]) -> ArrivalStats {
         ArrivalStats {
-            inter_arrival_cv: coefficient_of_variation(&gaps(times)),
+            inter_arrival_cv: gap_cv(times),
             dispersion: IDC_WINDOWS
                 .iter()
                 .map(|&w| Dispersion {
@@ -47,6 +49,19 @@ impl ArrivalStats {
 
 pub fn timestamps(trace: &Trace) -> Vec<f64> {
     trace.requests.iter().map(|r| r.timestamp).collect()
+}
+
+/// [`super::summary::coefficient_of_variation`] of [`gaps`], without holding the gaps: the same sums in
+/// the same order, so the same figure to the bit.
+fn gap_cv(times: &[f64]) -> Option<f64> {
+    let gaps = || times.windows(2).map(|w| w[1] - w[0]);
+    let n = times.len().checked_sub(1).filter(|&n| n > 0)? as f64;
+    let m = gaps().sum::<f64>() / n;
+    if m == 0.0 {
+        return None;
+    }
+    let variance = gaps().map(|v| (v - m) * (v - m)).sum::<f64>() / n;
+    Some(variance.sqrt() / m)
 }
 
 /// Differences of consecutive times, in file order (files are sorted by time).
@@ -162,5 +177,20 @@ mod tests {
         let t: Vec<f64> = (0..100).map(f64::from).collect();
         assert_relative_eq!(index_of_dispersion(&t, 10.0).unwrap(), 0.0);
         assert_relative_eq!(coefficient_of_variation(&gaps(&t)).unwrap(), 0.0);
+    }
+
+    #[test]
+    fn the_streamed_cv_is_the_cv_of_the_gaps_to_the_bit() {
+        let mut x = 0.3f64;
+        let mut t = vec![0.0];
+        for _ in 0..5000 {
+            x = (x * 3.7 * (1.0 - x)).abs() % 1.0;
+            t.push(t.last().unwrap() + (x * 1000.0).round() / 1000.0 * 7.3);
+        }
+        for n in [0, 1, 2, 3, 50, t.len()] {
+            let want = coefficient_of_variation(&gaps(&t[..n])).map(f64::to_bits);
+            assert_eq!(gap_cv(&t[..n]).map(f64::to_bits), want, "{n} times");
+        }
+        assert_eq!(gap_cv(&[1.0, 1.0, 1.0]), None);
     }
 }

@@ -7,9 +7,10 @@
 //! order.
 //!
 //! Per distinct block the pass keeps its latest touch time (which gives both "seen" and
-//! the LRU stack distance), the type that brought it in and one "ever hit" bit; per
-//! request, where its touches began on the clock, which turns a block's latest touch
-//! into the request (and timestamp) that made it.
+//! the LRU stack distance) and one "ever hit" bit; per request, where its touches began
+//! on the clock, which turns a block's latest touch into the request (and timestamp)
+//! that made it. The type that brought a block in is that request's while the block was
+//! touched once; the few blocks touched again before any hit keep it in a side table.
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +20,7 @@ use super::recency::Recency;
 use super::stack::StackDistances;
 use super::summary::Summary;
 use rustc_hash::FxHashMap;
+use smallvec::SmallVec;
 
 /// Cache sizes reported, as percentages of the trace's distinct blocks.
 pub const LRU_PERCENTS: [f64; 5] = [1.0, 5.0, 10.0, 25.0, 50.0];
@@ -65,8 +67,10 @@ pub fn points(stack: &StackDistances, unique: usize, percents: &[f64]) -> Vec<Lr
 pub struct CachePass {
     slots: SlotMap,
     recency: Recency,
-    /// Per slot: the type of the request that brought the block in.
-    introduced_by: TypeTags,
+    /// The type of the request that brought a block in, for the blocks touched again
+    /// without a hit (and not hit since): for every other block never hit it is the type
+    /// of the request of its latest touch.
+    introduced_by: FxHashMap<u32, u16>,
     /// Per slot: some later request hit it (one bit each).
     ever_hit: Vec<u64>,
     /// Per request: the clock time its touches began.
@@ -86,10 +90,12 @@ pub struct CachePass {
 }
 
 impl CachePass {
-    /// The next request (the last of `times`, of type `ty`, in the session headed by
-    /// `head` when it has one) carrying `ids`; returns how many leading blocks an
-    /// infinite cache hits.
-    pub fn push(&mut self, times: &[f64], ty: usize, head: Option<u32>, ids: &[u64]) -> usize {
+    /// The next request (the last of `times`, of type `types[i]` with `types` the
+    /// type codes of every request so far, in session tree `tree` when it has one:
+    /// dense numbers from 0) carrying `ids`; returns how many leading blocks an infinite
+    /// cache hits.
+    pub fn push(&mut self, times: &[f64], types: &[u16], tree: Option<u32>, ids: &[u64]) -> usize {
+        let ty = types[types.len() - 1] as usize;
         if self.blocks.len() <= ty {
             for v in [
                 &mut self.blocks,
@@ -111,7 +117,6 @@ impl CachePass {
         }
         let slots = self.slots.slots();
         self.recency.cover(slots);
-        self.introduced_by.cover(slots);
         if self.ever_hit.len() < slots.div_ceil(64) {
             self.ever_hit.resize(slots.div_ceil(64), 0);
         }
@@ -150,23 +155,37 @@ impl CachePass {
                     k
                 }
             };
-            self.reuse[ty].push(now - times[k]);
+            let i = (times.len() - 1) as u32;
+            self.reuse[ty].push(now - times[k], i, k as u32);
             let (w, bit) = (slot as usize / 64, 1u64 << (slot % 64));
             if self.ever_hit[w] & bit == 0 {
                 self.ever_hit[w] |= bit;
-                self.new_blocks_hit[self.introduced_by.get(slot)] += 1;
+                let by = match self.introduced_by.remove(&slot) {
+                    Some(by) => by,
+                    None => types[k],
+                };
+                self.new_blocks_hit[by as usize] += 1;
             }
         }
         if run > 0 {
             self.stack.hit_n(running, run);
         }
+        // Blocks seen before but not hit now: the request about to touch them is not
+        // the one that brought them in, so a block never hit keeps its first type.
+        for &slot in &self.scratch[hits..] {
+            let Some(t) = self.recency.last(slot) else {
+                continue;
+            };
+            let (w, bit) = (slot as usize / 64, 1u64 << (slot % 64));
+            if self.ever_hit[w] & bit == 0 && !self.introduced_by.contains_key(&slot) {
+                let k = self.starts.partition_point(|&s| s <= t) - 1;
+                self.introduced_by.insert(slot, types[k]);
+            }
+        }
         self.split
-            .record(head, &self.scratch[..hits], &self.scratch);
-        let (introduced_by, new_blocks) = (&mut self.introduced_by, &mut self.new_blocks[ty]);
-        self.recency.touch_all(&self.scratch, |slot| {
-            introduced_by.set(slot, ty);
-            *new_blocks += 1;
-        });
+            .record(tree, &self.scratch[..hits], &self.scratch);
+        let new_blocks = &mut self.new_blocks[ty];
+        self.recency.touch_all(&self.scratch, |_| *new_blocks += 1);
         self.blocks[ty] += ids.len() as u64;
         self.hits[ty] += hits as u64;
         self.stack.add_blocks(ids.len() as u64);
@@ -191,20 +210,21 @@ impl CachePass {
         (self.split.same, self.split.cross)
     }
 
-    /// Reuse gaps per type, and of all types together with the summary of them all.
-    pub fn reuse_gaps(&self) -> (Vec<Histogram>, Histogram, Option<Summary>) {
-        let per: Vec<Histogram> = self.reuse.iter().map(ReuseGaps::histogram).collect();
+    /// Reuse gaps per type, and of all types together with the summary of them all;
+    /// `times` are every request's timestamps, as [`CachePass::push`] was given them.
+    pub fn reuse_gaps(&self, times: &[f64]) -> (Vec<Histogram>, Histogram, Option<Summary>) {
+        let per: Vec<Histogram> = self.reuse.iter().map(|r| r.histogram(times)).collect();
         let mut all = Tally::default();
         let mut sum = 0.0;
         // The mean of the gaps in the order they were once stored: type by type, in
         // file order within a type. Summed in that order it stays the same to the bit.
         for r in &self.reuse {
-            for &(gap, n) in &r.runs {
-                all.add_n(gap, u64::from(n));
+            r.for_each_run(times, |gap, n| {
+                all.add_n(gap, n);
                 for _ in 0..n {
                     sum += gap;
                 }
-            }
+            });
         }
         let all = all.finish();
         let summary = Summary::of_histogram(&all, sum);
@@ -212,93 +232,108 @@ impl CachePass {
     }
 }
 
-/// A type code per slot: a byte each while there are at most 256 types (every trace
-/// we know has a handful), two bytes beyond.
-#[derive(Debug, Clone)]
-enum TypeTags {
-    Narrow(Vec<u8>),
-    Wide(Vec<u16>),
-}
-
-impl Default for TypeTags {
-    fn default() -> Self {
-        TypeTags::Narrow(Vec::new())
-    }
-}
-
-impl TypeTags {
-    fn cover(&mut self, slots: usize) {
-        match self {
-            TypeTags::Narrow(v) if v.len() < slots => v.resize(slots, 0),
-            TypeTags::Wide(v) if v.len() < slots => v.resize(slots, 0),
-            _ => {}
-        }
-    }
-
-    fn get(&self, slot: u32) -> usize {
-        match self {
-            TypeTags::Narrow(v) => v[slot as usize] as usize,
-            TypeTags::Wide(v) => v[slot as usize] as usize,
-        }
-    }
-
-    fn set(&mut self, slot: u32, ty: usize) {
-        if let TypeTags::Narrow(v) = self
-            && ty > u8::MAX as usize
-        {
-            *self = TypeTags::Wide(v.iter().map(|&t| u16::from(t)).collect());
-        }
-        match self {
-            TypeTags::Narrow(v) => v[slot as usize] = ty as u8,
-            TypeTags::Wide(v) => v[slot as usize] = ty as u16,
-        }
-    }
-}
-
 /// One type's reuse gaps in file order, equal neighbours (the blocks of a prefix that
 /// one earlier request last touched) kept as one run: the order is what keeps the mean
-/// exact, the runs what keep it small.
+/// exact, the runs what keep it small. A run is stored as the request that made its
+/// first gap, the request it reused and its length, as varints of the step from the
+/// previous run's request, of the distance back and of the length: a few bytes a run
+/// where `(gap, count)` took sixteen. Its gap is read back from the timestamps.
 #[derive(Debug, Clone, Default)]
 struct ReuseGaps {
-    runs: Vec<(f64, u32)>,
+    bytes: Vec<u8>,
+    /// The run still growing: its gap, request, reused request and length.
+    open: Option<(f64, u32, u32, u32)>,
+    /// The request of the last run written.
+    last: u32,
 }
 
 impl ReuseGaps {
-    fn push(&mut self, gap: f64) {
-        match self.runs.last_mut() {
-            Some((g, n)) if g.to_bits() == gap.to_bits() && *n < u32::MAX => *n += 1,
-            _ => self.runs.push((gap, 1)),
+    /// The gap `gap` of request `i` to the earlier request `k`.
+    fn push(&mut self, gap: f64, i: u32, k: u32) {
+        match &mut self.open {
+            Some((g, _, _, n)) if g.to_bits() == gap.to_bits() && *n < u32::MAX => *n += 1,
+            _ => {
+                self.close();
+                self.open = Some((gap, i, k, 1));
+            }
         }
     }
 
-    fn histogram(&self) -> Histogram {
-        let mut t = Tally::default();
-        for &(gap, n) in &self.runs {
-            t.add_n(gap, u64::from(n));
+    fn close(&mut self) {
+        if let Some((_, i, k, n)) = self.open.take() {
+            for v in [i - self.last, i - k, n] {
+                put_varint(&mut self.bytes, v);
+            }
+            self.last = i;
         }
+    }
+
+    /// Each run's gap and length, in order.
+    fn for_each_run(&self, times: &[f64], mut each: impl FnMut(f64, u64)) {
+        let (mut pos, mut i) = (0, 0u32);
+        while pos < self.bytes.len() {
+            i += get_varint(&self.bytes, &mut pos);
+            let back = get_varint(&self.bytes, &mut pos);
+            let n = get_varint(&self.bytes, &mut pos);
+            each(times[i as usize] - times[(i - back) as usize], u64::from(n));
+        }
+        if let Some((gap, _, _, n)) = self.open {
+            each(gap, u64::from(n));
+        }
+    }
+
+    fn histogram(&self, times: &[f64]) -> Histogram {
+        let mut t = Tally::default();
+        self.for_each_run(times, |gap, n| t.add_n(gap, n));
         t.finish()
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u32) {
+    while v >= 0x80 {
+        out.push(v as u8 | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn get_varint(bytes: &[u8], pos: &mut usize) -> u32 {
+    let (mut v, mut shift) = (0u32, 0);
+    loop {
+        let b = bytes[*pos];
+        *pos += 1;
+        v |= u32::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return v;
+        }
+        shift += 7;
     }
 }
 
 /// Same- and cross-session hits: a hit block is same-session when an earlier request of
 /// its session carried it. Each session's ids are kept as ranges (new blocks get
-/// consecutive ids, so a session's ids are a few ranges, not a set of thousands).
+/// consecutive ids, so a session's ids are a few ranges, not a set of thousands), by
+/// its dense tree number.
 #[derive(Debug, Default)]
 struct SessionSplit {
-    sessions: FxHashMap<u32, Ranges>,
+    sessions: Vec<Ranges>,
     same: u64,
     cross: u64,
 }
 
 impl SessionSplit {
-    fn record(&mut self, head: Option<u32>, hit: &[u32], slots: &[u32]) {
-        let Some(head) = head else {
+    fn record(&mut self, tree: Option<u32>, hit: &[u32], slots: &[u32]) {
+        let Some(tree) = tree else {
             // A request outside any session: no earlier request shares its session,
             // and none later can.
             self.cross += hit.len() as u64;
             return;
         };
-        let set = self.sessions.entry(head).or_default();
+        let tree = tree as usize;
+        if self.sessions.len() <= tree {
+            self.sessions.resize_with(tree + 1, Ranges::default);
+        }
+        let set = &mut self.sessions[tree];
         let same = hit.iter().filter(|&&s| set.contains(s)).count() as u64;
         self.same += same;
         self.cross += hit.len() as u64 - same;
@@ -316,9 +351,10 @@ impl SessionSplit {
     }
 }
 
-/// Disjoint, non-adjacent half-open ranges of slots, ascending.
+/// Disjoint, non-adjacent half-open ranges of slots, ascending; the first few inline,
+/// as most sessions have few (a session of one request rarely more than four).
 #[derive(Debug, Clone, Default)]
-struct Ranges(Vec<(u32, u32)>);
+struct Ranges(SmallVec<[(u32, u32); 4]>);
 
 impl Ranges {
     fn contains(&self, x: u32) -> bool {
@@ -333,8 +369,8 @@ impl Ranges {
         if i == j {
             self.0.insert(i, (a, b));
         } else {
-            let merged = (a.min(self.0[i].0), b.max(self.0[j - 1].1));
-            self.0.splice(i..j, [merged]);
+            self.0[i] = (a.min(self.0[i].0), b.max(self.0[j - 1].1));
+            self.0.drain(i + 1..j);
         }
     }
 }
@@ -344,8 +380,58 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// The per-type figures the pass keeps compactly, computed the plain way: a table
+    /// of each block's first type and latest toucher, every gap in a vector.
+    fn naive(requests: &[(u16, Vec<u64>)]) -> (Vec<u64>, Vec<u64>, Vec<Vec<f64>>) {
+        let types = 1 + requests.iter().map(|r| r.0 as usize).max().unwrap_or(0);
+        let (mut new, mut new_hit) = (vec![0u64; types], vec![0u64; types]);
+        let mut gaps = vec![Vec::new(); types];
+        let mut first: std::collections::HashMap<u64, u16> = Default::default();
+        let mut latest: std::collections::HashMap<u64, usize> = Default::default();
+        let mut hit_once = std::collections::HashSet::new();
+        for (i, (ty, ids)) in requests.iter().enumerate() {
+            for id in ids.iter().take_while(|id| latest.contains_key(id)) {
+                gaps[*ty as usize].push(i as f64 * 1.5 - latest[id] as f64 * 1.5);
+                if hit_once.insert(*id) {
+                    new_hit[first[id] as usize] += 1;
+                }
+            }
+            for &id in ids {
+                if !first.contains_key(&id) {
+                    first.insert(id, *ty);
+                    new[*ty as usize] += 1;
+                }
+                latest.insert(id, i);
+            }
+        }
+        (new, new_hit, gaps)
+    }
+
     proptest! {
         #![proptest_config(crate::proptest_seed::config(256))]
+
+        /// A block never hit keeps the type that brought it in however often it is
+        /// touched again after a miss, and the reuse gaps come back in file order.
+        #[test]
+        fn new_blocks_and_reuse_gaps_match_a_plain_table(
+            requests in prop::collection::vec((0u16..3, prop::collection::vec(0u64..15, 0..7)), 1..50),
+        ) {
+            let mut pass = CachePass::default();
+            let (mut times, mut types) = (Vec::new(), Vec::new());
+            for (i, (ty, ids)) in requests.iter().enumerate() {
+                times.push(i as f64 * 1.5);
+                types.push(*ty);
+                pass.push(&times, &types, None, ids);
+            }
+            let (new, new_hit, gaps) = naive(&requests);
+            let k = new.len().min(pass.new_blocks.len());
+            prop_assert_eq!(&pass.new_blocks[..k], &new[..k]);
+            prop_assert_eq!(&pass.new_blocks_hit[..k], &new_hit[..k]);
+            let (per, _, _) = pass.reuse_gaps(&times);
+            for (t, h) in per.iter().enumerate() {
+                prop_assert_eq!(h.expand(), crate::metrics::summary::sorted(&gaps[t]));
+            }
+        }
 
         #[test]
         fn ranges_hold_exactly_what_was_inserted(runs in prop::collection::vec((0u32..60, 1u32..6), 0..30)) {

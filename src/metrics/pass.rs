@@ -99,10 +99,10 @@ impl TracePass {
         }
         self.by_type[ty as usize].push(req);
         let link = self.sessions.push(req, &self.times, &self.type_of);
-        let head = req.session.is_some().then_some(link.head);
+        let tree = req.session.is_some().then_some(link.tree);
         let ids = req.ids();
         self.cache.any_blocks |= req.hash_ids.is_some();
-        let hits = self.cache.push(&self.times, ty as usize, head, ids);
+        let hits = self.cache.push(&self.times, &self.type_of, tree, ids);
         self.features.push(FeatureRow {
             time: req.timestamp,
             previous,

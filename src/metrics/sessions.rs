@@ -6,6 +6,7 @@ use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 
 use super::histogram::{Histogram, Tally};
+use super::ids::IdMap;
 use super::summary::Summary;
 use crate::trace::Request;
 
@@ -39,23 +40,26 @@ pub struct SessionStats {
 /// The session figures, one request at a time. Parents are resolved to the latest
 /// earlier request with their chat id (a child never precedes its parent in a
 /// time-sorted file, and this keeps the links acyclic whatever the input says). What a
-/// later child may need of a request is kept per request: its tree's head, its input
-/// plus output, whether it is a root, and its children so far.
+/// later child may need of a request is kept per request, in a few bytes: its tree (a
+/// dense number given to each request that heads one: a root, or the topmost ancestor
+/// in the file when the chain is cut), its input plus output, and its children so far.
 #[derive(Debug, Default)]
 pub struct SessionPass {
-    by_chat: FxHashMap<u64, u32>,
-    /// Per request: the request heading its tree (its root, or the topmost ancestor in
-    /// the file when the chain is cut), whether it is a root, input + output, children.
-    head: Vec<u32>,
-    root: Vec<bool>,
-    carried: Vec<u64>,
-    children: Vec<u32>,
+    /// Chat id -> the latest request with it (chat ids are dense: a vector, not a map).
+    by_chat: IdMap<u32>,
+    /// Per request: its tree ([`NO_TREE`] outside any session), input + output,
+    /// children.
+    tree: Vec<u32>,
+    carried: Small<u32>,
+    children: Small<u8>,
+    /// Per tree: requests in it, and whether its head is a root.
+    tree_size: Vec<u32>,
+    tree_root: Vec<bool>,
     /// Requests that have session fields.
     pub with_session: u64,
     follow_ups: u64,
     orphans: u64,
     turns: BTreeMap<u32, u64>,
-    session_size: FxHashMap<u32, u32>,
     transitions: FxHashMap<(u16, u16), u64>,
     gaps: Tally,
     gap_sum: f64,
@@ -63,12 +67,71 @@ pub struct SessionPass {
     new_tokens_sum: f64,
 }
 
+/// The tree of a request without session fields (no request can be its child).
+const NO_TREE: u32 = u32::MAX;
+
+/// Per-request counts in `T` (a byte, four), the few that do not fit kept apart.
+#[derive(Debug, Default)]
+struct Small<T> {
+    values: Vec<T>,
+    wide: FxHashMap<u32, u64>,
+}
+
+impl<T: Copy + Into<u64> + TryFrom<u64> + PartialEq + Bounded> Small<T> {
+    fn push(&mut self, v: u64) {
+        match T::try_from(v) {
+            Ok(t) if t != T::MAX => self.values.push(t),
+            _ => {
+                self.wide.insert(self.values.len() as u32, v);
+                self.values.push(T::MAX);
+            }
+        }
+    }
+
+    fn get(&self, i: usize) -> u64 {
+        let t = self.values[i];
+        if t == T::MAX {
+            self.wide[&(i as u32)]
+        } else {
+            t.into()
+        }
+    }
+
+    fn set(&mut self, i: usize, v: u64) {
+        match T::try_from(v) {
+            Ok(t) if t != T::MAX => self.values[i] = t,
+            _ => {
+                self.wide.insert(i as u32, v);
+                self.values[i] = T::MAX;
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = u64> + '_ {
+        (0..self.values.len()).map(|i| self.get(i))
+    }
+}
+
+trait Bounded {
+    const MAX: Self;
+}
+
+impl Bounded for u8 {
+    const MAX: u8 = u8::MAX;
+}
+
+impl Bounded for u32 {
+    const MAX: u32 = u32::MAX;
+}
+
 /// What one request's session fields resolved to.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Link {
     /// The parent's index, when it is earlier in the file.
     pub parent: Option<u32>,
-    pub head: u32,
+    /// The request's tree: dense numbers from 0 in order of the trees' heads;
+    /// [`NO_TREE`] for a request without session fields.
+    pub tree: u32,
 }
 
 impl SessionPass {
@@ -78,14 +141,21 @@ impl SessionPass {
         let session = req.session.as_ref();
         let parent = session
             .and_then(|s| s.parent())
-            .and_then(|c| self.by_chat.get(&c).copied());
-        let head = parent.map_or(i, |p| self.head[p as usize]);
-        self.head.push(head);
-        self.root.push(session.is_some_and(|s| s.is_root()));
+            .and_then(|c| self.by_chat.get(c));
+        let tree = match (session, parent) {
+            (None, _) => NO_TREE,
+            (Some(_), Some(p)) => self.tree[p as usize],
+            (Some(s), None) => {
+                self.tree_size.push(0);
+                self.tree_root.push(s.is_root());
+                (self.tree_size.len() - 1) as u32
+            }
+        };
+        self.tree.push(tree);
         self.carried.push(req.input_length + req.output_length);
         self.children.push(0);
         let Some(s) = session else {
-            return Link { parent, head };
+            return Link { parent, tree };
         };
         self.with_session += 1;
         self.by_chat.insert(s.chat_id, i);
@@ -96,7 +166,7 @@ impl SessionPass {
         match parent {
             Some(p) => {
                 let p = p as usize;
-                self.children[p] += 1;
+                self.children.set(p, self.children.get(p) + 1);
                 *self
                     .transitions
                     .entry((types[p], types[i as usize]))
@@ -105,29 +175,31 @@ impl SessionPass {
                 self.gaps.add(gap);
                 self.gap_sum += gap;
                 // Exact in f64: lengths are integers far below 2^53.
-                let new = req.input_length as f64 - self.carried[p] as f64;
+                let new = req.input_length as f64 - self.carried.get(p) as f64;
                 self.new_tokens.add(new);
                 self.new_tokens_sum += new;
             }
             None if !s.is_root() => self.orphans += 1,
             None => {}
         }
-        if self.root[head as usize] {
-            *self.session_size.entry(head).or_insert(0) += 1;
-        }
-        Link { parent, head }
+        self.tree_size[tree as usize] += 1;
+        Link { parent, tree }
     }
 
     /// The figures, and the parent -> child gaps and new tokens per follow-up.
     pub fn finish(self, type_names: &[String]) -> (SessionStats, Histogram, Histogram) {
-        let n = self.head.len() as u64;
+        let n = self.tree.len() as u64;
         let mut session_sizes = BTreeMap::new();
-        for &size in self.session_size.values() {
+        let mut sessions = 0u64;
+        for (&size, _) in self.tree_size.iter().zip(&self.tree_root).filter(|t| *t.1) {
             *session_sizes.entry(size).or_insert(0) += 1;
+            sessions += 1;
         }
         let mut children = BTreeMap::new();
-        for &c in &self.children {
-            *children.entry(c).or_insert(0) += 1;
+        let mut linked = 0u64;
+        for c in self.children.iter() {
+            *children.entry(c as u32).or_insert(0) += 1;
+            linked += c;
         }
         let type_transitions = self
             .transitions
@@ -137,8 +209,6 @@ impl SessionPass {
                 (format!("{}->{}", name(p), name(c)), k)
             })
             .collect();
-        let sessions = self.session_size.len() as u64;
-        let linked: u64 = self.children.iter().map(|&c| u64::from(c)).sum();
         let gaps = self.gaps.finish();
         let new_tokens = self.new_tokens.finish();
         let stats = SessionStats {

@@ -103,10 +103,11 @@ mod tests {
     /// The one pass's curve and the table's size, at every capacity asked.
     fn pass_of(trace: &Trace) -> CachePass {
         let mut pass = CachePass::default();
-        let mut times = Vec::new();
+        let (mut times, mut types) = (Vec::new(), Vec::new());
         for r in &trace.requests {
             times.push(r.timestamp);
-            pass.push(&times, 0, None, r.ids());
+            types.push(0);
+            pass.push(&times, &types, None, r.ids());
         }
         pass
     }

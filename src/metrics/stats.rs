@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::arrivals::{ArrivalStats, gaps as gaps_of};
+use super::arrivals::ArrivalStats;
 use super::cache::{self, LRU_PERCENTS, LruPoint};
 use super::classifier::{FeatureSample, Features};
-use super::histogram::Histogram;
+use super::histogram::Tally;
 use super::pass::TracePass;
 use super::samples::{Samples, TypeSamples};
 use super::sessions::{SessionStats, ratio};
@@ -151,7 +151,7 @@ impl TracePass {
         let has_sessions = self.sessions.with_session > 0;
         let cache = &self.cache;
         let has_blocks = cache.any_blocks;
-        let (reuse_per_type, reuse_all, reuse_summary) = cache.reuse_gaps();
+        let (reuse_per_type, reuse_all, reuse_summary) = cache.reuse_gaps(&self.times);
         let type_names = self.types.names.clone();
         let mut by_type = BTreeMap::new();
         let mut types = BTreeMap::new();
@@ -216,7 +216,11 @@ impl TracePass {
             (None, None, None)
         };
         let [(input, input_summary), (output, output_summary)] = self.lengths.finish();
-        let inter_arrival = Histogram::from_values(gaps_of(&self.times));
+        let mut inter_arrival = Tally::default();
+        for w in self.times.windows(2) {
+            inter_arrival.add(w[1] - w[0]);
+        }
+        let inter_arrival = inter_arrival.finish();
         let stats = TraceStats {
             format: self.format,
             block_size: self.block_size,
@@ -259,6 +263,7 @@ impl TracePass {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::histogram::Histogram;
     use crate::metrics::testing::{hand_trace, mooncake};
     use approx::assert_relative_eq;
 
