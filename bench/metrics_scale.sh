@@ -10,7 +10,11 @@
 #   REQUESTS=100000 bench/metrics_scale.sh      # a quicker run
 #
 # Environment: REQUESTS (default 1000000) requests per trace, SKIP_FIT=1 leaves out
-# `fit`, KEEP=1 keeps the temp dir. The two traces differ only in --seed (1 and 2).
+# `fit`, SKIP_COMPARE=1 leaves out `compare` and its second trace (for a 10M-request
+# run: `REQUESTS=10000000 SKIP_FIT=1 SKIP_COMPARE=1`, about 17 GB of disk; TMPDIR picks
+# where), KEEP=1 keeps the temp dir, BIN=path measures that binary instead of building
+# this checkout's (to measure an older build on the same traces and machine). The two
+# traces differ only in --seed (1 and 2).
 # For fit's growth with the input, `fit` also runs on a trace of REQUESTS / 10 from the
 # same generator (seed 1) and the script prints the ratio of the two fits' times;
 # FIT_RUNS=N (default 1) runs each of those two fits N times and keeps the fastest run
@@ -29,9 +33,11 @@ if [[ ! -x /usr/bin/time ]]; then
     exit 2
 fi
 
-echo "building release..." >&2
-cargo build --release --quiet
-BIN=$PWD/target/release/tracesynth
+if [[ -z "${BIN:-}" ]]; then
+    echo "building release..." >&2
+    cargo build --release --quiet
+    BIN=$PWD/target/release/tracesynth
+fi
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/tracesynth-metrics.XXXXXX")
 if [[ "${KEEP:-0}" != 1 ]]; then
@@ -40,9 +46,11 @@ else
     echo "keeping $TMP" >&2
 fi
 
-echo "generating two traces of $REQUESTS requests (seeds 1 and 2)..." >&2
+echo "generating the traces of $REQUESTS requests (seeds 1 and 2)..." >&2
 "$BIN" --quiet generate --requests "$REQUESTS" --seed 1 -o "$TMP/a.jsonl"
-"$BIN" --quiet generate --requests "$REQUESTS" --seed 2 -o "$TMP/b.jsonl"
+if [[ "${SKIP_COMPARE:-0}" != 1 ]]; then
+    "$BIN" --quiet generate --requests "$REQUESTS" --seed 2 -o "$TMP/b.jsonl"
+fi
 BYTES=$(stat -c %s "$TMP/a.jsonl")
 
 ROWS=()
@@ -95,12 +103,15 @@ if [[ "${SKIP_FIT:-0}" != 1 ]]; then
         "$BIN" --quiet fit "$TMP/small.jsonl" -o "$TMP/model-small.json"
     rm -f "$TMP/small.jsonl"
 fi
-measure "compare" -- "$BIN" --quiet compare "$TMP/a.jsonl" "$TMP/b.jsonl"
+if [[ "${SKIP_COMPARE:-0}" != 1 ]]; then
+    measure "compare" -- "$BIN" --quiet compare "$TMP/a.jsonl" "$TMP/b.jsonl"
+fi
 
 echo
-echo "tracesynth $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) cores," \
+echo "tracesynth $("$BIN" --version 2>/dev/null | head -n 1) at $BIN," \
+    "checkout $(git describe --always --dirty 2>/dev/null || echo '?'), $(nproc) cores," \
     "load average $(cut -d' ' -f1-3 /proc/loadavg) at the end"
-echo "input: $REQUESTS requests per trace, $((BYTES / 1000000)) MB (default model, seeds 1 and 2)"
+echo "input: $REQUESTS requests per trace, $((BYTES / 1000000)) MB (default model, seed 1$([[ "${SKIP_COMPARE:-0}" != 1 ]] && echo ' and 2'))"
 echo
 echo "| command | wall s | CPU s | peak MB |"
 echo "|---|---:|---:|---:|"
