@@ -397,8 +397,8 @@ mod tests {
                 }
             }
             for &id in ids {
-                if !first.contains_key(&id) {
-                    first.insert(id, *ty);
+                if let std::collections::hash_map::Entry::Vacant(e) = first.entry(id) {
+                    e.insert(*ty);
                     new[*ty as usize] += 1;
                 }
                 latest.insert(id, i);
