@@ -12,32 +12,10 @@
 //! `cargo run --release --example noise_floor` (a few minutes); `ONLY=agentic-warm`.
 use std::collections::BTreeMap;
 use tracesynth::compare::{CompareOptions, compare};
-use tracesynth::trace::Trace;
 use tracesynth::validate::as_written;
 use tracesynth::validate::noise::{SPLITS, noise_floor};
-use tracesynth::validate::robustness::SCENARIO_SEED;
+use tracesynth::validate::robustness::{SCENARIO_SEED, stretch};
 use tracesynth::validate::scenarios::{build, presets};
-
-/// The requests in `[from, from + seconds)` from the trace's first, on a clock from the
-/// window's first request, as `validate::robustness::window` cuts them.
-fn cut(trace: &Trace, from: f64, seconds: f64) -> Trace {
-    let origin = trace.requests[0].timestamp + from;
-    let mut requests: Vec<_> = trace
-        .requests
-        .iter()
-        .filter(|r| r.timestamp >= origin && r.timestamp < origin + seconds)
-        .cloned()
-        .collect();
-    let first = requests[0].timestamp;
-    for r in &mut requests {
-        r.timestamp = ((r.timestamp - first) * 1000.0).round() / 1000.0;
-    }
-    Trace {
-        format: trace.format,
-        block_size: trace.block_size,
-        requests,
-    }
-}
 
 #[derive(Default)]
 struct Tally {
@@ -66,8 +44,13 @@ fn main() {
             let seconds = f64::from(minutes) * 60.0;
             let mut from = 3600.0;
             while from + 3.0 * seconds <= hours * 3600.0 {
-                let a = as_written(&cut(&trace, from, seconds)).into_owned();
-                let b = as_written(&cut(&trace, from + 2.0 * seconds, seconds)).into_owned();
+                let (Some(a), Some(b)) = (
+                    stretch(&trace, from, seconds),
+                    stretch(&trace, from + 2.0 * seconds, seconds),
+                ) else {
+                    break;
+                };
+                let (a, b) = (as_written(&a).into_owned(), as_written(&b).into_owned());
                 from += 4.0 * seconds;
                 let floor = noise_floor(&a, SPLITS);
                 for r in compare(&a, &b, &CompareOptions::default()).rows {

@@ -115,6 +115,13 @@ pub fn window(trace: &Trace, minutes: u32, cut: Cut) -> Option<Trace> {
     if offset + seconds * (1.0 - SLACK) > span {
         return None;
     }
+    stretch(trace, offset, seconds).filter(|w| w.requests.len() >= 2)
+}
+
+/// The requests of `trace` in `[offset, offset + seconds)` from its first request, with
+/// timestamps from the cut's first request (to the millisecond, as files hold them);
+/// `None` when the stretch is empty.
+pub fn stretch(trace: &Trace, offset: f64, seconds: f64) -> Option<Trace> {
     let origin = trace.requests.first()?.timestamp + offset;
     let mut requests: Vec<_> = trace
         .requests
@@ -126,7 +133,7 @@ pub fn window(trace: &Trace, minutes: u32, cut: Cut) -> Option<Trace> {
     for r in &mut requests {
         r.timestamp = ((r.timestamp - first) * 1000.0).round() / 1000.0;
     }
-    (requests.len() >= 2).then_some(Trace {
+    Some(Trace {
         format: trace.format,
         block_size: trace.block_size,
         requests,
